@@ -6,9 +6,15 @@ import {IX402Payment} from "../../contracts/interfaces/IX402Payment.sol";
 import {FiatToken, IFiatTokenV2_2} from "../utils/FiatToken.sol";
 import {Fixture} from "../utils/Fixture.sol";
 
-/// @notice Execution gas of each user-facing operation, written to snapshots/X402Payment.json by
-/// `vm.snapshotGasLastCall` and compared in CI (FORGE_SNAPSHOT_CHECK). Transaction-level figures (with intrinsic
-/// and calldata gas) come from the anvil benchmark, crates/bench.
+/// @dev Payee `i` of the benchmarks; i < 10.
+function merchant(uint256 i) pure returns (address) {
+    // forge-lint: disable-next-line(unsafe-typecast)
+    return address(uint160(0x1000 + i));
+}
+
+/// @notice Gas of each user-facing operation, written to snapshots/X402Payment.json by
+/// `vm.snapshotGasLastCall` and compared in CI (FORGE_SNAPSHOT_CHECK). Tests run isolated (foundry.toml), so each
+/// figure is a whole transaction's gas, intrinsic and calldata gas included; bin/bench measures the same on anvil.
 contract X402PaymentGasTest is Fixture {
     string internal constant GROUP = "X402Payment";
 
@@ -18,12 +24,8 @@ contract X402PaymentGasTest is Fixture {
         usdc.approve(address(payment), type(uint256).max);
         // Payees that already hold tokens, like working merchants.
         for (uint256 i; i < 10; ++i) {
-            usdc.mint(_merchant(i), 1);
+            usdc.mint(merchant(i), 1);
         }
-    }
-
-    function _merchant(uint256 i) internal pure returns (address) {
-        return address(uint160(0x1000 + i));
     }
 
     function test_Gas_CreateInvoice() public {
@@ -103,7 +105,7 @@ contract X402PaymentGasTest is Fixture {
     }
 
     function test_Gas_TransferWithAuthorizationDirect() public {
-        IX402Payment.TransferAuthorization memory a = authorization(payerKey, _merchant(0), 1e6, bytes32(0));
+        IX402Payment.TransferAuthorization memory a = authorization(payerKey, merchant(0), 1e6, bytes32(0));
         usdc.transferWithAuthorization(a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, a.signature);
         vm.snapshotGasLastCall(GROUP, "token_transferWithAuthorization");
     }
@@ -126,7 +128,7 @@ contract X402PaymentGasTest is Fixture {
         for (uint256 i; i < count; ++i) {
             uint256 key = uint256(keccak256(abi.encode("payer", i))) % (SECP256K1_N - 1) + 1;
             usdc.mint(vm.addr(key), 10e6);
-            items[i] = authorization(key, _merchant(i % 10), 1e6, keccak256(abi.encode(i)));
+            items[i] = authorization(key, merchant(i % 10), 1e6, keccak256(abi.encode(i)));
         }
         payment.settleBatch(address(usdc), items);
         vm.snapshotGasLastCall(GROUP, name);
@@ -145,7 +147,7 @@ contract X402PaymentUsdcGasTest is Fixture {
         fiatPayment = deployPayment(address(fiat));
         vm.startPrank(operator);
         for (uint256 i; i < 10; ++i) {
-            fiat.mint(address(uint160(0x1000 + i)), 1);
+            fiat.mint(merchant(i), 1);
         }
         vm.stopPrank();
     }
@@ -185,7 +187,7 @@ contract X402PaymentUsdcGasTest is Fixture {
     }
 
     function test_Gas_Usdc_TransferWithAuthorizationDirect() public {
-        IX402Payment.TransferAuthorization memory a = _auth(_payer(0), address(0x1000), bytes32(0));
+        IX402Payment.TransferAuthorization memory a = _auth(_payer(0), merchant(0), bytes32(0));
         fiat.transferWithAuthorization(a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, a.signature);
         vm.snapshotGasLastCall("X402Payment", "usdc_transferWithAuthorization");
     }
@@ -193,7 +195,7 @@ contract X402PaymentUsdcGasTest is Fixture {
     function test_Gas_Usdc_SettleBatch_100() public {
         IX402Payment.TransferAuthorization[] memory items = new IX402Payment.TransferAuthorization[](100);
         for (uint256 i; i < 100; ++i) {
-            items[i] = _auth(_payer(i), address(uint160(0x1000 + i % 10)), keccak256(abi.encode(i)));
+            items[i] = _auth(_payer(i), merchant(i % 10), keccak256(abi.encode(i)));
         }
         fiatPayment.settleBatch(address(fiat), items);
         vm.snapshotGasLastCall("X402Payment", "usdc_settleBatch_100");

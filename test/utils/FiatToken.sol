@@ -47,42 +47,54 @@ library FiatToken {
         address operator; // owner, master minter, minter, pauser and blacklister
     }
 
-    /// @return token A USDC-identical token named "USDC", version "2", 6 decimals.
+    /// @return token A USDC-identical token named "USDC", version "2", 6 decimals (pranks; tests only).
     function deploy(Roles memory roles) internal returns (IFiatTokenV2_2 token) {
-        address signatureChecker = _create(_bytecode("util/SignatureChecker.sol/SignatureChecker.json"));
-        string memory library_ = VM.replace(VM.toLowercase(VM.toString(signatureChecker)), "0x", "");
-        bytes memory implementationCode = VM.parseBytes(
-            VM.replace(_bytecodeHex("v2/FiatTokenV2_2.sol/FiatTokenV2_2.json"), SIGNATURE_CHECKER_PLACEHOLDER, library_)
-        );
-        address implementation = _create(implementationCode);
+        address implementation = create(implementationCode(create(signatureCheckerCode())));
         // The proxy admin may not call the token through the proxy, so it only deploys it.
         VM.prank(roles.proxyAdmin);
-        address proxy = _create(
-            abi.encodePacked(_bytecode("v1/FiatTokenProxy.sol/FiatTokenProxy.json"), abi.encode(implementation))
-        );
-        token = IFiatTokenV2_2(proxy);
-        address op = roles.operator;
-        VM.startPrank(op);
-        token.initialize("USDC", "USDC", "USD", 6, op, op, op, op);
-        token.initializeV2("USDC");
-        token.initializeV2_1(op);
-        token.initializeV2_2(new address[](0), "USDC");
-        token.configureMinter(op, type(uint256).max);
+        token = IFiatTokenV2_2(create(proxyCode(implementation)));
+        VM.startPrank(roles.operator);
+        initialize(token, roles.operator);
         VM.stopPrank();
     }
 
-    function _bytecodeHex(string memory artifact) private view returns (string memory) {
-        return VM.parseJsonString(VM.readFile(string.concat(ARTIFACTS, artifact)), ".bytecode");
+    /// @notice Creation code of the SignatureChecker library FiatTokenV2_2 links against.
+    function signatureCheckerCode() internal view returns (bytes memory) {
+        return VM.parseBytes(_bytecodeHex("util/SignatureChecker.sol/SignatureChecker.json"));
     }
 
-    function _bytecode(string memory artifact) private view returns (bytes memory) {
-        return VM.parseBytes(_bytecodeHex(artifact));
+    /// @notice Creation code of FiatTokenV2_2 linked to a deployed SignatureChecker.
+    function implementationCode(address signatureChecker) internal view returns (bytes memory) {
+        string memory library_ = VM.replace(VM.toLowercase(VM.toString(signatureChecker)), "0x", "");
+        return VM.parseBytes(
+            VM.replace(_bytecodeHex("v2/FiatTokenV2_2.sol/FiatTokenV2_2.json"), SIGNATURE_CHECKER_PLACEHOLDER, library_)
+        );
     }
 
-    function _create(bytes memory code) private returns (address deployed) {
+    /// @notice Creation code of FiatTokenProxy pointing at `implementation`; the deployer becomes proxy admin.
+    function proxyCode(address implementation) internal view returns (bytes memory) {
+        return abi.encodePacked(
+            VM.parseBytes(_bytecodeHex("v1/FiatTokenProxy.sol/FiatTokenProxy.json")), abi.encode(implementation)
+        );
+    }
+
+    /// @notice Runs USDC's initializers; the caller must be `operator` (not the proxy admin).
+    function initialize(IFiatTokenV2_2 token, address operator) internal {
+        token.initialize("USDC", "USDC", "USD", 6, operator, operator, operator, operator);
+        token.initializeV2("USDC");
+        token.initializeV2_1(operator);
+        token.initializeV2_2(new address[](0), "USDC");
+        token.configureMinter(operator, type(uint256).max);
+    }
+
+    function create(bytes memory code) internal returns (address deployed) {
         assembly ("memory-safe") {
             deployed := create(0, add(code, 0x20), mload(code))
         }
         require(deployed != address(0), "FiatToken: deployment failed");
+    }
+
+    function _bytecodeHex(string memory artifact) private view returns (string memory) {
+        return VM.parseJsonString(VM.readFile(string.concat(ARTIFACTS, artifact)), ".bytecode");
     }
 }

@@ -1,0 +1,142 @@
+//! Typed forms of the `IX402Payment` enums. A JSON ABI carries enums as bare `uint8`, so the variants are
+//! spelled here; a test reads `contracts/interfaces/IX402Payment.sol` and fails if the two ever differ.
+
+use std::fmt;
+
+/// A `uint8` that is not a variant of the enum it was decoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{value} is not a valid {name}")]
+pub struct UnknownVariant {
+    /// The enum's name.
+    pub name: &'static str,
+    /// The value received.
+    pub value: u8,
+}
+
+macro_rules! solidity_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The variant's Solidity name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant),)+
+                }
+            }
+        }
+
+        impl TryFrom<u8> for $name {
+            type Error = UnknownVariant;
+
+            fn try_from(value: u8) -> Result<Self, UnknownVariant> {
+                match value {
+                    $($value => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant { name: stringify!($name), value }),
+                }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(value: $name) -> u8 {
+                value as u8
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+solidity_enum! {
+    /// `IX402Payment.InvoiceStatus`. `Expired` is never stored; `getInvoice` reports it for an unpaid invoice past
+    /// its expiry.
+    InvoiceStatus {
+        /// No such invoice.
+        None = 0,
+        /// Created, not paid.
+        Pending = 1,
+        /// Paid; funds in escrow, refund window open.
+        Confirmed = 2,
+        /// Refund window over; amount credited to the payee.
+        Released = 3,
+        /// Refunded to the payer.
+        Refunded = 4,
+        /// Disputed by the payer; funds frozen.
+        Disputed = 5,
+        /// Dispute resolved by the arbiter.
+        Resolved = 6,
+        /// Unpaid past its expiry.
+        Expired = 7,
+    }
+}
+
+solidity_enum! {
+    /// `IX402Payment.SettlementOutcome`: what `settleBatch` did with one authorization.
+    SettlementOutcome {
+        /// Not produced by the contract.
+        None = 0,
+        /// Transferred.
+        Settled = 1,
+        /// Nonce already used or cancelled (front-run, replayed or duplicated).
+        AlreadyUsed = 2,
+        /// At or after `validBefore`; not submitted.
+        Expired = 3,
+        /// At or before `validAfter`; not submitted.
+        NotYetValid = 4,
+        /// The token rejected it (signature, balance, blacklist, pause...).
+        Failed = 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variant names of `enum <name> { ... }` in the Solidity interface, in order.
+    fn solidity_variants(name: &str) -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/interfaces/IX402Payment.sol");
+        let source = std::fs::read_to_string(path).expect("read IX402Payment.sol");
+        let start = source.find(&format!("enum {name} {{")).expect("enum declared") + name.len() + 7;
+        let body = &source[start..start + source[start..].find('}').expect("enum closed")];
+        body.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+    }
+
+    #[test]
+    fn invoice_status_matches_solidity() {
+        let rust: Vec<_> = InvoiceStatus::ALL.iter().map(|v| v.name().to_string()).collect();
+        assert_eq!(rust, solidity_variants("InvoiceStatus"));
+        for (i, v) in InvoiceStatus::ALL.iter().enumerate() {
+            assert_eq!(u8::from(*v) as usize, i);
+        }
+    }
+
+    #[test]
+    fn settlement_outcome_matches_solidity() {
+        let rust: Vec<_> = SettlementOutcome::ALL.iter().map(|v| v.name().to_string()).collect();
+        assert_eq!(rust, solidity_variants("SettlementOutcome"));
+        for (i, v) in SettlementOutcome::ALL.iter().enumerate() {
+            assert_eq!(u8::from(*v) as usize, i);
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_values() {
+        assert_eq!(
+            SettlementOutcome::try_from(6),
+            Err(UnknownVariant { name: "SettlementOutcome", value: 6 })
+        );
+        assert_eq!(InvoiceStatus::try_from(2), Ok(InvoiceStatus::Confirmed));
+    }
+}

@@ -1,0 +1,208 @@
+//! Deploys the contracts on a real anvil through the generated bindings and pays through them with
+//! authorizations signed in Rust. Proves that the Rust EIP-712 encoding, the invoice id and nonce derivations and
+//! the generated ABI agree with the Solidity side.
+
+// Test code: a failed step should stop the test with its error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{Eip712Domain, SolCall, SolEvent};
+use x402_bindings::eip3009::{
+    ReceiveWithAuthorization, TransferWithAuthorization, sign_receive, sign_transfer, token_domain,
+};
+use x402_bindings::invoice::{authorization_nonce, invoice_id};
+use x402_bindings::{ERC1967Proxy, InvoiceStatus, SettlementOutcome, TestStablecoin, X402Payment};
+
+struct Devnet {
+    _anvil: AnvilInstance,
+    provider: DynProvider,
+    chain_id: u64,
+    deployer: Address,
+    payee: Address,
+    token: TestStablecoin::TestStablecoinInstance<DynProvider>,
+    payment: X402Payment::X402PaymentInstance<DynProvider>,
+    domain: Eip712Domain,
+}
+
+fn anvil_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(path.exists(), "anvil is not installed at {}: run bin/setup", path.display());
+    path
+}
+
+async fn devnet() -> Devnet {
+    let anvil = Anvil::at(anvil_binary()).spawn();
+    let deployer_key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let payee_key: PrivateKeySigner = anvil.keys()[1].clone().into();
+    let (deployer, payee) = (deployer_key.address(), payee_key.address());
+    let mut wallet = EthereumWallet::from(deployer_key);
+    wallet.register_signer(payee_key);
+    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let chain_id = provider.get_chain_id().await.unwrap();
+
+    let token = TestStablecoin::deploy(provider.clone(), "USDC".into(), "USDC".into(), "2".into(), deployer)
+        .await
+        .unwrap();
+    let implementation = X402Payment::deploy(provider.clone()).await.unwrap();
+    let initialize = X402Payment::initializeCall {
+        admin: deployer,
+        arbiter: deployer,
+        refundWindow_: 600,
+        tokens: vec![*token.address()],
+    };
+    let proxy =
+        ERC1967Proxy::deploy(provider.clone(), *implementation.address(), initialize.abi_encode().into())
+            .await
+            .unwrap();
+    let payment = X402Payment::new(*proxy.address(), provider.clone());
+
+    // The domain comes from the token, as it must against real USDC.
+    let domain = token_domain(
+        token.name().call().await.unwrap(),
+        token.version().call().await.unwrap(),
+        chain_id,
+        *token.address(),
+    );
+    Devnet { _anvil: anvil, provider, chain_id, deployer, payee, token, payment, domain }
+}
+
+impl Devnet {
+    async fn fund(&self, to: Address, amount: u64) {
+        self.token.mint(to, U256::from(amount)).send().await.unwrap().get_receipt().await.unwrap();
+    }
+
+    async fn now(&self) -> u64 {
+        self.provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp
+    }
+
+    async fn balance(&self, account: Address) -> U256 {
+        self.token.balanceOf(account).call().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
+    let net = devnet().await;
+    let payer = PrivateKeySigner::random();
+    net.fund(payer.address(), 5_000_000).await;
+
+    let salt = keccak256("order-1");
+    let amount = alloy::primitives::Uint::<96, 2>::from(1_250_000u64);
+    let expires_at = net.now().await + 3600;
+    net.payment
+        .createInvoice(salt, *net.token.address(), amount, expires_at)
+        .from(net.payee)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    let id = invoice_id(net.payee, salt);
+    assert_eq!(net.payment.invoiceIdOf(net.payee, salt).call().await.unwrap(), id);
+    let nonce = authorization_nonce(net.chain_id, *net.payment.address(), id);
+    assert_eq!(net.payment.authorizationNonceOf(id).call().await.unwrap(), nonce);
+
+    let authorization = ReceiveWithAuthorization {
+        from: payer.address(),
+        to: *net.payment.address(),
+        value: U256::from(1_250_000u64),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(expires_at),
+        nonce,
+    };
+    let signature = sign_receive(&payer, &net.domain, &authorization).await.unwrap();
+
+    // A relayer (the deployer) pays the gas; the payer never holds ETH.
+    let receipt = net
+        .payment
+        .payWithAuthorization(id, payer.address(), U256::ZERO, U256::from(expires_at), signature)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+
+    let invoice = net.payment.getInvoice(id).call().await.unwrap();
+    assert_eq!(InvoiceStatus::try_from(invoice.status), Ok(InvoiceStatus::Confirmed));
+    assert_eq!(invoice.payer, payer.address());
+    assert_eq!(net.balance(*net.payment.address()).await, U256::from(1_250_000u64));
+    assert_eq!(net.balance(payer.address()).await, U256::from(3_750_000u64));
+}
+
+#[tokio::test]
+async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
+    let net = devnet().await;
+    let merchants = [Address::repeat_byte(0xa1), Address::repeat_byte(0xa2)];
+    let payers: Vec<PrivateKeySigner> = (0..3).map(|_| PrivateKeySigner::random()).collect();
+    for payer in &payers {
+        net.fund(payer.address(), 10_000_000).await;
+    }
+    let now = net.now().await;
+
+    let mut items = Vec::new();
+    for (i, payer) in payers.iter().enumerate() {
+        let authorization = TransferWithAuthorization {
+            from: payer.address(),
+            to: merchants[i % 2],
+            value: U256::from(1_000_000u64),
+            validAfter: U256::ZERO,
+            validBefore: U256::from(now + 3600),
+            nonce: B256::repeat_byte(i as u8 + 1),
+        };
+        let signature = sign_transfer(payer, &net.domain, &authorization).await.unwrap();
+        items.push(authorization.into_batch_item(signature));
+    }
+    // The same payload twice, and one that has expired.
+    items.push(items[0].clone());
+    let stale = TransferWithAuthorization {
+        from: payers[1].address(),
+        to: merchants[0],
+        value: U256::from(1u64),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(now - 1),
+        nonce: B256::repeat_byte(0xee),
+    };
+    let signature = sign_transfer(&payers[1], &net.domain, &stale).await.unwrap();
+    items.push(stale.into_batch_item(signature));
+
+    let call = net.payment.settleBatch(*net.token.address(), items.clone());
+    use SettlementOutcome::{AlreadyUsed, Expired, Settled};
+    let expected = vec![Settled, Settled, Settled, AlreadyUsed, Expired];
+    let simulated: Result<Vec<_>, _> =
+        call.call().await.unwrap().into_iter().map(SettlementOutcome::try_from).collect();
+    assert_eq!(simulated.unwrap(), expected);
+
+    let receipt = call.from(net.deployer).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    let settled = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| X402Payment::BatchSettled::decode_log(&log.inner).ok())
+        .expect("BatchSettled event");
+    assert_eq!(settled.settledCount, U256::from(3u64));
+    assert_eq!(settled.settledValue, U256::from(3_000_000u64));
+    let emitted: Result<Vec<_>, _> =
+        settled.outcomes.iter().map(|b| SettlementOutcome::try_from(*b)).collect();
+    assert_eq!(emitted.unwrap(), expected);
+
+    assert_eq!(net.balance(merchants[0]).await, U256::from(2_000_000u64));
+    assert_eq!(net.balance(merchants[1]).await, U256::from(1_000_000u64));
+    for (i, payer) in payers.iter().enumerate() {
+        let used = net.token.authorizationState(payer.address(), B256::repeat_byte(i as u8 + 1)).call().await;
+        assert!(used.unwrap());
+    }
+    // Nothing passed through the settlement contract.
+    assert_eq!(net.balance(*net.payment.address()).await, U256::ZERO);
+}
