@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IERC3009} from "./interfaces/IERC3009.sol";
 import {IX402Payment} from "./interfaces/IX402Payment.sol";
+import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -45,25 +46,9 @@ contract X402Payment is
     /// @notice Refund window the deploy script uses unless told otherwise.
     uint64 public constant DEFAULT_REFUND_WINDOW = 600;
 
-    // The EIP-3009 overloads cannot be named in `abi.encodeCall`, so their selectors are spelled out.
-    // {settleBatch} encodes its calls in assembly with the selectors of
+    // {settleBatch} encodes its token calls in assembly with the selectors of
     // transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32) = 0xe3ee160e
     // and transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes) = 0xcf092995.
-    // bytes4(keccak256("receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"))
-    bytes4 private constant RECEIVE_WITH_AUTHORIZATION_VRS = 0xef55bec6;
-    // bytes4(keccak256("receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"))
-    bytes4 private constant RECEIVE_WITH_AUTHORIZATION_BYTES = 0x88b7ab63;
-
-    /// @dev The six leading, static arguments of `receiveWithAuthorization`. A static struct is ABI-encoded in
-    /// place, so encoding it is the same as encoding its fields one by one.
-    struct AuthorizationHead {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
 
     /// @custom:storage-location erc7201:x402.storage.X402Payment
     struct X402PaymentStorage {
@@ -165,10 +150,11 @@ contract X402Payment is
         Invoice storage invoice = _confirm(invoiceId, from);
         address token = invoice.token;
         uint256 amount = invoice.amount;
-        AuthorizationHead memory head =
-            AuthorizationHead(from, address(this), amount, validAfter, validBefore, _authorizationNonceOf(invoiceId));
+        EIP3009Calls.Authorization memory authorization = EIP3009Calls.Authorization(
+            from, address(this), amount, validAfter, validBefore, _authorizationNonceOf(invoiceId)
+        );
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        token.functionCall(_receiveCallData(head, signature));
+        token.functionCall(EIP3009Calls.receiveCallData(authorization, signature));
         _requireReceived(token, balanceBefore, amount);
     }
 
@@ -507,27 +493,6 @@ contract X402Payment is
     /// @dev Binds an EIP-3009 nonce to one invoice of this contract on this chain.
     function _authorizationNonceOf(bytes32 invoiceId) private view returns (bytes32) {
         return keccak256(abi.encode(block.chainid, address(this), invoiceId));
-    }
-
-    /// @dev Call data for `receiveWithAuthorization`: the v/r/s overload for a 65-byte signature (which every USDC
-    /// version has), the `bytes` overload otherwise (ERC-1271 contract wallets, USDC v2.2 and later).
-    function _receiveCallData(AuthorizationHead memory head, bytes calldata signature)
-        private
-        pure
-        returns (bytes memory)
-    {
-        if (signature.length != 65) {
-            return abi.encodeWithSelector(RECEIVE_WITH_AUTHORIZATION_BYTES, head, signature);
-        }
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
-        assembly ("memory-safe") {
-            r := calldataload(signature.offset)
-            s := calldataload(add(signature.offset, 0x20))
-            v := byte(0, calldataload(add(signature.offset, 0x40)))
-        }
-        return abi.encodeWithSelector(RECEIVE_WITH_AUTHORIZATION_VRS, head, v, r, s);
     }
 
     function _returnData() private pure returns (bytes memory data) {

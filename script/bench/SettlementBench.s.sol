@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {CreditSystem} from "../../contracts/CreditSystem.sol";
+import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
+import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
 import {X402Payment} from "../../contracts/X402Payment.sol";
 import {IERC3009} from "../../contracts/interfaces/IERC3009.sol";
+import {IRevenueSplitter} from "../../contracts/interfaces/IRevenueSplitter.sol";
 import {IX402Payment} from "../../contracts/interfaces/IX402Payment.sol";
 import {FiatToken, IFiatTokenV2_2} from "../../test/utils/FiatToken.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
@@ -19,7 +23,8 @@ interface IPermitToken is IERC20, IERC3009 {
 /// @notice Gas benchmark on anvil, run by bin/bench: real transactions, so gasUsed includes intrinsic and calldata
 /// gas. For TestStablecoin and for Circle's FiatTokenV2_2 (USDC logic behind its proxy) it sends a standalone
 /// `transferWithAuthorization` (to a payee that already holds tokens, and to an empty one), one `settleBatch` of
-/// 100 authorizations from 100 payers to 10 payees, and every invoice operation. Each measured transaction is
+/// 100 authorizations from 100 payers to 10 payees, every invoice operation, and the tool payment paths next to a
+/// plain ERC-20 transferFrom. Each measured transaction is
 /// recorded with its sender and nonce in cache/bench/<phase>.json so bin/bench can match it to its receipt.
 contract SettlementBench is Script {
     string internal constant MNEMONIC = "test test test test test test test test test test test junk";
@@ -66,6 +71,8 @@ contract SettlementBench is Script {
         X402Payment usdcPayment = _deployPayment(usdc);
         bytes32 testPending = _benchmark("test", test, testPayment);
         bytes32 usdcPending = _benchmark("usdc", usdc, usdcPayment);
+        _benchmarkTools("test", test);
+        _benchmarkTools("usdc", usdc);
 
         string memory state = "state";
         vm.serializeAddress(state, "testPayment", address(testPayment));
@@ -208,6 +215,122 @@ contract SettlementBench is Script {
         pending = _createInvoice(payment, token, "release");
         vm.broadcast(payerKey);
         payment.pay(pending);
+    }
+
+    /// @dev ToolRegistry, CreditSystem and RevenueSplitter in steady state (every touched balance already non-zero,
+    /// as for a working tool) next to a plain transferFrom with a finite allowance to a recipient holding tokens.
+    function _benchmarkTools(string memory name, IPermitToken token) internal {
+        (ToolRegistry registry, CreditSystem credits, RevenueSplitter splitter) = _deployTools(token);
+        address payer = vm.addr(payerKey);
+        address developer = vm.addr(payeeKey);
+        vm.broadcast(payeeKey);
+        uint256 toolId = registry.registerTool(string.concat("weather-", name), address(token), 2500, developer);
+        _label(string.concat(name, ": registerTool"), payeeKey);
+
+        vm.startBroadcast(payerKey);
+        token.approve(address(registry), type(uint256).max);
+        token.approve(address(credits), type(uint256).max);
+        token.approve(vm.addr(deployerKey), 1000e6);
+        credits.deposit(address(token), 1e6);
+        registry.payForTool(toolId, 2500);
+        credits.payWithCredits(toolId, 2500);
+        vm.stopBroadcast();
+        _mint(token, vm.addr(arbiterKey), 1); // the plain transfer's recipient already holds tokens
+
+        vm.broadcast(deployerKey);
+        token.transferFrom(payer, vm.addr(arbiterKey), 2500);
+        _label(string.concat(name, ": plain ERC-20 transferFrom"), deployerKey);
+        vm.broadcast(payerKey);
+        registry.payForTool(toolId, 2500);
+        _label(string.concat(name, ": payForTool (allowance)"), payerKey);
+        vm.broadcast(payerKey);
+        credits.payWithCredits(toolId, 2500);
+        _label(string.concat(name, ": payWithCredits"), payerKey);
+        vm.broadcast(payerKey);
+        credits.deposit(address(token), 1e6);
+        _label(string.concat(name, ": deposit credits"), payerKey);
+
+        uint256[] memory toolIds = new uint256[](1);
+        toolIds[0] = toolId;
+        vm.broadcast(deployerKey);
+        credits.settle(address(token), toolIds);
+        _label(string.concat(name, ": CreditSystem.settle (1 tool)"), deployerKey);
+        vm.broadcast(deployerKey);
+        registry.settle(address(token), toolIds);
+        _label(string.concat(name, ": ToolRegistry.settle (1 tool)"), deployerKey);
+
+        // An x402 facilitator with the distributor role attributing 100 payments it collected.
+        _mint(token, vm.addr(deployerKey), 10e6);
+        vm.startBroadcast(deployerKey);
+        splitter.grantRole(splitter.DISTRIBUTOR_ROLE(), vm.addr(deployerKey));
+        token.approve(address(splitter), type(uint256).max);
+        splitter.processBatchPayments(address(token), _payments(100, 10, 0));
+        vm.stopBroadcast();
+        vm.broadcast(deployerKey);
+        splitter.processBatchPayments(address(token), _payments(100, 10, 1000));
+        _label(string.concat(name, ": processBatchPayments, 100 payments to 10 new payees"), deployerKey);
+        vm.broadcast(deployerKey);
+        splitter.processBatchPayments(address(token), _payments(100, 10, 1000));
+        _label(string.concat(name, ": processBatchPayments, 100 payments to 10 payees with balances"), deployerKey);
+        vm.broadcast(deployerKey);
+        splitter.processBatchPayments(address(token), _payments(100, 100, 2000));
+        _label(string.concat(name, ": processBatchPayments, 100 payments to 100 new payees"), deployerKey);
+        vm.broadcast(payeeKey);
+        splitter.withdraw(address(token), developer);
+        _label(string.concat(name, ": RevenueSplitter.withdraw"), payeeKey);
+    }
+
+    function _deployTools(IPermitToken token)
+        internal
+        returns (ToolRegistry registry, CreditSystem credits, RevenueSplitter splitter)
+    {
+        address deployer = vm.addr(deployerKey);
+        address[] memory tokens = new address[](1);
+        tokens[0] = address(token);
+        vm.startBroadcast(deployerKey);
+        splitter = RevenueSplitter(
+            address(
+                new ERC1967Proxy(
+                    address(new RevenueSplitter()), abi.encodeCall(RevenueSplitter.initialize, (deployer, deployer))
+                )
+            )
+        );
+        registry = ToolRegistry(
+            address(
+                new ERC1967Proxy(
+                    address(new ToolRegistry()),
+                    abi.encodeCall(ToolRegistry.initialize, (deployer, address(splitter), 2000, tokens))
+                )
+            )
+        );
+        credits = CreditSystem(
+            address(
+                new ERC1967Proxy(
+                    address(new CreditSystem()), abi.encodeCall(CreditSystem.initialize, (deployer, address(registry)))
+                )
+            )
+        );
+        splitter.setRegistry(address(registry));
+        splitter.grantRole(splitter.DISTRIBUTOR_ROLE(), address(registry));
+        registry.setCreditSystem(address(credits));
+        vm.stopBroadcast();
+    }
+
+    /// @dev `count` payments of 0.01 token (80/20) for tool ids from 1000, to `payees` payees numbered from `first`.
+    function _payments(uint256 count, uint256 payees, uint256 first)
+        internal
+        pure
+        returns (IRevenueSplitter.Payment[] memory payments)
+    {
+        payments = new IRevenueSplitter.Payment[](count);
+        for (uint256 i; i < count; ++i) {
+            payments[i] = IRevenueSplitter.Payment({
+                toolId: 1000 + i,
+                payee: address(uint160(uint256(keccak256(abi.encode("tool payee", first + i % payees))))),
+                developerAmount: 8000,
+                platformAmount: 2000
+            });
+        }
     }
 
     function _release(string memory name, X402Payment payment, address token, bytes32 invoiceId) internal {

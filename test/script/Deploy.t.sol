@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {CreditSystem} from "../../contracts/CreditSystem.sol";
+import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
+import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
 import {X402Payment} from "../../contracts/X402Payment.sol";
 import {Deploy} from "../../script/Deploy.s.sol";
 import {ERC1967Utils} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Utils.sol";
@@ -14,9 +17,12 @@ contract DeployScriptTest is Test {
     address internal signer = address(script);
     address internal admin = makeAddr("admin");
     address internal arbiter = makeAddr("arbiter");
+    address internal treasury = makeAddr("treasury");
 
     function _config(address token) internal view returns (Deploy.Config memory) {
-        return Deploy.Config({admin: admin, arbiter: arbiter, refundWindow: 900, token: token});
+        return Deploy.Config({
+            admin: admin, arbiter: arbiter, refundWindow: 900, token: token, treasury: treasury, platformFeeBps: 1500
+        });
     }
 
     function test_WhenNoTokenGivenOnLocalChain_DeploysAndFundsTestToken() public {
@@ -39,6 +45,48 @@ contract DeployScriptTest is Test {
         assertEq(implementation, d.x402PaymentImplementation);
     }
 
+    function test_ToolContractsAreWiredAndHandedToAdmin() public {
+        TestStablecoin usdc = new TestStablecoin("USDC", "USDC", "2", address(this));
+        Deploy.Deployment memory d = script.deploy(_config(address(usdc)), signer);
+        RevenueSplitter splitter = RevenueSplitter(d.revenueSplitter);
+        ToolRegistry registry = ToolRegistry(d.toolRegistry);
+        CreditSystem credits = CreditSystem(d.creditSystem);
+
+        assertEq(registry.splitter(), d.revenueSplitter);
+        assertEq(registry.creditSystem(), d.creditSystem);
+        assertEq(registry.platformFeeBps(), 1500);
+        assertTrue(registry.isTokenAllowed(address(usdc)));
+        assertEq(splitter.registry(), d.toolRegistry);
+        assertEq(splitter.platformTreasury(), treasury);
+        assertTrue(splitter.hasRole(splitter.DISTRIBUTOR_ROLE(), d.toolRegistry));
+        assertEq(credits.registry(), d.toolRegistry);
+
+        bytes32[4] memory registryRoles = [
+            registry.DEFAULT_ADMIN_ROLE(), registry.PAUSER_ROLE(), registry.FEE_MANAGER_ROLE(), registry.UPGRADER_ROLE()
+        ];
+        for (uint256 i; i < 4; ++i) {
+            assertTrue(registry.hasRole(registryRoles[i], admin));
+            assertFalse(registry.hasRole(registryRoles[i], signer), "signer renounced registry role");
+        }
+        bytes32[3] memory splitterRoles =
+            [splitter.DEFAULT_ADMIN_ROLE(), splitter.PAUSER_ROLE(), splitter.UPGRADER_ROLE()];
+        for (uint256 i; i < 3; ++i) {
+            assertTrue(splitter.hasRole(splitterRoles[i], admin));
+            assertFalse(splitter.hasRole(splitterRoles[i], signer), "signer renounced splitter role");
+        }
+        assertTrue(credits.hasRole(credits.DEFAULT_ADMIN_ROLE(), admin));
+        assertFalse(credits.hasRole(credits.DEFAULT_ADMIN_ROLE(), signer));
+    }
+
+    function test_WhenSignerIsAdmin_SignerKeepsItsRoles() public {
+        TestStablecoin usdc = new TestStablecoin("USDC", "USDC", "2", address(this));
+        Deploy.Config memory config = _config(address(usdc));
+        config.admin = signer;
+        Deploy.Deployment memory d = script.deploy(config, signer);
+        assertTrue(ToolRegistry(d.toolRegistry).hasRole(bytes32(0), signer));
+        assertTrue(RevenueSplitter(d.revenueSplitter).hasRole(bytes32(0), signer));
+    }
+
     function test_ProxyIsInitializedAtDeployment() public {
         vm.chainId(31_337);
         Deploy.Deployment memory d = script.deploy(_config(address(0)), signer);
@@ -46,6 +94,12 @@ contract DeployScriptTest is Test {
         X402Payment(d.x402Payment).initialize(signer, signer, 600, new address[](0));
         vm.expectRevert(Initializable.InvalidInitialization.selector);
         X402Payment(d.x402PaymentImplementation).initialize(signer, signer, 600, new address[](0));
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        ToolRegistry(d.toolRegistry).initialize(signer, signer, 0, new address[](0));
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        RevenueSplitter(d.revenueSplitter).initialize(signer, signer);
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        CreditSystem(d.creditSystem).initialize(signer, signer);
     }
 
     function test_WhenTokenGiven_UsesIt() public {
@@ -68,5 +122,7 @@ contract DeployScriptTest is Test {
         assertEq(config.admin, vm.envOr("X402_ADMIN", signer));
         assertEq(config.arbiter, vm.envOr("X402_ARBITER", config.admin));
         assertEq(config.refundWindow, vm.envOr("X402_REFUND_WINDOW", uint256(600)));
+        assertEq(config.treasury, vm.envOr("X402_TREASURY", config.admin));
+        assertEq(config.platformFeeBps, vm.envOr("X402_PLATFORM_FEE_BPS", uint256(2000)));
     }
 }

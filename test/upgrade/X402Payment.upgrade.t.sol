@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {X402Payment} from "../../contracts/X402Payment.sol";
 import {IX402Payment} from "../../contracts/interfaces/IX402Payment.sol";
-import {X402PaymentV2} from "../mocks/X402PaymentV2.sol";
+import {ReleaseNoteV2, X402PaymentV2} from "../mocks/UpgradesV2.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ERC1967Utils} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Utils.sol";
@@ -36,7 +36,7 @@ contract X402PaymentUpgradeTest is Fixture {
     function _upgrade() internal returns (X402PaymentV2 v2) {
         X402PaymentV2 newImplementation = new X402PaymentV2();
         vm.prank(admin);
-        payment.upgradeToAndCall(address(newImplementation), abi.encodeCall(X402PaymentV2.initializeV2, ("v2")));
+        payment.upgradeToAndCall(address(newImplementation), abi.encodeCall(ReleaseNoteV2.initializeV2, ("v2")));
         return X402PaymentV2(address(payment));
     }
 

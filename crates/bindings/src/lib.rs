@@ -30,7 +30,31 @@ mod generated {
         ERC1967Proxy,
         "artifacts/ERC1967Proxy.json"
     );
+
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        ToolRegistry,
+        "artifacts/ToolRegistry.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        RevenueSplitter,
+        "artifacts/RevenueSplitter.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        CreditSystem,
+        "artifacts/CreditSystem.json"
+    );
 }
 
-pub use generated::{ERC1967Proxy, IX402Payment, TestStablecoin, X402Payment};
+pub use generated::{
+    CreditSystem, ERC1967Proxy, IRevenueSplitter, IToolRegistry, IX402Payment, RevenueSplitter,
+    TestStablecoin, ToolRegistry, X402Payment,
+};
 pub use status::{InvoiceStatus, SettlementOutcome, UnknownVariant};

@@ -5,99 +5,58 @@
 // Test code: a failed step should stop the test with its error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolCall, SolEvent};
 use x402_bindings::eip3009::{
     ReceiveWithAuthorization, TransferWithAuthorization, sign_receive, sign_transfer, token_domain,
 };
 use x402_bindings::invoice::{authorization_nonce, invoice_id};
-use x402_bindings::{ERC1967Proxy, InvoiceStatus, SettlementOutcome, TestStablecoin, X402Payment};
+use x402_bindings::{InvoiceStatus, SettlementOutcome, X402Payment};
 
-struct Devnet {
-    _anvil: AnvilInstance,
-    provider: DynProvider,
-    chain_id: u64,
-    deployer: Address,
+mod common;
+
+/// A devnet with an X402Payment proxy accepting its token.
+struct Net {
+    base: common::Devnet,
     payee: Address,
-    token: TestStablecoin::TestStablecoinInstance<DynProvider>,
-    payment: X402Payment::X402PaymentInstance<DynProvider>,
+    payment: X402Payment::X402PaymentInstance<alloy::providers::DynProvider>,
     domain: Eip712Domain,
 }
 
-fn anvil_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(path.exists(), "anvil is not installed at {}: run bin/setup", path.display());
-    path
-}
-
-async fn devnet() -> Devnet {
-    let anvil = Anvil::at(anvil_binary()).spawn();
-    let deployer_key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let payee_key: PrivateKeySigner = anvil.keys()[1].clone().into();
-    let (deployer, payee) = (deployer_key.address(), payee_key.address());
-    let mut wallet = EthereumWallet::from(deployer_key);
-    wallet.register_signer(payee_key);
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let chain_id = provider.get_chain_id().await.unwrap();
-
-    let token = TestStablecoin::deploy(provider.clone(), "USDC".into(), "USDC".into(), "2".into(), deployer)
-        .await
-        .unwrap();
-    let implementation = X402Payment::deploy(provider.clone()).await.unwrap();
+async fn devnet() -> Net {
+    let base = common::devnet().await;
+    let implementation = X402Payment::deploy(base.provider.clone()).await.unwrap();
     let initialize = X402Payment::initializeCall {
-        admin: deployer,
-        arbiter: deployer,
+        admin: base.deployer,
+        arbiter: base.deployer,
         refundWindow_: 600,
-        tokens: vec![*token.address()],
+        tokens: vec![*base.token.address()],
     };
-    let proxy =
-        ERC1967Proxy::deploy(provider.clone(), *implementation.address(), initialize.abi_encode().into())
-            .await
-            .unwrap();
-    let payment = X402Payment::new(*proxy.address(), provider.clone());
-
+    let proxy = base.proxy(*implementation.address(), initialize.abi_encode()).await;
+    let payment = X402Payment::new(proxy, base.provider.clone());
     // The domain comes from the token, as it must against real USDC.
     let domain = token_domain(
-        token.name().call().await.unwrap(),
-        token.version().call().await.unwrap(),
-        chain_id,
-        *token.address(),
+        base.token.name().call().await.unwrap(),
+        base.token.version().call().await.unwrap(),
+        base.chain_id,
+        *base.token.address(),
     );
-    Devnet { _anvil: anvil, provider, chain_id, deployer, payee, token, payment, domain }
-}
-
-impl Devnet {
-    async fn fund(&self, to: Address, amount: u64) {
-        self.token.mint(to, U256::from(amount)).send().await.unwrap().get_receipt().await.unwrap();
-    }
-
-    async fn now(&self) -> u64 {
-        self.provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp
-    }
-
-    async fn balance(&self, account: Address) -> U256 {
-        self.token.balanceOf(account).call().await.unwrap()
-    }
+    let payee = base.accounts[0];
+    Net { base, payee, payment, domain }
 }
 
 #[tokio::test]
 async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
     let net = devnet().await;
     let payer = PrivateKeySigner::random();
-    net.fund(payer.address(), 5_000_000).await;
+    net.base.fund(payer.address(), 5_000_000).await;
 
     let salt = keccak256("order-1");
     let amount = alloy::primitives::Uint::<96, 2>::from(1_250_000u64);
-    let expires_at = net.now().await + 3600;
+    let expires_at = net.base.now().await + 3600;
     net.payment
-        .createInvoice(salt, *net.token.address(), amount, expires_at)
+        .createInvoice(salt, *net.base.token.address(), amount, expires_at)
         .from(net.payee)
         .send()
         .await
@@ -108,7 +67,7 @@ async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
 
     let id = invoice_id(net.payee, salt);
     assert_eq!(net.payment.invoiceIdOf(net.payee, salt).call().await.unwrap(), id);
-    let nonce = authorization_nonce(net.chain_id, *net.payment.address(), id);
+    let nonce = authorization_nonce(net.base.chain_id, *net.payment.address(), id);
     assert_eq!(net.payment.authorizationNonceOf(id).call().await.unwrap(), nonce);
 
     let authorization = ReceiveWithAuthorization {
@@ -136,8 +95,8 @@ async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
     let invoice = net.payment.getInvoice(id).call().await.unwrap();
     assert_eq!(InvoiceStatus::try_from(invoice.status), Ok(InvoiceStatus::Confirmed));
     assert_eq!(invoice.payer, payer.address());
-    assert_eq!(net.balance(*net.payment.address()).await, U256::from(1_250_000u64));
-    assert_eq!(net.balance(payer.address()).await, U256::from(3_750_000u64));
+    assert_eq!(net.base.balance(*net.payment.address()).await, U256::from(1_250_000u64));
+    assert_eq!(net.base.balance(payer.address()).await, U256::from(3_750_000u64));
 }
 
 #[tokio::test]
@@ -146,9 +105,9 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
     let merchants = [Address::repeat_byte(0xa1), Address::repeat_byte(0xa2)];
     let payers: Vec<PrivateKeySigner> = (0..3).map(|_| PrivateKeySigner::random()).collect();
     for payer in &payers {
-        net.fund(payer.address(), 10_000_000).await;
+        net.base.fund(payer.address(), 10_000_000).await;
     }
-    let now = net.now().await;
+    let now = net.base.now().await;
 
     let mut items = Vec::new();
     for (i, payer) in payers.iter().enumerate() {
@@ -176,14 +135,14 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
     let signature = sign_transfer(&payers[1], &net.domain, &stale).await.unwrap();
     items.push(stale.into_batch_item(signature));
 
-    let call = net.payment.settleBatch(*net.token.address(), items.clone());
+    let call = net.payment.settleBatch(*net.base.token.address(), items.clone());
     use SettlementOutcome::{AlreadyUsed, Expired, Settled};
     let expected = vec![Settled, Settled, Settled, AlreadyUsed, Expired];
     let simulated: Result<Vec<_>, _> =
         call.call().await.unwrap().into_iter().map(SettlementOutcome::try_from).collect();
     assert_eq!(simulated.unwrap(), expected);
 
-    let receipt = call.from(net.deployer).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = call.from(net.base.deployer).send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());
     let settled = receipt
         .inner
@@ -197,12 +156,13 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
         settled.outcomes.iter().map(|b| SettlementOutcome::try_from(*b)).collect();
     assert_eq!(emitted.unwrap(), expected);
 
-    assert_eq!(net.balance(merchants[0]).await, U256::from(2_000_000u64));
-    assert_eq!(net.balance(merchants[1]).await, U256::from(1_000_000u64));
+    assert_eq!(net.base.balance(merchants[0]).await, U256::from(2_000_000u64));
+    assert_eq!(net.base.balance(merchants[1]).await, U256::from(1_000_000u64));
     for (i, payer) in payers.iter().enumerate() {
-        let used = net.token.authorizationState(payer.address(), B256::repeat_byte(i as u8 + 1)).call().await;
+        let used =
+            net.base.token.authorizationState(payer.address(), B256::repeat_byte(i as u8 + 1)).call().await;
         assert!(used.unwrap());
     }
     // Nothing passed through the settlement contract.
-    assert_eq!(net.balance(*net.payment.address()).await, U256::ZERO);
+    assert_eq!(net.base.balance(*net.payment.address()).await, U256::ZERO);
 }

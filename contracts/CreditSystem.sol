@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ICreditSystem} from "./interfaces/ICreditSystem.sol";
+import {IToolRegistry} from "./interfaces/IToolRegistry.sol";
+import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
+import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
+import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
+import {
+    ReentrancyGuardTransientUpgradeable
+} from "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+
+/// @title CreditSystem
+/// @notice Prepaid credits for ToolRegistry tools. Spending moves credits from the user to the tool's pending
+/// amount in storage only; `settle` later hands the pending amounts of many tools to the registry in one transfer.
+/// @dev Tokens held == sum of principal + sum of bonus credits + bonus pools + pending tool amounts. No role can
+/// move principal, granted bonus credits or pending amounts anywhere but to their owners or the registry; the
+/// bonus manager can only take back bonus pool funds nobody was granted. The tool terms here are a copy the
+/// registry keeps exact on every change, so that {payWithCredits} touches two storage slots and calls nothing.
+/// Pausing stops new money coming in (deposits, bonus funding); spending credits already here, settlement and
+/// withdrawals keep working, as everywhere in this system.
+contract CreditSystem is
+    ICreditSystem,
+    UUPSUpgradeable,
+    AccessControlUpgradeable,
+    PausableUpgradeable,
+    ReentrancyGuardTransientUpgradeable
+{
+    using SafeERC20 for IERC20;
+    using Address for address;
+
+    /// @notice May pause and unpause.
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @notice May fund and defund bonus pools and set bonus policies.
+    bytes32 public constant BONUS_MANAGER_ROLE = keccak256("BONUS_MANAGER_ROLE");
+    /// @notice May upgrade the implementation.
+    bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
+
+    /// @notice Highest bonus rate: 50% of a deposit.
+    uint16 public constant MAX_BONUS_BPS = 5000;
+
+    /// @dev One slot: what {payWithCredits} reads and writes for the tool.
+    struct ToolTerms {
+        uint96 price;
+        uint16 tokenIndex;
+        uint32 pendingCalls;
+        uint112 pendingAmount;
+    }
+
+    /// @dev One slot per user and token.
+    struct Credits {
+        uint128 principal;
+        uint128 bonus;
+    }
+
+    struct BonusPolicy {
+        uint16 bonusBps;
+        uint128 minDeposit;
+    }
+
+    /// @custom:storage-location erc7201:x402.storage.CreditSystem
+    struct CreditSystemStorage {
+        address registry;
+        // Tokens are numbered from 1 so that tool terms fit one slot; 0 means "none".
+        address[] tokens;
+        mapping(address token => uint16) tokenIndex;
+        mapping(uint256 toolId => ToolTerms) tools;
+        mapping(address user => mapping(uint256 tokenIndex => Credits)) credits;
+        mapping(uint256 tokenIndex => uint256) bonusPools;
+        mapping(uint256 tokenIndex => BonusPolicy) bonusPolicies;
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("x402.storage.CreditSystem")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant CREDIT_SYSTEM_STORAGE_LOCATION =
+        0x6be724ddb9c1211f2b014520d6463d08952f8f8cbfbbefd56d2f5b8edfab3c00;
+
+    /// @custom:oz-upgrades-unsafe-allow constructor
+    constructor() {
+        _disableInitializers();
+    }
+
+    /// @notice Initializes the proxy; called from the ERC1967Proxy constructor.
+    /// @param admin Gets DEFAULT_ADMIN_ROLE, PAUSER_ROLE, BONUS_MANAGER_ROLE and UPGRADER_ROLE.
+    /// @param registry_ The ToolRegistry whose tools credits pay for; it must wire this contract with
+    /// `setCreditSystem`.
+    function initialize(address admin, address registry_) external initializer {
+        if (admin == address(0) || registry_ == address(0)) revert CreditSystemZeroAddress();
+        __AccessControl_init();
+        __Pausable_init();
+        __ReentrancyGuardTransient_init();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+        _grantRole(BONUS_MANAGER_ROLE, admin);
+        _grantRole(UPGRADER_ROLE, admin);
+        _getCreditSystemStorage().registry = registry_;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                DEPOSITS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ICreditSystem
+    function deposit(address token, uint256 amount) external whenNotPaused nonReentrant {
+        uint16 index = _acceptedToken(token);
+        _requireAmount(amount);
+        _credit(msg.sender, token, index, amount);
+        _collect(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function depositWithPermit(address token, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        whenNotPaused
+        nonReentrant
+    {
+        uint16 index = _acceptedToken(token);
+        _requireAmount(amount);
+        // A front-run permit still leaves the allowance in place; only a failure that leaves it short is fatal.
+        try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
+        catch (bytes memory reason) {
+            if (IERC20(token).allowance(msg.sender, address(this)) < amount) {
+                assembly ("memory-safe") {
+                    revert(add(reason, 0x20), mload(reason))
+                }
+            }
+        }
+        _credit(msg.sender, token, index, amount);
+        _collect(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function depositWithAuthorization(
+        address token,
+        address from,
+        uint256 amount,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external whenNotPaused nonReentrant {
+        uint16 index = _acceptedToken(token);
+        _requireAmount(amount);
+        _credit(from, token, index, amount);
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        token.functionCall(
+            EIP3009Calls.receiveCallData(
+                EIP3009Calls.Authorization(from, address(this), amount, validAfter, validBefore, nonce), signature
+            )
+        );
+        _requireReceived(token, balanceBefore, amount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function withdraw(address token, uint256 amount, address to) external nonReentrant {
+        if (to == address(0)) revert CreditSystemZeroAddress();
+        if (amount == 0) revert CreditSystemZeroAmount();
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        Credits storage credits = $.credits[msg.sender][$.tokenIndex[token]];
+        uint256 principal = credits.principal;
+        if (amount > principal) revert CreditSystemInsufficientPrincipal(principal, amount);
+        unchecked {
+            // amount <= principal was checked above, so the difference fits the uint128 principal.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            credits.principal = uint128(principal - amount);
+        }
+        emit Withdrawn(msg.sender, token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                SPENDING
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ICreditSystem
+    function payWithCredits(uint256 toolId, uint256 maxPrice) external {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        ToolTerms storage tool = $.tools[toolId];
+        ToolTerms memory terms = tool;
+        uint256 price = terms.price;
+        if (price == 0) revert CreditSystemToolNotPayable(toolId);
+        if (price > maxPrice) revert CreditSystemPriceAboveMax(toolId, price, maxPrice);
+
+        Credits storage account = $.credits[msg.sender][terms.tokenIndex];
+        Credits memory credits = account;
+        uint256 bonusUsed = credits.bonus < price ? credits.bonus : price;
+        uint256 fromPrincipal = price - bonusUsed;
+        if (fromPrincipal > credits.principal) {
+            revert CreditSystemInsufficientCredits(uint256(credits.principal) + credits.bonus, price);
+        }
+        // bonusUsed <= bonus and fromPrincipal <= principal were established above, so both differences fit.
+        _storeCredits(account, credits.principal - fromPrincipal, credits.bonus - bonusUsed);
+        // Checked: a tool whose pending spends no longer fit must be settled first.
+        _storeTerms(tool, terms.price, terms.tokenIndex, terms.pendingCalls + 1, terms.pendingAmount + price);
+        emit CreditsSpent(msg.sender, toolId, price, bonusUsed);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function settle(address token, uint256[] calldata toolIds) external nonReentrant {
+        uint256 count = toolIds.length;
+        if (count == 0) revert CreditSystemEmptyBatch();
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        uint16 index = $.tokenIndex[token];
+        uint256[] memory ids = new uint256[](count);
+        uint256[] memory calls = new uint256[](count);
+        uint256[] memory amounts = new uint256[](count);
+        uint256 settled;
+        uint256 total;
+        for (uint256 i; i < count; ++i) {
+            uint256 toolId = toolIds[i];
+            ToolTerms memory terms = $.tools[toolId];
+            if (index == 0 || terms.tokenIndex != index) revert CreditSystemTokenMismatch(toolId, token);
+            if (terms.pendingAmount == 0) continue;
+            ids[settled] = toolId;
+            calls[settled] = terms.pendingCalls;
+            amounts[settled] = terms.pendingAmount;
+            ++settled;
+            total += terms.pendingAmount;
+            $.tools[toolId] =
+                ToolTerms({price: terms.price, tokenIndex: terms.tokenIndex, pendingCalls: 0, pendingAmount: 0});
+        }
+        if (settled == 0) revert CreditSystemNothingToSettle();
+        assembly ("memory-safe") {
+            // Drop the tools that had nothing pending.
+            mstore(ids, settled)
+            mstore(calls, settled)
+            mstore(amounts, settled)
+        }
+        emit CreditsSettled(token, settled, total);
+        address registry_ = $.registry;
+        IERC20(token).forceApprove(registry_, total);
+        IToolRegistry(registry_).recordCreditPayments(token, ids, calls, amounts);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function syncTool(uint256 toolId, address token, uint96 price) external {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        if (msg.sender != $.registry) revert CreditSystemNotRegistry(msg.sender);
+        uint16 index = _indexOf($, token);
+        ToolTerms memory terms = $.tools[toolId];
+        // Pending spends are denominated in the tool's token, which therefore never changes.
+        if (terms.tokenIndex != 0 && terms.tokenIndex != index) revert CreditSystemTokenMismatch(toolId, token);
+        $.tools[toolId] = ToolTerms({
+            price: price, tokenIndex: index, pendingCalls: terms.pendingCalls, pendingAmount: terms.pendingAmount
+        });
+        emit ToolTermsSynced(toolId, token, price);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 BONUS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ICreditSystem
+    function fundBonusPool(address token, uint256 amount)
+        external
+        onlyRole(BONUS_MANAGER_ROLE)
+        whenNotPaused
+        nonReentrant
+    {
+        uint16 index = _acceptedToken(token);
+        if (amount == 0) revert CreditSystemZeroAmount();
+        _getCreditSystemStorage().bonusPools[index] += amount;
+        emit BonusPoolFunded(token, msg.sender, amount);
+        _collect(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function defundBonusPool(address token, uint256 amount, address to)
+        external
+        onlyRole(BONUS_MANAGER_ROLE)
+        nonReentrant
+    {
+        if (to == address(0)) revert CreditSystemZeroAddress();
+        if (amount == 0) revert CreditSystemZeroAmount();
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        uint16 index = $.tokenIndex[token];
+        uint256 pool = $.bonusPools[index];
+        if (index == 0 || amount > pool) revert CreditSystemBonusPoolShort(pool, amount);
+        $.bonusPools[index] = pool - amount;
+        emit BonusPoolDefunded(token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function setBonusPolicy(address token, uint16 bonusBps, uint256 minDeposit) external onlyRole(BONUS_MANAGER_ROLE) {
+        if (bonusBps > MAX_BONUS_BPS) revert CreditSystemBonusTooHigh(bonusBps, MAX_BONUS_BPS);
+        if (minDeposit > type(uint128).max) revert CreditSystemAmountTooLarge(minDeposit);
+        uint16 index = _acceptedToken(token);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _getCreditSystemStorage().bonusPolicies[index] = BonusPolicy(bonusBps, uint128(minDeposit)); // checked above
+        emit BonusPolicyUpdated(token, bonusBps, minDeposit);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc ICreditSystem
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ICreditSystem
+    function creditsOf(address user, address token) external view returns (uint256 principal, uint256 bonus) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        Credits memory credits = $.credits[user][$.tokenIndex[token]];
+        return (credits.principal, credits.bonus);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function bonusPool(address token) external view returns (uint256) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        uint16 index = $.tokenIndex[token];
+        return index == 0 ? 0 : $.bonusPools[index];
+    }
+
+    /// @inheritdoc ICreditSystem
+    function bonusPolicy(address token) external view returns (uint16 bonusBps, uint256 minDeposit) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        uint16 index = $.tokenIndex[token];
+        if (index == 0) return (0, 0);
+        BonusPolicy memory policy = $.bonusPolicies[index];
+        return (policy.bonusBps, policy.minDeposit);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function toolTerms(uint256 toolId)
+        external
+        view
+        returns (address token, uint96 price, uint256 pendingCalls, uint256 pendingAmount)
+    {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        ToolTerms memory terms = $.tools[toolId];
+        token = terms.tokenIndex == 0 ? address(0) : $.tokens[terms.tokenIndex - 1];
+        return (token, terms.price, terms.pendingCalls, terms.pendingAmount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function registry() external view returns (address) {
+        return _getCreditSystemStorage().registry;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNALS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Credits a deposit and grants the bonus it earns, capped by what is left in the pool.
+    function _credit(address user, address token, uint16 index, uint256 amount) private {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        BonusPolicy memory policy = $.bonusPolicies[index];
+        uint256 bonus;
+        if (policy.bonusBps != 0 && amount >= policy.minDeposit) {
+            bonus = amount * policy.bonusBps / 10_000;
+            uint256 pool = $.bonusPools[index];
+            if (bonus > pool) bonus = pool;
+            if (bonus != 0) $.bonusPools[index] = pool - bonus;
+        }
+        Credits memory credits = $.credits[user][index];
+        uint256 principal = uint256(credits.principal) + amount;
+        uint256 bonusCredits = uint256(credits.bonus) + bonus;
+        if (principal > type(uint128).max) revert CreditSystemAmountTooLarge(principal);
+        if (bonusCredits > type(uint128).max) revert CreditSystemAmountTooLarge(bonusCredits);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        $.credits[user][index] = Credits(uint128(principal), uint128(bonusCredits)); // both checked above
+        emit Deposited(user, token, amount, bonus);
+    }
+
+    /// @dev One SSTORE of the packed {Credits} slot: principal in the low 128 bits, bonus in the high 128 bits.
+    /// Callers guarantee both values fit 128 bits.
+    function _storeCredits(Credits storage account, uint256 principal, uint256 bonus) private {
+        assembly ("memory-safe") {
+            sstore(account.slot, or(principal, shl(128, bonus)))
+        }
+    }
+
+    /// @dev One SSTORE of the packed {ToolTerms} slot (price: bits 0-95, tokenIndex: 96-111, pendingCalls:
+    /// 112-143, pendingAmount: 144-255), reverting if the pending counters outgrow their fields.
+    function _storeTerms(
+        ToolTerms storage tool,
+        uint256 price,
+        uint256 tokenIndex,
+        uint256 pendingCalls,
+        uint256 pendingAmount
+    ) private {
+        if (pendingCalls > type(uint32).max || pendingAmount > type(uint112).max) {
+            revert CreditSystemPendingOverflow(pendingCalls, pendingAmount);
+        }
+        assembly ("memory-safe") {
+            sstore(tool.slot, or(or(price, shl(96, tokenIndex)), or(shl(112, pendingCalls), shl(144, pendingAmount))))
+        }
+    }
+
+    function _collect(address token, address from, uint256 amount) private {
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(from, address(this), amount);
+        _requireReceived(token, balanceBefore, amount);
+    }
+
+    function _requireReceived(address token, uint256 balanceBefore, uint256 amount) private view {
+        uint256 received = IERC20(token).balanceOf(address(this)) - balanceBefore;
+        if (received != amount) revert CreditSystemTransferMismatch(amount, received);
+    }
+
+    function _requireAmount(uint256 amount) private pure {
+        if (amount == 0) revert CreditSystemZeroAmount();
+        if (amount > type(uint128).max) revert CreditSystemAmountTooLarge(amount);
+    }
+
+    /// @dev The token's index, numbering it on first use; only tokens the registry allowlists are accepted.
+    function _acceptedToken(address token) private returns (uint16) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        if (!IToolRegistry($.registry).isTokenAllowed(token)) revert CreditSystemTokenNotAccepted(token);
+        return _indexOf($, token);
+    }
+
+    function _indexOf(CreditSystemStorage storage $, address token) private returns (uint16 index) {
+        index = $.tokenIndex[token];
+        if (index != 0) return index;
+        if (token == address(0)) revert CreditSystemZeroAddress();
+        uint256 count = $.tokens.length;
+        if (count == type(uint16).max) revert CreditSystemTooManyTokens();
+        $.tokens.push(token);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        index = uint16(count + 1); // count < type(uint16).max was checked above
+        $.tokenIndex[token] = index;
+    }
+
+    function _authorizeUpgrade(address) internal override onlyRole(UPGRADER_ROLE) {}
+
+    function _getCreditSystemStorage() private pure returns (CreditSystemStorage storage $) {
+        assembly ("memory-safe") {
+            $.slot := CREDIT_SYSTEM_STORAGE_LOCATION
+        }
+    }
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ICreditSystem} from "../../contracts/interfaces/ICreditSystem.sol";
+import {IRevenueSplitter} from "../../contracts/interfaces/IRevenueSplitter.sol";
+import {IToolRegistry} from "../../contracts/interfaces/IToolRegistry.sol";
+import {ToolsFixture} from "../utils/ToolsFixture.sol";
+
+/// @notice Regression tests for the bug classes of ../shared/notes/contract-threats.md seen in a peer
+/// implementation of these contracts.
+contract ToolsThreatsTest is ToolsFixture {
+    /// @dev Peer bug: a deactivated tool's name could be re-registered by anyone.
+    function test_Regression_DeactivatedToolNameIsNeverReusable() public {
+        uint256 toolId = registerTool("weather");
+        vm.prank(developer);
+        registry.setActive(toolId, false);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IToolRegistry.ToolRegistryNameTaken.selector, "weather", developer));
+        registry.registerTool("weather", address(usdc), 1, stranger);
+        assertEq(registry.toolIdOf("weather"), toolId);
+        assertEq(registry.getTool(toolId).developer, developer);
+    }
+
+    /// @dev Peer bug: a pay function accepted less than the listed price.
+    function test_Regression_PaymentIsAlwaysExactlyTheListedPrice() public {
+        uint256 toolId = registerTool("weather");
+        // The caller cannot name a lower price: it only states the most it accepts.
+        vm.prank(user);
+        vm.expectRevert(
+            abi.encodeWithSelector(IToolRegistry.ToolRegistryPriceAboveMax.selector, toolId, PRICE, PRICE - 1)
+        );
+        registry.payForTool(toolId, PRICE - 1);
+
+        // A price raised between quote and call never overcharges the caller.
+        vm.prank(developer);
+        registry.setPrice(toolId, PRICE * 2);
+        vm.prank(user);
+        vm.expectRevert(
+            abi.encodeWithSelector(IToolRegistry.ToolRegistryPriceAboveMax.selector, toolId, PRICE * 2, PRICE)
+        );
+        registry.payForTool(toolId, PRICE);
+
+        // A lowered price charges the new, listed price, not the caller's maximum.
+        vm.prank(developer);
+        registry.setPrice(toolId, PRICE / 2);
+        uint256 before = usdc.balanceOf(user);
+        vm.prank(user);
+        registry.payForTool(toolId, PRICE);
+        assertEq(before - usdc.balanceOf(user), PRICE / 2);
+
+        // Same rules with credits.
+        depositCredits(10_000);
+        vm.prank(user);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICreditSystem.CreditSystemPriceAboveMax.selector, toolId, PRICE / 2, PRICE / 2 - 1)
+        );
+        credits.payWithCredits(toolId, PRICE / 2 - 1);
+    }
+
+    /// @dev Peer bugs: a bonus was announced but never credited, or paid from other users' deposits.
+    function test_Regression_BonusComesOnlyFromTheFundedPool() public {
+        address other = makeAddr("other");
+        usdc.mint(other, 100e6);
+        vm.prank(other);
+        usdc.approve(address(credits), type(uint256).max);
+        vm.prank(other);
+        credits.deposit(address(usdc), 100e6);
+
+        // A policy with an empty pool grants nothing, even though the contract holds another user's deposit.
+        vm.prank(admin);
+        credits.setBonusPolicy(address(usdc), 5000, 0);
+        depositCredits(10e6);
+        (, uint256 bonus) = credits.creditsOf(user, address(usdc));
+        assertEq(bonus, 0);
+
+        // Once funded, the bonus is really credited, and only up to the pool.
+        usdc.mint(admin, 2e6);
+        vm.startPrank(admin);
+        usdc.approve(address(credits), 2e6);
+        credits.fundBonusPool(address(usdc), 2e6);
+        vm.stopPrank();
+        depositCredits(10e6);
+        (uint256 principal, uint256 bonusAfter) = credits.creditsOf(user, address(usdc));
+        assertEq(bonusAfter, 2e6);
+        assertEq(principal, 20e6);
+        (uint256 otherPrincipal,) = credits.creditsOf(other, address(usdc));
+        assertEq(otherPrincipal, 100e6, "nobody else's deposit paid for it");
+        assertEq(usdc.balanceOf(address(credits)), 100e6 + 20e6 + 2e6);
+
+        // Bonus credits are spendable but never withdrawable.
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemInsufficientPrincipal.selector, 20e6, 22e6));
+        credits.withdraw(address(usdc), 22e6, user);
+    }
+
+    /// @dev Peer bug: a minimum deposit assumed 18 decimals (USDC has 6).
+    function test_Regression_SixDecimalAmountsWork() public {
+        uint256 toolId = registerTool("micro", 1); // 0.000001 USDC per call
+        depositCredits(1);
+        vm.prank(user);
+        credits.payWithCredits(toolId, 1);
+        payForTool(toolId);
+        // A fee that rounds to zero leaves the whole unit to the developer; nothing is lost.
+        IToolRegistry.ToolStats memory stats = registry.getToolStats(toolId);
+        assertEq(stats.pendingDeveloper, 1);
+        assertEq(stats.pendingPlatform, 0);
+        credits.settle(address(usdc), ids(toolId));
+        registry.settle(address(usdc), ids(toolId));
+        assertEq(splitter.balanceOf(payout, address(usdc)), 2);
+        // A bonus minimum is stated in the token's own units.
+        usdc.mint(admin, 1e6);
+        vm.startPrank(admin);
+        usdc.approve(address(credits), 1e6);
+        credits.fundBonusPool(address(usdc), 1e6);
+        credits.setBonusPolicy(address(usdc), 1000, 5e6); // 10% from 5 USDC
+        vm.stopPrank();
+        depositCredits(5e6);
+        (, uint256 bonus) = credits.creditsOf(user, address(usdc));
+        assertEq(bonus, 5e5);
+    }
+
+    /// @dev Peer bug: an emergency withdraw let the owner take escrowed user funds.
+    function test_Regression_AdminCannotTakeUserFunds() public {
+        uint256 toolId = registerTool("weather");
+        depositCredits(10_000);
+        vm.prank(user);
+        credits.payWithCredits(toolId, PRICE);
+        payForTool(toolId);
+        usdc.mint(admin, 1e6);
+        vm.startPrank(admin);
+        usdc.approve(address(credits), 1e6);
+        credits.fundBonusPool(address(usdc), 1e6);
+
+        // Every admin power at once: pause all, change fee and treasury, drain what is the admin's own.
+        credits.pause();
+        registry.pause();
+        splitter.pause();
+        registry.setPlatformFee(3000);
+        splitter.setPlatformTreasury(admin);
+        credits.defundBonusPool(address(usdc), 1e6, admin);
+        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemBonusPoolShort.selector, 0, 1));
+        credits.defundBonusPool(address(usdc), 1, admin);
+        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemInsufficientPrincipal.selector, 0, 1));
+        credits.withdraw(address(usdc), 1, admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRevenueSplitter.RevenueSplitterNothingToWithdraw.selector, admin, address(usdc))
+        );
+        splitter.withdraw(address(usdc), admin);
+        vm.stopPrank();
+
+        assertEq(usdc.balanceOf(admin), 1e6, "only the admin's own bonus funding came back");
+        // The user's principal, the spent credits and the paid revenue are all still there, and still flow.
+        vm.prank(user);
+        credits.withdraw(address(usdc), 10_000 - PRICE, user);
+        credits.settle(address(usdc), ids(toolId));
+        vm.startPrank(admin);
+        splitter.unpause();
+        vm.stopPrank();
+        registry.settle(address(usdc), ids(toolId));
+        // Revenue already paid was split at the fee in force when it was paid (direct) or settled (credits).
+        assertEq(splitter.balanceOf(payout, address(usdc)), 2000 + 1750);
+    }
+}
