@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {ICreditSystem} from "./interfaces/ICreditSystem.sol";
 import {IToolRegistry} from "./interfaces/IToolRegistry.sol";
 import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
+import {ExactTransfers} from "./libraries/ExactTransfers.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -11,7 +12,6 @@ import {
     ReentrancyGuardTransientUpgradeable
 } from "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
@@ -109,7 +109,7 @@ contract CreditSystem is
         uint16 index = _acceptedToken(token);
         _requireAmount(amount);
         _credit(msg.sender, token, index, amount);
-        _collect(token, msg.sender, amount);
+        ExactTransfers.pullExact(token, msg.sender, amount);
     }
 
     /// @inheritdoc ICreditSystem
@@ -120,17 +120,9 @@ contract CreditSystem is
     {
         uint16 index = _acceptedToken(token);
         _requireAmount(amount);
-        // A front-run permit still leaves the allowance in place; only a failure that leaves it short is fatal.
-        try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
-        catch (bytes memory reason) {
-            if (IERC20(token).allowance(msg.sender, address(this)) < amount) {
-                assembly ("memory-safe") {
-                    revert(add(reason, 0x20), mload(reason))
-                }
-            }
-        }
+        ExactTransfers.permit(token, msg.sender, amount, deadline, v, r, s);
         _credit(msg.sender, token, index, amount);
-        _collect(token, msg.sender, amount);
+        ExactTransfers.pullExact(token, msg.sender, amount);
     }
 
     /// @inheritdoc ICreditSystem
@@ -152,7 +144,7 @@ contract CreditSystem is
                 EIP3009Calls.Authorization(from, address(this), amount, validAfter, validBefore, nonce), signature
             )
         );
-        _requireReceived(token, balanceBefore, amount);
+        ExactTransfers.requireReceived(token, balanceBefore, amount);
     }
 
     /// @inheritdoc ICreditSystem
@@ -265,7 +257,7 @@ contract CreditSystem is
         if (amount == 0) revert CreditSystemZeroAmount();
         _getCreditSystemStorage().bonusPools[index] += amount;
         emit BonusPoolFunded(token, msg.sender, amount);
-        _collect(token, msg.sender, amount);
+        ExactTransfers.pullExact(token, msg.sender, amount);
     }
 
     /// @inheritdoc ICreditSystem
@@ -397,17 +389,6 @@ contract CreditSystem is
         assembly ("memory-safe") {
             sstore(tool.slot, or(or(price, shl(96, tokenIndex)), or(shl(112, pendingCalls), shl(144, pendingAmount))))
         }
-    }
-
-    function _collect(address token, address from, uint256 amount) private {
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(from, address(this), amount);
-        _requireReceived(token, balanceBefore, amount);
-    }
-
-    function _requireReceived(address token, uint256 balanceBefore, uint256 amount) private view {
-        uint256 received = IERC20(token).balanceOf(address(this)) - balanceBefore;
-        if (received != amount) revert CreditSystemTransferMismatch(amount, received);
     }
 
     function _requireAmount(uint256 amount) private pure {

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IRevenueSplitter} from "./interfaces/IRevenueSplitter.sol";
 import {IToolRegistry} from "./interfaces/IToolRegistry.sol";
+import {ExactTransfers} from "./libraries/ExactTransfers.sol";
 import {SplitMath} from "./libraries/SplitMath.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
@@ -110,10 +111,7 @@ contract RevenueSplitter is
 
         // Balances were credited first (checks-effects-interactions); the batch reverts unless exactly `total`
         // arrives.
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(msg.sender, address(this), total);
-        uint256 received = IERC20(token).balanceOf(address(this)) - balanceBefore;
-        if (received != total) revert RevenueSplitterTransferMismatch(total, received);
+        ExactTransfers.pullExact(token, msg.sender, total);
     }
 
     /// @inheritdoc IRevenueSplitter

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {ICreditSystem} from "./interfaces/ICreditSystem.sol";
 import {IRevenueSplitter} from "./interfaces/IRevenueSplitter.sol";
 import {IToolRegistry} from "./interfaces/IToolRegistry.sol";
+import {ExactTransfers} from "./libraries/ExactTransfers.sol";
 import {SplitMath} from "./libraries/SplitMath.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
@@ -209,7 +210,7 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
             active: true
         });
         emit ToolPaid(toolId, msg.sender, price, developerShare, platformShare);
-        _collect(terms.token, msg.sender, price);
+        ExactTransfers.pullExact(terms.token, msg.sender, price);
     }
 
     /// @inheritdoc IToolRegistry
@@ -233,7 +234,7 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
             totalCalls += calls[i];
         }
         emit CreditPaymentsRecorded(token, count, totalCalls, total);
-        _collect(token, msg.sender, total);
+        ExactTransfers.pullExact(token, msg.sender, total);
     }
 
     /// @inheritdoc IToolRegistry
@@ -430,13 +431,6 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
             pendingPlatform: SafeCast.toUint88(counters.pendingPlatform + platformShare),
             active: counters.active
         });
-    }
-
-    function _collect(address token, address from, uint256 amount) private {
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(from, address(this), amount);
-        uint256 received = IERC20(token).balanceOf(address(this)) - balanceBefore;
-        if (received != amount) revert ToolRegistryTransferMismatch(amount, received);
     }
 
     /// @dev Keeps the CreditSystem's copy of a tool's terms exact: price 0 there means "not payable".

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC3009} from "./interfaces/IERC3009.sol";
 import {IX402Payment} from "./interfaces/IX402Payment.sol";
 import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
+import {ExactTransfers} from "./libraries/ExactTransfers.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -11,7 +12,6 @@ import {
     ReentrancyGuardTransientUpgradeable
 } from "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
@@ -118,7 +118,7 @@ contract X402Payment is
     /// @inheritdoc IX402Payment
     function pay(bytes32 invoiceId) external whenNotPaused nonReentrant {
         Invoice storage invoice = _confirm(invoiceId, msg.sender);
-        _collect(invoice.token, msg.sender, invoice.amount);
+        ExactTransfers.pullExact(invoice.token, msg.sender, invoice.amount);
     }
 
     /// @inheritdoc IX402Payment
@@ -130,13 +130,8 @@ contract X402Payment is
         Invoice storage invoice = _confirm(invoiceId, msg.sender);
         address token = invoice.token;
         uint256 amount = invoice.amount;
-        // A permit seen in the mempool can be submitted by anyone first; the payment must still go through when
-        // that already produced the allowance, so only a permit failure that leaves it short is fatal.
-        try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
-        catch (bytes memory reason) {
-            if (IERC20(token).allowance(msg.sender, address(this)) < amount) _revertWith(reason);
-        }
-        _collect(token, msg.sender, amount);
+        ExactTransfers.permit(token, msg.sender, amount, deadline, v, r, s);
+        ExactTransfers.pullExact(token, msg.sender, amount);
     }
 
     /// @inheritdoc IX402Payment
@@ -155,7 +150,7 @@ contract X402Payment is
         );
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
         token.functionCall(EIP3009Calls.receiveCallData(authorization, signature));
-        _requireReceived(token, balanceBefore, amount);
+        ExactTransfers.requireReceived(token, balanceBefore, amount);
     }
 
     /// @inheritdoc IX402Payment
@@ -432,17 +427,6 @@ contract X402Payment is
         emit InvoicePaid(invoiceId, payer, invoice.amount, refundDeadline);
     }
 
-    function _collect(address token, address from, uint256 amount) private {
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(from, address(this), amount);
-        _requireReceived(token, balanceBefore, amount);
-    }
-
-    function _requireReceived(address token, uint256 balanceBefore, uint256 amount) private view {
-        uint256 received = IERC20(token).balanceOf(address(this)) - balanceBefore;
-        if (received != amount) revert X402PaymentTransferMismatch(amount, received);
-    }
-
     /// @dev Pushes a refund to `to`; if the token refuses (for example a blacklisted payer), credits it to the
     /// withdrawable balance instead, so one blocked recipient never traps the invoice.
     function _sendOrCredit(address token, address to, uint256 amount) private returns (bool credited) {
@@ -501,12 +485,6 @@ contract X402Payment is
             mstore(data, returndatasize())
             returndatacopy(add(data, 0x20), 0, returndatasize())
             mstore(0x40, add(add(data, 0x20), and(add(returndatasize(), 0x1f), not(0x1f))))
-        }
-    }
-
-    function _revertWith(bytes memory reason) private pure {
-        assembly ("memory-safe") {
-            revert(add(reason, 0x20), mload(reason))
         }
     }
 

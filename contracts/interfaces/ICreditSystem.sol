@@ -79,9 +79,6 @@ interface ICreditSystem {
     /// @notice Thrown when none of the listed tools has pending spends.
     error CreditSystemNothingToSettle();
 
-    /// @notice Thrown when the token moved a different amount than requested (fee-on-transfer tokens).
-    error CreditSystemTransferMismatch(uint256 expected, uint256 received);
-
     /// @notice Deposits `amount` of `token` from the caller's allowance as principal credits.
     function deposit(address token, uint256 amount) external;
 

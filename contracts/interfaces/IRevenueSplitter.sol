@@ -70,9 +70,6 @@ interface IRevenueSplitter {
     /// @notice Thrown when there is nothing to withdraw.
     error RevenueSplitterNothingToWithdraw(address account, address token);
 
-    /// @notice Thrown when the token moved a different amount than requested (fee-on-transfer tokens).
-    error RevenueSplitterTransferMismatch(uint256 expected, uint256 received);
-
     /// @notice Thrown when the registry is wired a second time.
     error RevenueSplitterRegistryAlreadySet(address registry);
 

@@ -117,9 +117,6 @@ interface IToolRegistry {
     /// @notice Thrown when the CreditSystem is wired a second time.
     error ToolRegistryCreditSystemAlreadySet(address creditSystem);
 
-    /// @notice Thrown when the token moved a different amount than requested (fee-on-transfer tokens).
-    error ToolRegistryTransferMismatch(uint256 expected, uint256 received);
-
     /// @notice Thrown by paused-only and unpaused-only functions.
     error ToolRegistryEnforcedPause();
 

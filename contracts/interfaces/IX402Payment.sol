@@ -168,10 +168,6 @@ interface IX402Payment {
     /// @notice Thrown when an arbiter assigns the payer more than the invoice amount.
     error X402PaymentPayerAmountTooLarge(uint256 payerAmount, uint256 amount);
 
-    /// @notice Thrown when the token moved a different amount than requested (for example a fee-on-transfer
-    /// token); escrow accounting requires exact transfers.
-    error X402PaymentTransferMismatch(uint256 expected, uint256 received);
-
     /// @notice Thrown when there is nothing to withdraw.
     error X402PaymentNothingToWithdraw(address account, address token);
 

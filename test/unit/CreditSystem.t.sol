@@ -5,6 +5,7 @@ import {CreditSystem} from "../../contracts/CreditSystem.sol";
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {ICreditSystem} from "../../contracts/interfaces/ICreditSystem.sol";
 import {IToolRegistry} from "../../contracts/interfaces/IToolRegistry.sol";
+import {ExactTransfers} from "../../contracts/libraries/ExactTransfers.sol";
 import {FeeOnTransferToken} from "../mocks/FeeOnTransferToken.sol";
 import {MockERC1271Wallet} from "../mocks/MockERC1271Wallet.sol";
 import {ToolsFixture} from "../utils/ToolsFixture.sol";
@@ -173,7 +174,7 @@ contract CreditSystemTest is ToolsFixture {
         fee.mint(user, 1000);
         vm.startPrank(user);
         fee.approve(address(credits), 1000);
-        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemTransferMismatch.selector, 1000, 990));
+        vm.expectRevert(abi.encodeWithSelector(ExactTransfers.ExactTransferMismatch.selector, address(fee), 1000, 990));
         credits.deposit(address(fee), 1000);
         vm.stopPrank();
     }

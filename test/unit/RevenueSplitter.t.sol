@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
 import {IRevenueSplitter} from "../../contracts/interfaces/IRevenueSplitter.sol";
 import {IToolRegistry} from "../../contracts/interfaces/IToolRegistry.sol";
+import {ExactTransfers} from "../../contracts/libraries/ExactTransfers.sol";
 import {BlacklistableStablecoin} from "../mocks/BlacklistableStablecoin.sol";
 import {FeeOnTransferToken} from "../mocks/FeeOnTransferToken.sol";
 import {ToolsFixture} from "../utils/ToolsFixture.sol";
@@ -176,7 +177,7 @@ contract RevenueSplitterTest is ToolsFixture {
         fee.mint(distributor, 1000);
         vm.startPrank(distributor);
         fee.approve(address(splitter), 1000);
-        vm.expectRevert(abi.encodeWithSelector(IRevenueSplitter.RevenueSplitterTransferMismatch.selector, 1000, 990));
+        vm.expectRevert(abi.encodeWithSelector(ExactTransfers.ExactTransferMismatch.selector, address(fee), 1000, 990));
         splitter.processBatchPayments(address(fee), _one(_payment(1, alice, 800, 200)));
         vm.stopPrank();
     }

@@ -5,6 +5,7 @@ import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
 import {IRevenueSplitter} from "../../contracts/interfaces/IRevenueSplitter.sol";
 import {IToolRegistry} from "../../contracts/interfaces/IToolRegistry.sol";
+import {ExactTransfers} from "../../contracts/libraries/ExactTransfers.sol";
 import {FeeOnTransferToken} from "../mocks/FeeOnTransferToken.sol";
 import {ToolsFixture} from "../utils/ToolsFixture.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
@@ -317,7 +318,7 @@ contract ToolRegistryTest is ToolsFixture {
         fee.mint(user, 1000);
         vm.startPrank(user);
         fee.approve(address(registry), 1000);
-        vm.expectRevert(abi.encodeWithSelector(IToolRegistry.ToolRegistryTransferMismatch.selector, 1000, 990));
+        vm.expectRevert(abi.encodeWithSelector(ExactTransfers.ExactTransferMismatch.selector, address(fee), 1000, 990));
         registry.payForTool(toolId, 1000);
         vm.stopPrank();
     }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {X402Payment} from "../../contracts/X402Payment.sol";
 import {IX402Payment} from "../../contracts/interfaces/IX402Payment.sol";
+import {ExactTransfers} from "../../contracts/libraries/ExactTransfers.sol";
 import {FeeOnTransferToken} from "../mocks/FeeOnTransferToken.sol";
 import {MockERC1271Wallet} from "../mocks/MockERC1271Wallet.sol";
 import {Fixture} from "../utils/Fixture.sol";
@@ -176,7 +177,7 @@ contract X402PaymentInvoicesTest is Fixture {
         fee.mint(payer, 1000);
         vm.startPrank(payer);
         fee.approve(address(payment), 1000);
-        vm.expectRevert(abi.encodeWithSelector(IX402Payment.X402PaymentTransferMismatch.selector, 1000, 990));
+        vm.expectRevert(abi.encodeWithSelector(ExactTransfers.ExactTransferMismatch.selector, address(fee), 1000, 990));
         payment.pay(id);
         vm.stopPrank();
     }

@@ -3,7 +3,7 @@
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::signers::Signer;
-use alloy::sol_types::Eip712Domain;
+use alloy::sol_types::{Eip712Domain, SolStruct};
 
 use crate::IX402Payment;
 
@@ -54,37 +54,37 @@ pub fn token_domain(name: String, version: String, chain_id: u64, token: Address
     Eip712Domain::new(Some(name.into()), Some(version.into()), Some(U256::from(chain_id)), Some(token), None)
 }
 
-/// Signs a transfer authorization; returns the 65-byte `r || s || v` signature (v = 27 or 28) that x402
-/// payloads carry and USDC's v/r/s overloads take.
-pub async fn sign_transfer<S>(
-    signer: &S,
-    domain: &Eip712Domain,
-    authorization: &TransferWithAuthorization,
-) -> Result<Bytes, Error>
-where
-    S: Signer + Sync,
-{
-    check_signer(signer.address(), authorization.from)?;
-    let signature = signer.sign_typed_data(authorization, domain).await?;
-    Ok(Bytes::copy_from_slice(&signature.as_bytes()))
+/// An EIP-3009 message: its signer must be its `from`.
+pub trait Authorization: SolStruct + Send + Sync {
+    /// The account whose tokens move, and who must sign.
+    fn from(&self) -> Address;
 }
 
-/// Signs a receive authorization, see [`sign_transfer`].
-pub async fn sign_receive<S>(
-    signer: &S,
-    domain: &Eip712Domain,
-    authorization: &ReceiveWithAuthorization,
-) -> Result<Bytes, Error>
-where
-    S: Signer + Sync,
-{
-    check_signer(signer.address(), authorization.from)?;
-    let signature = signer.sign_typed_data(authorization, domain).await?;
-    Ok(Bytes::copy_from_slice(&signature.as_bytes()))
+impl Authorization for TransferWithAuthorization {
+    fn from(&self) -> Address {
+        self.from
+    }
 }
 
-fn check_signer(signer: Address, from: Address) -> Result<(), Error> {
-    if signer == from { Ok(()) } else { Err(Error::WrongSigner { signer, from }) }
+impl Authorization for ReceiveWithAuthorization {
+    fn from(&self) -> Address {
+        self.from
+    }
+}
+
+/// Signs a transfer or receive authorization; returns the 65-byte `r || s || v` signature (v = 27 or 28) that
+/// x402 payloads carry and USDC's v/r/s overloads take. Refuses to sign for anyone but the signer.
+pub async fn sign<S, A>(signer: &S, domain: &Eip712Domain, authorization: &A) -> Result<Bytes, Error>
+where
+    S: Signer + Sync,
+    A: Authorization,
+{
+    let (signer_address, from) = (signer.address(), authorization.from());
+    if signer_address != from {
+        return Err(Error::WrongSigner { signer: signer_address, from });
+    }
+    let signature = signer.sign_typed_data(authorization, domain).await?;
+    Ok(Bytes::copy_from_slice(&signature.as_bytes()))
 }
 
 impl TransferWithAuthorization {
@@ -106,7 +106,6 @@ impl TransferWithAuthorization {
 mod tests {
     use super::*;
     use alloy::primitives::{B256, address, keccak256};
-    use alloy::sol_types::SolStruct;
 
     #[test]
     fn type_strings_match_usdc() {
@@ -137,7 +136,7 @@ mod tests {
             nonce: B256::ZERO,
         };
         let domain = token_domain("USDC".into(), "2".into(), 1, Address::ZERO);
-        let err = sign_transfer(&signer, &domain, &authorization).await.unwrap_err();
+        let err = sign(&signer, &domain, &authorization).await.unwrap_err();
         assert!(matches!(err, Error::WrongSigner { .. }));
     }
 }

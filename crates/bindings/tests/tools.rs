@@ -11,6 +11,7 @@ use alloy::sol_types::SolCall;
 use x402_bindings::{CreditSystem, RevenueSplitter, ToolRegistry};
 
 mod common;
+use common::Mined;
 
 struct Tools {
     net: common::Devnet,
@@ -45,10 +46,10 @@ async fn tools() -> Tools {
     let init = CreditSystem::initializeCall { admin, registry_: *registry.address() }.abi_encode();
     let credits = CreditSystem::new(net.proxy(*implementation.address(), init).await, provider.clone());
 
-    splitter.setRegistry(*registry.address()).send().await.unwrap().get_receipt().await.unwrap();
+    splitter.setRegistry(*registry.address()).mined().await;
     let role = splitter.DISTRIBUTOR_ROLE().call().await.unwrap();
-    splitter.grantRole(role, *registry.address()).send().await.unwrap().get_receipt().await.unwrap();
-    registry.setCreditSystem(*credits.address()).send().await.unwrap().get_receipt().await.unwrap();
+    splitter.grantRole(role, *registry.address()).mined().await;
+    registry.setCreditSystem(*credits.address()).mined().await;
     Tools { net, registry, credits, splitter, treasury }
 }
 
@@ -60,57 +61,24 @@ async fn revenue_from_direct_and_credit_payments_reaches_developer_and_platform(
     let token = *t.net.token.address();
     let price = 2_500u64;
 
-    t.registry
-        .registerTool("weather".into(), token, U96::from(price), payout)
-        .from(developer)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    t.registry.registerTool("weather".into(), token, U96::from(price), payout).from(developer).mined().await;
     let tool_id = t.registry.toolIdOf("weather".into()).call().await.unwrap();
     assert_eq!(tool_id, U256::from(1u64));
 
     t.net.fund(user, 1_000_000).await;
     for spender in [*t.registry.address(), *t.credits.address()] {
-        t.net.token.approve(spender, U256::MAX).from(user).send().await.unwrap().get_receipt().await.unwrap();
+        t.net.token.approve(spender, U256::MAX).from(user).mined().await;
     }
-    t.credits
-        .deposit(token, U256::from(10_000u64))
-        .from(user)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    t.credits.deposit(token, U256::from(10_000u64)).from(user).mined().await;
     for _ in 0..3 {
-        let receipt = t
-            .credits
-            .payWithCredits(tool_id, U256::from(price))
-            .from(user)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let receipt = t.credits.payWithCredits(tool_id, U256::from(price)).from(user).mined().await;
         assert!(receipt.status());
     }
-    t.registry
-        .payForTool(tool_id, U256::from(price))
-        .from(user)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    t.registry.payForTool(tool_id, U256::from(price)).from(user).mined().await;
 
     // Anyone settles: credits into the registry, then the registry into the splitter.
-    t.credits.settle(token, vec![tool_id]).send().await.unwrap().get_receipt().await.unwrap();
-    t.registry.settle(token, vec![tool_id]).send().await.unwrap().get_receipt().await.unwrap();
+    t.credits.settle(token, vec![tool_id]).mined().await;
+    t.registry.settle(token, vec![tool_id]).mined().await;
 
     let stats = t.registry.getToolStats(tool_id).call().await.unwrap();
     assert_eq!(stats.calls, 4);

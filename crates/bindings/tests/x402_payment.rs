@@ -8,13 +8,12 @@
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolCall, SolEvent};
-use x402_bindings::eip3009::{
-    ReceiveWithAuthorization, TransferWithAuthorization, sign_receive, sign_transfer, token_domain,
-};
+use x402_bindings::eip3009::{ReceiveWithAuthorization, TransferWithAuthorization, sign, token_domain};
 use x402_bindings::invoice::{authorization_nonce, invoice_id};
 use x402_bindings::{InvoiceStatus, SettlementOutcome, X402Payment};
 
 mod common;
+use common::Mined;
 
 /// A devnet with an X402Payment proxy accepting its token.
 struct Net {
@@ -58,12 +57,8 @@ async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
     net.payment
         .createInvoice(salt, *net.base.token.address(), amount, expires_at)
         .from(net.payee)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
 
     let id = invoice_id(net.payee, salt);
     assert_eq!(net.payment.invoiceIdOf(net.payee, salt).call().await.unwrap(), id);
@@ -78,18 +73,14 @@ async fn pays_an_invoice_with_a_rust_signed_receive_authorization() {
         validBefore: U256::from(expires_at),
         nonce,
     };
-    let signature = sign_receive(&payer, &net.domain, &authorization).await.unwrap();
+    let signature = sign(&payer, &net.domain, &authorization).await.unwrap();
 
     // A relayer (the deployer) pays the gas; the payer never holds ETH.
     let receipt = net
         .payment
         .payWithAuthorization(id, payer.address(), U256::ZERO, U256::from(expires_at), signature)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     assert!(receipt.status());
 
     let invoice = net.payment.getInvoice(id).call().await.unwrap();
@@ -119,7 +110,7 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
             validBefore: U256::from(now + 3600),
             nonce: B256::repeat_byte(i as u8 + 1),
         };
-        let signature = sign_transfer(payer, &net.domain, &authorization).await.unwrap();
+        let signature = sign(payer, &net.domain, &authorization).await.unwrap();
         items.push(authorization.into_batch_item(signature));
     }
     // The same payload twice, and one that has expired.
@@ -132,7 +123,7 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
         validBefore: U256::from(now - 1),
         nonce: B256::repeat_byte(0xee),
     };
-    let signature = sign_transfer(&payers[1], &net.domain, &stale).await.unwrap();
+    let signature = sign(&payers[1], &net.domain, &stale).await.unwrap();
     items.push(stale.into_batch_item(signature));
 
     let call = net.payment.settleBatch(*net.base.token.address(), items.clone());
@@ -142,7 +133,7 @@ async fn settles_a_batch_of_rust_signed_transfer_authorizations() {
         call.call().await.unwrap().into_iter().map(SettlementOutcome::try_from).collect();
     assert_eq!(simulated.unwrap(), expected);
 
-    let receipt = call.from(net.base.deployer).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = call.from(net.base.deployer).mined().await;
     assert!(receipt.status());
     let settled = receipt
         .inner

@@ -4,10 +4,12 @@
 
 use std::path::PathBuf;
 
+use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use x402_bindings::{ERC1967Proxy, TestStablecoin};
 
@@ -46,6 +48,21 @@ pub async fn devnet() -> Devnet {
     Devnet { _anvil: anvil, provider, chain_id, deployer, accounts, token }
 }
 
+/// Sends a contract call and waits for its successful receipt.
+#[allow(async_fn_in_trait)]
+pub trait Mined {
+    /// Sends the call, waits for its receipt and asserts it succeeded.
+    async fn mined(self) -> TransactionReceipt;
+}
+
+impl<D: CallDecoder> Mined for CallBuilder<&DynProvider, D> {
+    async fn mined(self) -> TransactionReceipt {
+        let receipt = self.send().await.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status(), "transaction reverted: {receipt:?}");
+        receipt
+    }
+}
+
 impl Devnet {
     /// An ERC1967Proxy in front of `implementation`, initialized in its constructor with `init`.
     pub async fn proxy(&self, implementation: Address, init: Vec<u8>) -> Address {
@@ -56,7 +73,7 @@ impl Devnet {
     }
 
     pub async fn fund(&self, to: Address, amount: u64) {
-        self.token.mint(to, U256::from(amount)).send().await.unwrap().get_receipt().await.unwrap();
+        self.token.mint(to, U256::from(amount)).mined().await;
     }
 
     pub async fn now(&self) -> u64 {
