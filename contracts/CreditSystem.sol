@@ -14,6 +14,7 @@ import {
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title CreditSystem
 /// @notice Prepaid credits for ToolRegistry tools. Spending moves credits from the user to the tool's pending
@@ -98,6 +99,7 @@ contract CreditSystem is
         _grantRole(BONUS_MANAGER_ROLE, admin);
         _grantRole(UPGRADER_ROLE, admin);
         _getCreditSystemStorage().registry = registry_;
+        emit RegistrySet(registry_);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -152,13 +154,19 @@ contract CreditSystem is
         if (to == address(0)) revert CreditSystemZeroAddress();
         if (amount == 0) revert CreditSystemZeroAmount();
         CreditSystemStorage storage $ = _getCreditSystemStorage();
-        Credits storage credits = $.credits[msg.sender][$.tokenIndex[token]];
+        uint16 index = $.tokenIndex[token];
+        Credits storage account = $.credits[msg.sender][index];
+        Credits memory credits = account;
         uint256 principal = credits.principal;
         if (amount > principal) revert CreditSystemInsufficientPrincipal(principal, amount);
-        unchecked {
-            // amount <= principal was checked above, so the difference fits the uint128 principal.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            credits.principal = uint128(principal - amount);
+        // Bonus credits were granted for principal staying in; the share that leaves forfeits its share of the
+        // bonus (rounded up), which goes back to the pool. Without this, deposit-and-withdraw would harvest it.
+        uint256 forfeited = credits.bonus == 0 ? 0 : Math.mulDiv(credits.bonus, amount, principal, Math.Rounding.Ceil);
+        // amount <= principal and forfeited <= bonus, so both differences fit their 128-bit fields.
+        _storeCredits(account, principal - amount, credits.bonus - forfeited);
+        if (forfeited != 0) {
+            $.bonusPools[index] += forfeited;
+            emit BonusForfeited(msg.sender, token, forfeited);
         }
         emit Withdrawn(msg.sender, token, to, amount);
         IERC20(token).safeTransfer(to, amount);
@@ -179,12 +187,13 @@ contract CreditSystem is
 
         Credits storage account = $.credits[msg.sender][terms.tokenIndex];
         Credits memory credits = account;
-        uint256 bonusUsed = credits.bonus < price ? credits.bonus : price;
+        uint256 available = uint256(credits.principal) + credits.bonus;
+        if (price > available) revert CreditSystemInsufficientCredits(available, price);
+        // Bonus and principal are spent in proportion (rounding favours the bonus pool), so bonus credits never
+        // run ahead of the principal they were granted for.
+        uint256 bonusUsed = credits.bonus == 0 ? 0 : price * credits.bonus / available;
+        // fromPrincipal = ceil(price * principal / available) <= principal because price <= available.
         uint256 fromPrincipal = price - bonusUsed;
-        if (fromPrincipal > credits.principal) {
-            revert CreditSystemInsufficientCredits(uint256(credits.principal) + credits.bonus, price);
-        }
-        // bonusUsed <= bonus and fromPrincipal <= principal were established above, so both differences fit.
         _storeCredits(account, credits.principal - fromPrincipal, credits.bonus - bonusUsed);
         // Checked: a tool whose pending spends no longer fit must be settled first.
         _storeTerms(tool, terms.price, terms.tokenIndex, terms.pendingCalls + 1, terms.pendingAmount + price);
@@ -351,7 +360,7 @@ contract CreditSystem is
         BonusPolicy memory policy = $.bonusPolicies[index];
         uint256 bonus;
         if (policy.bonusBps != 0 && amount >= policy.minDeposit) {
-            bonus = amount * policy.bonusBps / 10_000;
+            bonus = amount * _effectiveBonusBps($, policy.bonusBps) / 10_000;
             uint256 pool = $.bonusPools[index];
             if (bonus > pool) bonus = pool;
             if (bonus != 0) $.bonusPools[index] = pool - bonus;
@@ -364,6 +373,15 @@ contract CreditSystem is
         // forge-lint: disable-next-line(unsafe-typecast)
         $.credits[user][index] = Credits(uint128(principal), uint128(bonusCredits)); // both checked above
         emit Deposited(user, token, amount, bonus);
+    }
+
+    /// @dev The bonus rate actually granted: the policy's, capped at fee / (1 - fee) of the registry's platform fee
+    /// in force. At that rate, spending principal and bonus on a tool of one's own returns at most what was paid
+    /// (the developer share of principal + bonus equals the principal), so a bonus cannot be farmed.
+    function _effectiveBonusBps(CreditSystemStorage storage $, uint256 bonusBps) private view returns (uint256) {
+        uint256 feeBps = IToolRegistry($.registry).platformFeeBps();
+        uint256 cap = feeBps * 10_000 / (10_000 - feeBps);
+        return bonusBps < cap ? bonusBps : cap;
     }
 
     /// @dev One SSTORE of the packed {Credits} slot: principal in the low 128 bits, bonus in the high 128 bits.
@@ -383,7 +401,8 @@ contract CreditSystem is
         uint256 pendingCalls,
         uint256 pendingAmount
     ) private {
-        if (pendingCalls > type(uint32).max || pendingAmount > type(uint112).max) {
+        // Pending amounts stay within what one registry record can take (uint96), so settlement always fits.
+        if (pendingCalls > type(uint32).max || pendingAmount > type(uint96).max) {
             revert CreditSystemPendingOverflow(pendingCalls, pendingAmount);
         }
         assembly ("memory-safe") {

@@ -19,7 +19,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 /// batch by batch, and lets every recipient pull its own balance.
 /// @dev Only distributors (the ToolRegistry, and operators trusted to attribute x402 revenue) add funds, and they
 /// pay the batch total in the same call, so the balances always sum to the tokens held. Nobody but an account
-/// itself can move its balance; pausing stops new batches, never withdrawals.
+/// itself can move its balance; pausing stops batches from outside distributors, never the registry's
+/// settlements nor withdrawals.
 contract RevenueSplitter is
     IRevenueSplitter,
     UUPSUpgradeable,
@@ -80,12 +81,14 @@ contract RevenueSplitter is
     function processBatchPayments(address token, Payment[] calldata payments)
         external
         onlyRole(DISTRIBUTOR_ROLE)
-        whenNotPaused
         nonReentrant
     {
         uint256 count = payments.length;
         if (count == 0) revert RevenueSplitterEmptyBatch();
         RevenueSplitterStorage storage $ = _getRevenueSplitterStorage();
+        // The registry only hands over revenue it already holds for developers: owed money, which a pause never
+        // stops. Other distributors bring new money in.
+        if (paused() && msg.sender != $.registry) revert EnforcedPause();
         uint256 platformTotal;
         uint256 developerTotal;
         for (uint256 i; i < count; ++i) {
@@ -178,7 +181,8 @@ contract RevenueSplitter is
         emit RegistrySet(registry_);
     }
 
-    /// @notice Stops new batches; pauser only. Withdrawals keep working.
+    /// @notice Stops batches from outside distributors; pauser only. Registry settlements and withdrawals keep
+    /// working.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }

@@ -51,11 +51,11 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
     }
 
     /// @dev Counters and pending revenue share one slot with the active flag: {payForTool} reads and writes it
-    /// once. The uint88 platform share is at most 30% of the developer's uint96-sized revenue.
+    /// once. Unsettled revenue beyond 2^96 - 1 units per share makes payments revert until someone settles.
     struct Counters {
-        uint64 calls;
+        uint48 calls;
         uint96 pendingDeveloper;
-        uint88 pendingPlatform;
+        uint96 pendingPlatform;
         bool active;
     }
 
@@ -105,6 +105,7 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
         _grantRole(FEE_MANAGER_ROLE, admin);
         _grantRole(UPGRADER_ROLE, admin);
         _getToolRegistryStorage().config.splitter = splitter_;
+        emit SplitterSet(splitter_);
         _setPlatformFee(feeBps);
         for (uint256 i; i < tokens.length; ++i) {
             _setTokenAllowed(tokens[i], true);
@@ -206,7 +207,7 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
         tool.counters = Counters({
             calls: counters.calls + 1,
             pendingDeveloper: SafeCast.toUint96(counters.pendingDeveloper + developerShare),
-            pendingPlatform: SafeCast.toUint88(counters.pendingPlatform + platformShare),
+            pendingPlatform: SafeCast.toUint96(counters.pendingPlatform + platformShare),
             active: true
         });
         emit ToolPaid(toolId, msg.sender, price, developerShare, platformShare);
@@ -426,9 +427,9 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
         (uint256 developerShare, uint256 platformShare) = SplitMath.splitFee(amount, feeBps);
         Counters memory counters = tool.counters;
         tool.counters = Counters({
-            calls: SafeCast.toUint64(counters.calls + calls),
+            calls: SafeCast.toUint48(counters.calls + calls),
             pendingDeveloper: SafeCast.toUint96(counters.pendingDeveloper + developerShare),
-            pendingPlatform: SafeCast.toUint88(counters.pendingPlatform + platformShare),
+            pendingPlatform: SafeCast.toUint96(counters.pendingPlatform + platformShare),
             active: counters.active
         });
     }

@@ -45,6 +45,15 @@ contract X402Payment is
     uint64 public constant MAX_REFUND_WINDOW = 30 days;
     /// @notice Refund window the deploy script uses unless told otherwise.
     uint64 public constant DEFAULT_REFUND_WINDOW = 600;
+    /// @notice Gas each {settleBatch} item's token call gets, no more and no less. Enough for USDC with an ERC-1271
+    /// smart wallet verifying a passkey signature in Solidity; a plain USDC authorization uses about 45 000.
+    uint256 public constant ITEM_GAS_LIMIT = 500_000;
+    /// @notice Gas that must be left before a {settleBatch} item so that its call really gets ITEM_GAS_LIMIT (a
+    /// call forwards at most 63/64 of what is left), plus the encoding and call overhead:
+    /// ITEM_GAS_LIMIT * 64 / 63 + 10 000, written out because the compiler does not fold the checked expression.
+    uint256 public constant ITEM_GAS_RESERVE = 517_936;
+    /// @dev Longest token revert reason copied into {AuthorizationSkipped}.
+    uint256 private constant MAX_REASON_BYTES = 512;
 
     // {settleBatch} encodes its token calls in assembly with the selectors of
     // transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32) = 0xe3ee160e
@@ -278,9 +287,9 @@ contract X402Payment is
         emit BatchSettled(token, msg.sender, settledCount, settledValue, packedOutcomes);
     }
 
-    /// @dev Executes one authorization and classifies the result. Reverts only when the token call ran out of
-    /// gas, because then the item was not really attempted (see {X402PaymentBatchOutOfGas}); failing the whole
-    /// batch also keeps `eth_estimateGas` honest, which a silently truncated batch would not.
+    /// @dev Executes one authorization and classifies the result. Reverts only when less than a full item budget
+    /// is left, because then the item could not really be attempted (see {X402PaymentBatchOutOfGas}); failing the
+    /// whole batch also keeps `eth_estimateGas` honest, which a silently truncated batch would not.
     function _settleOne(address token, TransferAuthorization calldata item, uint256 index)
         private
         returns (SettlementOutcome outcome)
@@ -293,8 +302,27 @@ contract X402Payment is
             _emitSkipped(token, item, index, SettlementOutcome.NotYetValid, "");
             return SettlementOutcome.NotYetValid;
         }
+        address to;
+        assembly ("memory-safe") {
+            // `to` is the item's second word; only its low 160 bits are the address.
+            to := and(calldataload(add(item, 0x20)), 0xffffffffffffffffffffffffffffffffffffffff)
+        }
+        if (to == address(this)) {
+            // Tokens sent here by a bare transfer would belong to nobody in this contract's books.
+            _emitSkipped(
+                token,
+                item,
+                index,
+                SettlementOutcome.Failed,
+                abi.encodeWithSelector(X402PaymentInvalidRecipient.selector, to)
+            );
+            return SettlementOutcome.Failed;
+        }
+        // Every item runs with the same, fixed gas budget, so one item (say, an ERC-1271 wallet burning gas in
+        // isValidSignature) can neither starve the items after it nor be reported failed for lack of gas the
+        // batch did not give it: with less than a full budget left, the whole batch reverts instead.
+        if (gasleft() < ITEM_GAS_RESERVE) revert X402PaymentBatchOutOfGas(index);
         bytes calldata signature = item.signature;
-        uint256 gasBefore = gasleft();
         bool success;
         assembly ("memory-safe") {
             // Build the token call in free memory straight from calldata: the item's first six words (from, to,
@@ -318,12 +346,9 @@ contract X402Payment is
                 size := add(0x104, and(add(signature.length, 0x1f), not(0x1f)))
             }
             // Return data is ignored on success (EIP-3009 functions return nothing), so it is not copied.
-            success := call(gas(), token, 0, ptr, size, 0, 0)
+            success := call(ITEM_GAS_LIMIT, token, 0, ptr, size, 0, 0)
         }
         if (success) return SettlementOutcome.Settled;
-        // A call gets at most 63/64 of the remaining gas; if (nearly) nothing is left, the token may have failed
-        // only for lack of gas.
-        if (gasleft() <= gasBefore / 64) revert X402PaymentBatchOutOfGas(index);
         bytes memory reason = _returnData();
         outcome = _isAuthorizationUsed(token, item.from, item.nonce)
             ? SettlementOutcome.AlreadyUsed
@@ -418,6 +443,9 @@ contract X402Payment is
     function _confirm(bytes32 invoiceId, address payer) private returns (Invoice storage invoice) {
         invoice = _getExistingInvoice(invoiceId);
         if (invoice.status != InvoiceStatus.Pending) revert X402PaymentInvalidStatus(invoiceId, invoice.status);
+        // A token taken off the allowlist (for example a compromised one) takes no new money, even for old invoices.
+        address token = invoice.token;
+        if (!_getX402PaymentStorage().allowedTokens[token]) revert X402PaymentTokenNotAllowed(token);
         uint64 expiresAt = invoice.expiresAt;
         if (block.timestamp >= expiresAt) revert X402PaymentInvoiceExpired(invoiceId, expiresAt);
         uint64 refundDeadline = uint64(block.timestamp) + _getX402PaymentStorage().refundWindow;
@@ -430,7 +458,11 @@ contract X402Payment is
     /// @dev Pushes a refund to `to`; if the token refuses (for example a blacklisted payer), credits it to the
     /// withdrawable balance instead, so one blocked recipient never traps the invoice.
     function _sendOrCredit(address token, address to, uint256 amount) private returns (bool credited) {
+        uint256 gasBefore = gasleft();
         if (IERC20(token).trySafeTransfer(to, amount)) return false;
+        // A transfer starved of gas by the caller (63/64 rule) is not a refusal by the token: revert rather than
+        // let the caller choose crediting over paying.
+        if (gasleft() <= gasBefore / 64) revert X402PaymentInsufficientGas();
         _getX402PaymentStorage().balances[to][token] += amount;
         return true;
     }
@@ -479,12 +511,15 @@ contract X402Payment is
         return keccak256(abi.encode(block.chainid, address(this), invoiceId));
     }
 
+    /// @dev The last call's revert data, cut at MAX_REASON_BYTES.
     function _returnData() private pure returns (bytes memory data) {
         assembly ("memory-safe") {
+            let size := returndatasize()
+            if gt(size, MAX_REASON_BYTES) { size := MAX_REASON_BYTES }
             data := mload(0x40)
-            mstore(data, returndatasize())
-            returndatacopy(add(data, 0x20), 0, returndatasize())
-            mstore(0x40, add(add(data, 0x20), and(add(returndatasize(), 0x1f), not(0x1f))))
+            mstore(data, size)
+            returndatacopy(add(data, 0x20), 0, size)
+            mstore(0x40, add(add(data, 0x20), and(add(size, 0x1f), not(0x1f))))
         }
     }
 

@@ -5,13 +5,20 @@ pragma solidity ^0.8.24;
 /// @notice Prepaid credits for registry tools. One credit is one smallest unit of the token (no decimals
 /// assumption). Users deposit (allowance, EIP-2612 permit or EIP-3009 authorization), spend credits on tools with no
 /// token transfer per call, and withdraw unused principal at any time, also while paused. Bonus credits come only
-/// from a bonus pool an admin funded, are tracked apart from principal, are spent first and are never withdrawable.
+/// from a bonus pool an admin funded, are tracked apart from principal, are spent in proportion to principal, are
+/// never withdrawable, and go back to the pool pro rata when principal is withdrawn.
 interface ICreditSystem {
     /// @notice Emitted on every deposit; `bonus` credits were granted from the bonus pool.
     event Deposited(address indexed user, address indexed token, uint256 amount, uint256 bonus);
 
     /// @notice Emitted when a user withdraws principal.
     event Withdrawn(address indexed user, address indexed token, address indexed to, uint256 amount);
+
+    /// @notice Emitted when withdrawn principal takes its share of the user's bonus credits back to the pool.
+    event BonusForfeited(address indexed user, address indexed token, uint256 amount);
+
+    /// @notice Emitted once, at initialization, with the registry whose tools credits pay for.
+    event RegistrySet(address registry);
 
     /// @notice Emitted when a user spends credits on a tool; `bonusUsed` of `price` came from bonus credits.
     event CreditsSpent(address indexed user, uint256 indexed toolId, uint256 price, uint256 bonusUsed);
@@ -70,7 +77,8 @@ interface ICreditSystem {
     /// @notice Thrown when a tool's token would change, or a tool is settled with another token.
     error CreditSystemTokenMismatch(uint256 toolId, address token);
 
-    /// @notice Thrown when a tool's unsettled spends no longer fit their counters; settle the tool first.
+    /// @notice Thrown when a tool's unsettled spends no longer fit their counters (2^32 - 1 calls, 2^96 - 1 units);
+    /// settle the tool first.
     error CreditSystemPendingOverflow(uint256 pendingCalls, uint256 pendingAmount);
 
     /// @notice Thrown when a list is empty.
@@ -97,10 +105,12 @@ interface ICreditSystem {
         bytes calldata signature
     ) external;
 
-    /// @notice Withdraws `amount` of the caller's principal to `to`. Works while paused.
+    /// @notice Withdraws `amount` of the caller's principal to `to`; the same share of the caller's bonus credits
+    /// (rounded up) returns to the bonus pool. Works while paused.
     function withdraw(address token, uint256 amount, address to) external;
 
-    /// @notice Spends the tool's listed price in credits (bonus first), reverting if it is above `maxPrice`. No
+    /// @notice Spends the tool's listed price in credits (bonus and principal in proportion), reverting if it is
+    /// above `maxPrice`. No
     /// token moves, so it works while paused, like every use of money already inside the system.
     function payWithCredits(uint256 toolId, uint256 maxPrice) external;
 
@@ -119,7 +129,8 @@ interface ICreditSystem {
     function defundBonusPool(address token, uint256 amount, address to) external;
 
     /// @notice Deposits of at least `minDeposit` earn `bonusBps` of their amount as bonus credits, as long as the
-    /// pool lasts; bonus manager only.
+    /// pool lasts, and never more than fee / (1 - fee) of the registry's platform fee at deposit time (so that
+    /// spending a bonus on one's own tool never pays); bonus manager only.
     function setBonusPolicy(address token, uint16 bonusBps, uint256 minDeposit) external;
 
     /// @notice Stops new money coming in (deposits, bonus funding); pauser only. Spending, settlement and

@@ -76,7 +76,8 @@ interface IRevenueSplitter {
     /// @notice Thrown when splits are managed before the registry is wired.
     error RevenueSplitterRegistryNotSet();
 
-    /// @notice Pulls the batch total from the caller and credits every payment; distributors only.
+    /// @notice Pulls the batch total from the caller and credits every payment; distributors only. A pause stops
+    /// outside distributors, not the registry settling revenue it already holds.
     function processBatchPayments(address token, Payment[] calldata payments) external;
 
     /// @notice Sets the split of a tool's developer revenue; the tool's developer only. Shares are basis points

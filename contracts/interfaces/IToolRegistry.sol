@@ -56,6 +56,9 @@ interface IToolRegistry {
     /// @notice Emitted when a token is added to or removed from the allowlist.
     event TokenAllowanceUpdated(address indexed token, bool allowed);
 
+    /// @notice Emitted once, at initialization, with the RevenueSplitter settlements go to.
+    event SplitterSet(address splitter);
+
     /// @notice Emitted when the CreditSystem is wired (once).
     event CreditSystemSet(address creditSystem);
 
@@ -152,7 +155,8 @@ interface IToolRegistry {
     ) external;
 
     /// @notice Sends the pending revenue of `toolIds` (all in `token`) to the RevenueSplitter, which credits the
-    /// developers (or their splits) and the platform. Anyone may call it; works while paused.
+    /// developers (or their splits) and the platform. Anyone may call it; works while this registry or the
+    /// splitter is paused.
     function settle(address token, uint256[] calldata toolIds) external;
 
     /// @notice Pushes the current terms of `toolIds` to the CreditSystem (needed only for tools registered before

@@ -174,9 +174,16 @@ interface IX402Payment {
     /// @notice Thrown when {settleBatch} or {release} gets an empty list.
     error X402PaymentEmptyBatch();
 
-    /// @notice Thrown when a batch item failed because the call ran short of gas (63/64 rule). The whole batch
-    /// reverts so that no unexecuted item is reported as failed; resubmit with more gas.
+    /// @notice Thrown when less than a full item gas budget (`ITEM_GAS_LIMIT` plus the 1/64 a call keeps back) is
+    /// left before batch item `index`. The whole batch reverts so that no unexecuted item is reported as failed;
+    /// resubmit with more gas.
     error X402PaymentBatchOutOfGas(uint256 index);
+
+    /// @notice Revert reason recorded for a batch item that pays this contract itself: the tokens would be stuck.
+    error X402PaymentInvalidRecipient(address recipient);
+
+    /// @notice Thrown when a refund transfer failed for lack of gas (63/64 rule) rather than being refused.
+    error X402PaymentInsufficientGas();
 
     /*//////////////////////////////////////////////////////////////
                                 FUNCTIONS
@@ -189,7 +196,8 @@ interface IX402Payment {
         external
         returns (bytes32 invoiceId);
 
-    /// @notice Pays an invoice from the caller's allowance.
+    /// @notice Pays an invoice from the caller's allowance. Every payment path reverts once the invoice's token is
+    /// off the allowlist. Anyone may pay an invoice, and whoever pays it is its payer (and may dispute it).
     function pay(bytes32 invoiceId) external;
 
     /// @notice Pays an invoice with an EIP-2612 permit signed by the caller for this contract.
@@ -225,8 +233,11 @@ interface IX402Payment {
     /// @return amount What was sent.
     function withdraw(address token, address to) external returns (uint256 amount);
 
-    /// @notice Executes signed x402 `exact` authorizations of `token`, each independently: an expired, used,
-    /// cancelled or invalid authorization is skipped with an outcome, never reverting the batch.
+    /// @notice Executes signed x402 `exact` authorizations of `token`, each independently and each with the same
+    /// fixed gas budget (`ITEM_GAS_LIMIT`): an expired, used, cancelled or invalid authorization, or one whose token
+    /// call exhausts its budget, is skipped with an outcome, never reverting the batch. An item paying this
+    /// contract itself is skipped as Failed. The transaction needs `ITEM_GAS_LIMIT * 64 / 63` of headroom above
+    /// what the items use, or it reverts with {X402PaymentBatchOutOfGas}.
     /// @return outcomes One {SettlementOutcome} per item, in order.
     function settleBatch(address token, TransferAuthorization[] calldata items)
         external

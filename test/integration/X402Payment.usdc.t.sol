@@ -216,7 +216,7 @@ contract X402PaymentUsdcTest is Test {
         IX402Payment.TransferAuthorization[] memory items = new IX402Payment.TransferAuthorization[](2);
         items[0] = _transferAuth(payerKey, merchant, 1e6, "n0");
         items[1] = _transferAuth(payerKey, merchant, 1e6, "n1");
-        for (uint256 gasLimit = 40_000; gasLimit < 200_000; gasLimit += 1000) {
+        for (uint256 gasLimit = 500_000; gasLimit < 900_000; gasLimit += 2000) {
             try payment.settleBatch{gas: gasLimit}(address(usdc), items) returns (
                 IX402Payment.SettlementOutcome[] memory outcomes
             ) {

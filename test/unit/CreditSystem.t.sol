@@ -273,6 +273,36 @@ contract CreditSystemTest is ToolsFixture {
         credits.withdraw(address(usdc), 5e6 + 1, user);
     }
 
+    function test_Withdraw_ForfeitsBonusProRata() public {
+        _fundBonus(10e6, 2000, 0);
+        depositCredits(10e6); // 2e6 bonus
+        vm.expectEmit(address(credits));
+        emit ICreditSystem.BonusForfeited(user, address(usdc), 5e5);
+        vm.prank(user);
+        credits.withdraw(address(usdc), 25e5, user); // a quarter of the principal
+        (uint256 principal, uint256 bonus) = _credits(user);
+        assertEq(principal, 75e5);
+        assertEq(bonus, 15e5);
+        assertEq(credits.bonusPool(address(usdc)), 8e6 + 5e5);
+        vm.prank(user);
+        credits.withdraw(address(usdc), 75e5, user);
+        (, bonus) = _credits(user);
+        assertEq(bonus, 0, "withdrawing all principal returns all bonus");
+        assertEq(credits.bonusPool(address(usdc)), 10e6);
+    }
+
+    function test_WhenPolicyExceedsFeeCap_BonusIsCapped() public {
+        _fundBonus(100e6, 5000, 0); // 50% asked; fee 20% caps it at 25%
+        depositCredits(10e6);
+        (, uint256 bonus) = _credits(user);
+        assertEq(bonus, 25e5);
+        vm.prank(admin);
+        registry.setPlatformFee(0);
+        depositCredits(10e6);
+        (, uint256 bonusAfter) = _credits(user);
+        assertEq(bonusAfter, 25e5, "without a platform fee no bonus is safe to grant");
+    }
+
     function test_RevertWhen_WithdrawUnknownToken() public {
         vm.prank(user);
         vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemInsufficientPrincipal.selector, 0, 1));
@@ -311,13 +341,13 @@ contract CreditSystemTest is ToolsFixture {
         assertEq(pending, PRICE);
     }
 
-    function test_PayWithCredits_SpendsBonusFirst() public {
+    function test_PayWithCredits_SpendsBonusInProportion() public {
         _fundBonus(1000, 1000, 0);
-        depositCredits(10_000); // 1 000 bonus
-        _spend(); // 2 500: 1 000 bonus + 1 500 principal
+        depositCredits(10_000); // 1 000 bonus: 1/11 of every spend comes from bonus
+        _spend(); // 2 500: floor(2 500 / 11) = 227 bonus, 2 273 principal
         (uint256 principal, uint256 bonus) = _credits(user);
-        assertEq(bonus, 0);
-        assertEq(principal, 8500);
+        assertEq(bonus, 1000 - 227);
+        assertEq(principal, 10_000 - 2273);
     }
 
     function test_WhenPaused_PayWithCreditsSucceeds() public {
@@ -460,11 +490,11 @@ contract CreditSystemTest is ToolsFixture {
     }
 
     function test_RevertWhen_DefundMoreThanUnallocatedPool() public {
-        _fundBonus(10e6, 5000, 0);
-        depositCredits(10e6); // 5e6 of the pool is now the user's bonus credits
+        _fundBonus(10e6, 2000, 0);
+        depositCredits(10e6); // 2e6 of the pool is now the user's bonus credits
         vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemBonusPoolShort.selector, 5e6, 5e6 + 1));
-        credits.defundBonusPool(address(usdc), 5e6 + 1, admin);
+        vm.expectRevert(abi.encodeWithSelector(ICreditSystem.CreditSystemBonusPoolShort.selector, 8e6, 8e6 + 1));
+        credits.defundBonusPool(address(usdc), 8e6 + 1, admin);
     }
 
     function test_RevertWhen_FundBonusPoolCallerNotManager() public {
@@ -568,7 +598,7 @@ contract CreditSystemTest is ToolsFixture {
         (uint256 principalBefore, uint256 bonusBefore) = _credits(user);
         vm.prank(user);
         credits.payWithCredits(bigTool, price);
-        uint256 bonusUsed = bonusBefore < price ? bonusBefore : price;
+        uint256 bonusUsed = price * bonusBefore / (principalBefore + bonusBefore);
         (uint256 principalAfter, uint256 bonusAfter) = _credits(user);
         assertEq(bonusAfter, bonusBefore - bonusUsed);
         assertEq(principalAfter, principalBefore - (price - bonusUsed));
@@ -587,11 +617,14 @@ contract CreditSystemTest is ToolsFixture {
         );
         uint256 packed = uint256(vm.load(address(credits), toolSlot));
         assertEq(uint96(packed), PRICE, "slot located");
-        vm.store(address(credits), toolSlot, bytes32(packed | (uint256(type(uint112).max - 1) << 144)));
+        // The cap is what one registry record can take: 2^96 - 1.
+        vm.store(address(credits), toolSlot, bytes32(packed | (uint256(type(uint96).max - PRICE) << 144)));
+        vm.prank(user);
+        credits.payWithCredits(toolId, PRICE);
         vm.prank(user);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ICreditSystem.CreditSystemPendingOverflow.selector, 1, uint256(type(uint112).max) - 1 + PRICE
+                ICreditSystem.CreditSystemPendingOverflow.selector, 2, uint256(type(uint96).max) + PRICE
             )
         );
         credits.payWithCredits(toolId, PRICE);

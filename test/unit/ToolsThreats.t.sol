@@ -93,6 +93,46 @@ contract ToolsThreatsTest is ToolsFixture {
         credits.withdraw(address(usdc), 22e6, user);
     }
 
+    /// @dev Review finding: deposit (flash-borrowed) principal, withdraw it, keep the bonus, spend the bonus on a
+    /// tool of one's own and cash it out through settlement.
+    function test_Regression_BonusCannotBeHarvested() public {
+        usdc.mint(admin, 500_000e6);
+        vm.startPrank(admin);
+        usdc.approve(address(credits), type(uint256).max);
+        credits.fundBonusPool(address(usdc), 500_000e6);
+        credits.setBonusPolicy(address(usdc), 5000, 0);
+        vm.stopPrank();
+
+        // Deposit-and-withdraw in one go leaves nothing behind.
+        depositCredits(1_000_000e6);
+        vm.prank(user);
+        credits.withdraw(address(usdc), 1_000_000e6, user);
+        (uint256 principal, uint256 bonus) = credits.creditsOf(user, address(usdc));
+        assertEq(principal + bonus, 0);
+        assertEq(credits.bonusPool(address(usdc)), 500_000e6, "the whole bonus went back to the pool");
+
+        // Spending everything on one's own tool returns at most the principal paid in.
+        vm.prank(user);
+        uint256 own = registry.registerTool("my-own-tool", address(usdc), 1000e6, user);
+        depositCredits(100_000e6);
+        (principal, bonus) = credits.creditsOf(user, address(usdc));
+        uint256 calls = (principal + bonus) / 1000e6;
+        for (uint256 i; i < calls; ++i) {
+            vm.prank(user);
+            credits.payWithCredits(own, 1000e6);
+        }
+        (principal,) = credits.creditsOf(user, address(usdc));
+        if (principal > 0) {
+            vm.prank(user);
+            credits.withdraw(address(usdc), principal, user);
+        }
+        credits.settle(address(usdc), ids(own));
+        registry.settle(address(usdc), ids(own));
+        vm.prank(user);
+        splitter.withdraw(address(usdc), user);
+        assertLe(usdc.balanceOf(user), 1_000_000e6, "no profit from the bonus pool");
+    }
+
     /// @dev Peer bug: a minimum deposit assumed 18 decimals (USDC has 6).
     function test_Regression_SixDecimalAmountsWork() public {
         uint256 toolId = registerTool("micro", 1); // 0.000001 USDC per call

@@ -85,6 +85,23 @@ contract X402PaymentEscrowTest is Fixture {
         assertEq(token.balanceOf(fresh), AMOUNT);
     }
 
+    /// @dev A payee cannot starve the refund transfer of gas to force a credit instead of a payment.
+    function test_WhenRefundGasIsShort_RefundRevertsOrPays() public {
+        bytes32 id = createAndPay(SALT);
+        uint256 payerBefore = usdc.balanceOf(payer);
+        uint256 paid;
+        for (uint256 gasLimit = 20_000; gasLimit < 120_000; gasLimit += 250) {
+            vm.prank(payee);
+            try payment.refund{gas: gasLimit}(id) {
+                paid = gasLimit;
+                break;
+            } catch {}
+        }
+        assertGt(paid, 0, "some gas limit lets the refund through");
+        assertEq(usdc.balanceOf(payer), payerBefore + AMOUNT, "paid, not credited");
+        assertEq(payment.withdrawableBalance(payer, address(usdc)), 0);
+    }
+
     function test_RevertWhen_RefundCallerNotPayee() public {
         bytes32 id = createAndPay(SALT);
         vm.prank(payer);

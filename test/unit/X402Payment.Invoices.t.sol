@@ -115,12 +115,15 @@ contract X402PaymentInvoicesTest is Fixture {
         assertEq(payment.withdrawableBalance(payee, address(usdc)), 0);
     }
 
-    function test_WhenTokenDisallowedAfterCreation_PendingInvoiceIsStillPayable() public {
+    function test_RevertWhen_PayInvoiceInDisallowedToken() public {
         bytes32 id = createInvoice(SALT);
         vm.prank(admin);
         payment.setTokenAllowed(address(usdc), false);
-        payInvoice(id);
-        assertEq(uint8(statusOf(id)), uint8(IX402Payment.InvoiceStatus.Confirmed));
+        vm.startPrank(payer);
+        usdc.approve(address(payment), AMOUNT);
+        vm.expectRevert(abi.encodeWithSelector(IX402Payment.X402PaymentTokenNotAllowed.selector, address(usdc)));
+        payment.pay(id);
+        vm.stopPrank();
     }
 
     function test_RevertWhen_PayUnknownInvoice() public {

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {IX402Payment} from "../../contracts/interfaces/IX402Payment.sol";
+import {GasBurningWallet} from "../mocks/GasBurningWallet.sol";
 import {GasGuzzlerToken} from "../mocks/GasGuzzlerToken.sol";
 import {MockERC1271Wallet} from "../mocks/MockERC1271Wallet.sol";
 import {Fixture} from "../utils/Fixture.sol";
@@ -199,29 +200,68 @@ contract X402PaymentSettleBatchTest is Fixture {
         assertEq(_outcome(outcomes[0]), _outcome(IX402Payment.SettlementOutcome.Failed));
     }
 
-    function test_WhenTokenBurnsAllGas_BatchRevertsInsteadOfRecordingFailure() public {
+    function test_WhenTokenBurnsItsWholeBudget_ItemsFailAndBatchCompletes() public {
         GasGuzzlerToken guzzler = new GasGuzzlerToken();
         vm.prank(admin);
         payment.setTokenAllowed(address(guzzler), true);
-        IX402Payment.TransferAuthorization memory item = authorization(payerKey, merchantA, 1, _nonce(0));
-        vm.expectRevert(abi.encodeWithSelector(IX402Payment.X402PaymentBatchOutOfGas.selector, 0));
-        payment.settleBatch{gas: 1_000_000}(address(guzzler), single(item));
+        IX402Payment.TransferAuthorization[] memory items = new IX402Payment.TransferAuthorization[](2);
+        items[0] = authorization(payerKey, merchantA, 1, _nonce(0));
+        items[1] = authorization(payerKey, merchantA, 1, _nonce(1));
+        IX402Payment.SettlementOutcome[] memory outcomes = payment.settleBatch{gas: 2_000_000}(address(guzzler), items);
+        assertEq(_outcome(outcomes[0]), _outcome(IX402Payment.SettlementOutcome.Failed));
+        assertEq(_outcome(outcomes[1]), _outcome(IX402Payment.SettlementOutcome.Failed));
     }
 
-    /// @dev With a real token, some gas limits starve an item's call; those must surface as BatchOutOfGas.
-    function test_WhenGasRunsOutInsideTokenCall_BatchRevertsWithOutOfGas() public {
+    /// @dev A smart wallet that burns gas in isValidSignature only fails its own item; the next one settles.
+    function test_WhenContractWalletBurnsGas_LaterItemsStillSettle() public {
+        GasBurningWallet wallet = new GasBurningWallet();
+        usdc.mint(address(wallet), 1e6);
+        IX402Payment.TransferAuthorization[] memory items = new IX402Payment.TransferAuthorization[](2);
+        items[0] = authorization(payerKey, merchantA, 1e6, _nonce(0));
+        items[0].from = address(wallet);
+        items[1] = authorization(payerKey, merchantB, 1e6, _nonce(1));
+        IX402Payment.SettlementOutcome[] memory outcomes = payment.settleBatch{gas: 3_000_000}(address(usdc), items);
+        assertEq(_outcome(outcomes[0]), _outcome(IX402Payment.SettlementOutcome.Failed));
+        assertEq(_outcome(outcomes[1]), _outcome(IX402Payment.SettlementOutcome.Settled));
+        assertEq(usdc.balanceOf(merchantB), 1e6);
+    }
+
+    function test_WhenItemPaysTheSettlementContract_ItemFails() public {
+        IX402Payment.TransferAuthorization memory item = authorization(payerKey, address(payment), 1e6, _nonce(0));
+        vm.expectEmit(address(payment));
+        emit IX402Payment.AuthorizationSkipped(
+            address(usdc),
+            payer,
+            _nonce(0),
+            0,
+            IX402Payment.SettlementOutcome.Failed,
+            abi.encodeWithSelector(IX402Payment.X402PaymentInvalidRecipient.selector, address(payment))
+        );
+        IX402Payment.SettlementOutcome[] memory outcomes = payment.settleBatch(address(usdc), single(item));
+        assertEq(_outcome(outcomes[0]), _outcome(IX402Payment.SettlementOutcome.Failed));
+        assertEq(usdc.balanceOf(address(payment)), 0);
+        assertFalse(usdc.authorizationState(payer, _nonce(0)));
+    }
+
+    /// @dev With a real token, some gas limits leave less than a full budget for the second item; those must
+    /// surface as BatchOutOfGas(1), never as a failed item.
+    function test_WhenLessThanAnItemBudgetIsLeft_BatchRevertsWithOutOfGas() public {
         IX402Payment.TransferAuthorization[] memory items = new IX402Payment.TransferAuthorization[](2);
         items[0] = authorization(payerKey, merchantA, 1e6, _nonce(0));
         items[1] = authorization(payerKey, merchantA, 1e6, _nonce(1));
         bytes memory starved = abi.encodeWithSelector(IX402Payment.X402PaymentBatchOutOfGas.selector, 1);
         uint256 starvedRuns;
-        for (uint256 gasLimit = 60_000; gasLimit < 160_000; gasLimit += 500) {
+        for (uint256 gasLimit = 500_000; gasLimit < 700_000; gasLimit += 1000) {
             try payment.settleBatch{gas: gasLimit}(address(usdc), items) {}
             catch (bytes memory reason) {
                 if (keccak256(reason) == keccak256(starved)) ++starvedRuns;
             }
         }
-        assertGt(starvedRuns, 0, "no gas limit starved the second item's token call");
+        assertGt(starvedRuns, 0, "no gas limit left the second item short");
+    }
+
+    function test_ItemGasReserveCoversAFullBudget() public view {
+        assertEq(payment.ITEM_GAS_RESERVE(), payment.ITEM_GAS_LIMIT() * 64 / 63 + 10_000);
     }
 
     function test_RevertWhen_BatchEmpty() public {
@@ -256,7 +296,7 @@ contract X402PaymentSettleBatchTest is Fixture {
         for (uint256 i; i < count; ++i) {
             items[i] = authorization(payerKey, merchantA, 1e6, _nonce(i));
         }
-        gasLimit = bound(gasLimit, 20_000, 400_000);
+        gasLimit = bound(gasLimit, 20_000, 800_000);
         try payment.settleBatch{gas: gasLimit}(address(usdc), items) returns (
             IX402Payment.SettlementOutcome[] memory outcomes
         ) {

@@ -25,9 +25,10 @@ contract CreditSystemHandler is ToolsActors {
         if (principal == 0) return;
         ++calls[this.withdraw.selector];
         amount = _bound(amount, 1, principal);
+        uint256 poolBefore = credits.bonusPool(address(usdc));
         vm.prank(account);
         credits.withdraw(address(usdc), amount, account);
-        store.recordCreditWithdrawal(amount);
+        store.recordCreditWithdrawal(amount, credits.bonusPool(address(usdc)) - poolBefore);
     }
 
     function payWithCredits(uint256 userSeed, uint256 toolSeed) external {

@@ -48,7 +48,7 @@ contract ToolRegistryHandler is ToolsActors {
 
     function settle(uint256 toolSeed) external {
         (bool found, uint256 first) = _tool(toolSeed);
-        if (!found || splitter.paused()) return;
+        if (!found) return;
         (, uint256 second) = _tool(toolSeed / 7);
         uint256[] memory toolIds = new uint256[](first == second ? 1 : 2);
         toolIds[0] = first;

@@ -9,6 +9,7 @@ contract ToolsStore {
     uint256 public bonusGranted;
     uint256 public creditsSpent;
     uint256 public creditsWithdrawn;
+    uint256 public bonusForfeited;
     uint256 public creditsSettled;
     uint256 public registrySettled;
     uint256 public directBatches;
@@ -37,8 +38,9 @@ contract ToolsStore {
         creditsSpent += amount;
     }
 
-    function recordCreditWithdrawal(uint256 amount) external {
+    function recordCreditWithdrawal(uint256 amount, uint256 forfeited) external {
         creditsWithdrawn += amount;
+        bonusForfeited += forfeited;
     }
 
     function recordCreditSettlement(uint256 amount) external {
