@@ -13,7 +13,6 @@ import {
 } from "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title CreditSystem
@@ -33,7 +32,6 @@ contract CreditSystem is
     ReentrancyGuardTransientUpgradeable
 {
     using SafeERC20 for IERC20;
-    using Address for address;
 
     /// @notice May pause and unpause.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -140,13 +138,9 @@ contract CreditSystem is
         uint16 index = _acceptedToken(token);
         _requireAmount(amount);
         _credit(from, token, index, amount);
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        token.functionCall(
-            EIP3009Calls.receiveCallData(
-                EIP3009Calls.Authorization(from, address(this), amount, validAfter, validBefore, nonce), signature
-            )
+        ExactTransfers.receiveExact(
+            token, EIP3009Calls.Authorization(from, address(this), amount, validAfter, validBefore, nonce), signature
         );
-        ExactTransfers.requireReceived(token, balanceBefore, amount);
     }
 
     /// @inheritdoc ICreditSystem

@@ -13,7 +13,6 @@ import {
 } from "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
 /// @title X402Payment
 /// @notice x402 payments on EVM chains: invoices held in escrow for a refund window, and batched settlement of
@@ -30,7 +29,6 @@ contract X402Payment is
     ReentrancyGuardTransientUpgradeable
 {
     using SafeERC20 for IERC20;
-    using Address for address;
 
     /// @notice May pause and unpause.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -152,14 +150,13 @@ contract X402Payment is
         bytes calldata signature
     ) external whenNotPaused nonReentrant {
         Invoice storage invoice = _confirm(invoiceId, from);
-        address token = invoice.token;
-        uint256 amount = invoice.amount;
-        EIP3009Calls.Authorization memory authorization = EIP3009Calls.Authorization(
-            from, address(this), amount, validAfter, validBefore, _authorizationNonceOf(invoiceId)
+        ExactTransfers.receiveExact(
+            invoice.token,
+            EIP3009Calls.Authorization(
+                from, address(this), invoice.amount, validAfter, validBefore, _authorizationNonceOf(invoiceId)
+            ),
+            signature
         );
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        token.functionCall(EIP3009Calls.receiveCallData(authorization, signature));
-        ExactTransfers.requireReceived(token, balanceBefore, amount);
     }
 
     /// @inheritdoc IX402Payment

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {EIP3009Calls} from "./EIP3009Calls.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
 /// @title ExactTransfers
 /// @notice How every contract here takes tokens in. The contracts keep books in exact amounts, so a token that
@@ -20,6 +22,16 @@ library ExactTransfers {
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
         IERC20(token).safeTransferFrom(from, address(this), amount);
         requireReceived(token, balanceBefore, amount);
+    }
+
+    /// @notice Executes an EIP-3009 `receiveWithAuthorization` paying this contract (`authorization.to` must be
+    /// `address(this)`) and checks that exactly `authorization.value` arrived. The token's revert is bubbled.
+    function receiveExact(address token, EIP3009Calls.Authorization memory authorization, bytes calldata signature)
+        internal
+    {
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        Address.functionCall(token, EIP3009Calls.receiveCallData(authorization, signature));
+        requireReceived(token, balanceBefore, authorization.value);
     }
 
     /// @notice Reverts unless this contract's balance of `token` grew by exactly `amount` since `balanceBefore`.
