@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import {CreditSystem} from "../contracts/CreditSystem.sol";
+import {PaymentChannel} from "../contracts/PaymentChannel.sol";
 import {RevenueSplitter} from "../contracts/RevenueSplitter.sol";
+import {Subscription} from "../contracts/Subscription.sol";
 import {TestStablecoin} from "../contracts/TestStablecoin.sol";
 import {ToolRegistry} from "../contracts/ToolRegistry.sol";
 import {X402Payment} from "../contracts/X402Payment.sol";
@@ -13,7 +15,7 @@ import {Script} from "forge-std/Script.sol";
 /// @notice Deploys the settlement contracts behind ERC1967 proxies, each initialized inside its proxy's
 /// constructor (no front-runnable initialize), wires them to each other, and writes their addresses to
 /// deployments/<chainId>.json. Contracts: X402Payment, RevenueSplitter, ToolRegistry (a distributor of the
-/// splitter) and CreditSystem (wired into the registry). The signer administers the splitter and registry only
+/// splitter), CreditSystem (wired into the registry), PaymentChannel and Subscription. The signer administers the splitter and registry only
 /// while wiring them, then hands every role to X402_ADMIN and renounces its own.
 ///
 /// The signer comes from forge's wallet options (`--account`, `--keystore`, `--ledger`, or `--unlocked --sender`
@@ -52,6 +54,10 @@ contract Deploy is Script {
         address toolRegistryImplementation;
         address creditSystem;
         address creditSystemImplementation;
+        address paymentChannel;
+        address paymentChannelImplementation;
+        address subscription;
+        address subscriptionImplementation;
     }
 
     error DeployTestTokenOnlyOnLocalChain(uint256 chainId);
@@ -95,6 +101,24 @@ contract Deploy is Script {
             )
         );
         _deployTools(deployment, config, signer, tokens);
+        _deployRecurring(deployment, config, tokens);
+    }
+
+    /// @dev PaymentChannel and Subscription: stand-alone, administered by the admin from the start.
+    function _deployRecurring(Deployment memory deployment, Config memory config, address[] memory tokens) internal {
+        deployment.paymentChannelImplementation = address(new PaymentChannel());
+        deployment.paymentChannel = address(
+            new ERC1967Proxy(
+                deployment.paymentChannelImplementation,
+                abi.encodeCall(PaymentChannel.initialize, (config.admin, tokens))
+            )
+        );
+        deployment.subscriptionImplementation = address(new Subscription());
+        deployment.subscription = address(
+            new ERC1967Proxy(
+                deployment.subscriptionImplementation, abi.encodeCall(Subscription.initialize, (config.admin, tokens))
+            )
+        );
     }
 
     /// @dev RevenueSplitter, ToolRegistry and CreditSystem, wired to each other.
@@ -177,6 +201,10 @@ contract Deploy is Script {
         vm.serializeAddress(key, "toolRegistryImplementation", deployment.toolRegistryImplementation);
         vm.serializeAddress(key, "creditSystem", deployment.creditSystem);
         vm.serializeAddress(key, "creditSystemImplementation", deployment.creditSystemImplementation);
+        vm.serializeAddress(key, "paymentChannel", deployment.paymentChannel);
+        vm.serializeAddress(key, "paymentChannelImplementation", deployment.paymentChannelImplementation);
+        vm.serializeAddress(key, "subscription", deployment.subscription);
+        vm.serializeAddress(key, "subscriptionImplementation", deployment.subscriptionImplementation);
         string memory json = vm.serializeAddress(key, "x402Payment", deployment.x402Payment);
         string memory file =
             vm.envOr("X402_DEPLOYMENT_FILE", string.concat("deployments/", vm.toString(block.chainid), ".json"));
