@@ -60,13 +60,18 @@ contract Subscription is
     bytes32 private constant SUBSCRIPTION_STORAGE_LOCATION =
         0x6880e1c00e1513ad42c383d38c9f199f64a05cfaffd4073d8bd9c454ad7d2100;
 
-    /// @dev Consecutive executions in one token: what must have arrived, and the keeper reward to push, checked
-    /// and paid once per run instead of once per charge.
+    /// @dev State of one execute or executeBatch call. Consecutive charges in one token form a run: what must
+    /// have arrived and the keeper reward to push are checked and paid once per run, and consecutive charges to one
+    /// recipient are credited with one storage write.
     struct Run {
         address token;
+        bool tokenAllowed;
         uint256 balanceBefore;
         uint256 pulled;
         uint256 reward;
+        address recipient;
+        uint256 credit;
+        uint256 rewardBps;
     }
 
     /// @custom:oz-upgrades-unsafe-allow constructor
@@ -209,6 +214,7 @@ contract Subscription is
     /// @inheritdoc ISubscription
     function execute(uint256 subscriptionId) external whenNotPaused nonReentrant returns (ExecutionOutcome outcome) {
         Run memory run;
+        run.rewardBps = _getSubscriptionStorage().keeperRewardBps;
         outcome = _execute(subscriptionId, 0, run);
         _closeRun(run);
     }
@@ -224,6 +230,7 @@ contract Subscription is
         if (count == 0) revert SubscriptionEmptyBatch();
         outcomes = new ExecutionOutcome[](count);
         Run memory run;
+        run.rewardBps = _getSubscriptionStorage().keeperRewardBps;
         for (uint256 i; i < count; ++i) {
             outcomes[i] = _execute(subscriptionIds[i], i, run);
         }
@@ -350,8 +357,7 @@ contract Subscription is
 
     /// @dev One execution. Every condition is re-checked here because anyone can call with any id.
     function _execute(uint256 subscriptionId, uint256 index, Run memory run) private returns (ExecutionOutcome) {
-        SubscriptionStorage storage $ = _getSubscriptionStorage();
-        SubscriptionData storage sub = $.subscriptions[subscriptionId];
+        SubscriptionData storage sub = _getSubscriptionStorage().subscriptions[subscriptionId];
         SubscriptionStatus status = sub.status;
         if (status != SubscriptionStatus.Active && status != SubscriptionStatus.PastDue) {
             return _skip(
@@ -363,53 +369,80 @@ contract Subscription is
         uint256 dueAt = sub.nextDue;
         if (dueAt > block.timestamp) return _skip(subscriptionId, index, ExecutionOutcome.NotDue);
         address token = sub.token;
-        if (!$.allowedTokens[token]) return _skip(subscriptionId, index, ExecutionOutcome.TokenNotAllowed);
         if (token != run.token) _switchRun(run, token);
+        if (!run.tokenAllowed) return _skip(subscriptionId, index, ExecutionOutcome.TokenNotAllowed);
 
         uint256 amount = sub.amount;
-        if (sub.hasDeposit && sub.deposit >= amount) {
-            uint256 left = sub.deposit - amount;
-            // forge-lint: disable-next-line(unsafe-typecast)
-            sub.deposit = uint96(left); // smaller than the uint96 it came from
-            if (left == 0) sub.hasDeposit = false;
-        } else {
-            uint256 gasBefore = gasleft();
-            if (!IERC20(token).trySafeTransferFrom(sub.subscriber, address(this), amount)) {
-                // A pull starved of gas by the caller (63/64 rule) says nothing about the subscriber's funds.
-                if (gasleft() <= gasBefore / 64) revert SubscriptionInsufficientGas();
-                if (status == SubscriptionStatus.Active) {
-                    sub.status = SubscriptionStatus.PastDue;
-                    emit SubscriptionPastDue(subscriptionId, dueAt);
-                }
-                return _skip(subscriptionId, index, ExecutionOutcome.ChargeFailed);
+        if (!_collect(sub, token, amount, run)) {
+            if (status == SubscriptionStatus.Active) {
+                sub.status = SubscriptionStatus.PastDue;
+                emit SubscriptionPastDue(subscriptionId, dueAt);
             }
-            run.pulled += amount;
+            return _skip(subscriptionId, index, ExecutionOutcome.ChargeFailed);
         }
-
-        uint256 reward = amount * $.keeperRewardBps / 10_000;
+        uint256 reward = amount * run.rewardBps / 10_000;
         run.reward += reward;
-        $.balances[sub.recipient][token] += amount - reward;
-        uint256 nextDue = dueAt + sub.period;
-        uint256 charges = sub.count + 1;
-        // forge-lint: disable-start(unsafe-typecast)
-        // nextDue <= 2^40 - 1 + 366 days fits uint40 until the year 36812; a uint32 count is charged once per minute
-        // at most, for 8 000 years.
-        sub.nextDue = uint40(nextDue);
-        sub.count = uint32(charges);
-        // forge-lint: disable-end(unsafe-typecast)
+        address recipient = sub.recipient;
+        if (recipient != run.recipient) {
+            _flushCredit(run);
+            run.recipient = recipient;
+        }
+        run.credit += amount - reward;
         if (status == SubscriptionStatus.PastDue) {
             sub.status = SubscriptionStatus.Active;
             emit SubscriptionReactivated(subscriptionId);
         }
         emit SubscriptionCharged(subscriptionId, msg.sender, dueAt, amount, reward);
+        _advance(sub, subscriptionId, dueAt);
+        return ExecutionOutcome.Charged;
+    }
+
+    /// @dev Takes one charge from the deposit if it covers it, else from the subscriber's wallet. Returns false
+    /// when the wallet pull fails.
+    function _collect(SubscriptionData storage sub, address token, uint256 amount, Run memory run)
+        private
+        returns (bool)
+    {
+        if (sub.hasDeposit) {
+            uint256 available = sub.deposit;
+            if (available >= amount) {
+                unchecked {
+                    // available >= amount was checked above.
+                    available -= amount;
+                }
+                // forge-lint: disable-next-line(unsafe-typecast)
+                sub.deposit = uint96(available); // smaller than the uint96 it came from
+                if (available == 0) sub.hasDeposit = false;
+                return true;
+            }
+        }
+        uint256 gasBefore = gasleft();
+        if (!IERC20(token).trySafeTransferFrom(sub.subscriber, address(this), amount)) {
+            // A pull starved of gas by the caller (63/64 rule) says nothing about the subscriber's funds.
+            if (gasleft() <= gasBefore / 64) revert SubscriptionInsufficientGas();
+            return false;
+        }
+        run.pulled += amount;
+        return true;
+    }
+
+    /// @dev Moves the schedule one period on after a charge and ends the subscription after its last charge.
+    function _advance(SubscriptionData storage sub, uint256 subscriptionId, uint256 dueAt) private {
+        uint256 nextDue = dueAt + sub.period;
+        uint256 charges = sub.count + 1;
+        // forge-lint: disable-start(unsafe-typecast)
+        // dueAt <= block.timestamp, so nextDue <= now + 366 days fits uint40 until the year 36800; charges are at
+        // most one per elapsed minute, which takes 8 000 years to outgrow uint32.
+        sub.nextDue = uint40(nextDue);
+        sub.count = uint32(charges);
+        // forge-lint: disable-end(unsafe-typecast)
         uint256 maxCount = sub.maxCount;
         uint256 endsAt = sub.endsAt;
         if ((maxCount != 0 && charges >= maxCount) || (endsAt != 0 && nextDue >= endsAt)) {
             sub.status = SubscriptionStatus.Ended;
-            $.live.remove(subscriptionId);
+            _getSubscriptionStorage().live.remove(subscriptionId);
             emit SubscriptionEnded(subscriptionId);
         }
-        return ExecutionOutcome.Charged;
     }
 
     function _skip(uint256 subscriptionId, uint256 index, ExecutionOutcome outcome) private returns (ExecutionOutcome) {
@@ -421,18 +454,33 @@ contract Subscription is
     function _switchRun(Run memory run, address token) private {
         _closeRun(run);
         run.token = token;
+        run.tokenAllowed = _getSubscriptionStorage().allowedTokens[token];
         run.balanceBefore = IERC20(token).balanceOf(address(this));
         run.pulled = 0;
         run.reward = 0;
+        run.recipient = address(0);
     }
 
-    /// @dev Checks that the run's pulls arrived in full (books are kept in exact amounts, so a fee-on-transfer or
-    /// rebasing token reverts the call), then pushes the keeper reward.
+    /// @dev Credits the current recipient's share of the run.
+    function _flushCredit(Run memory run) private {
+        uint256 credit = run.credit;
+        if (credit == 0) return;
+        _getSubscriptionStorage().balances[run.recipient][run.token] += credit;
+        run.credit = 0;
+    }
+
+    /// @dev Credits the last recipient, checks that the run's pulls arrived in full (books are kept in exact
+    /// amounts, so a fee-on-transfer or rebasing token reverts the call), then pushes the keeper reward.
     function _closeRun(Run memory run) private {
         address token = run.token;
         if (token == address(0)) return;
+        _flushCredit(run);
         if (run.pulled != 0) ExactTransfers.requireReceived(token, run.balanceBefore, run.pulled);
-        if (run.reward != 0) _sendOrCredit(token, msg.sender, run.reward);
+        uint256 reward = run.reward;
+        if (reward != 0) {
+            run.reward = 0;
+            _sendOrCredit(token, msg.sender, reward);
+        }
     }
 
     /// @dev Pushes `amount` to `to`; if the token refuses (for example a blacklisted account), credits it to the

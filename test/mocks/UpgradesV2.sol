@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import {CreditSystem} from "../../contracts/CreditSystem.sol";
+import {PaymentChannel} from "../../contracts/PaymentChannel.sol";
 import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
+import {Subscription} from "../../contracts/Subscription.sol";
 import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
 import {X402Payment} from "../../contracts/X402Payment.sol";
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
@@ -44,3 +46,9 @@ contract RevenueSplitterV2 is RevenueSplitter, ReleaseNoteV2 {}
 
 /// @custom:oz-upgrades-from contracts/CreditSystem.sol:CreditSystem
 contract CreditSystemV2 is CreditSystem, ReleaseNoteV2 {}
+
+/// @custom:oz-upgrades-from contracts/PaymentChannel.sol:PaymentChannel
+contract PaymentChannelV2 is PaymentChannel, ReleaseNoteV2 {}
+
+/// @custom:oz-upgrades-from contracts/Subscription.sol:Subscription
+contract SubscriptionV2 is Subscription, ReleaseNoteV2 {}

@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import {CreditSystem} from "../../contracts/CreditSystem.sol";
+import {PaymentChannel} from "../../contracts/PaymentChannel.sol";
 import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
+import {Subscription} from "../../contracts/Subscription.sol";
 import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
 import {X402Payment} from "../../contracts/X402Payment.sol";
@@ -100,6 +102,35 @@ contract DeployScriptTest is Test {
         RevenueSplitter(d.revenueSplitter).initialize(signer, signer);
         vm.expectRevert(Initializable.InvalidInitialization.selector);
         CreditSystem(d.creditSystem).initialize(signer, signer);
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        PaymentChannel(d.paymentChannel).initialize(signer, new address[](0));
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        Subscription(d.subscription).initialize(signer, new address[](0));
+    }
+
+    function test_ChannelAndSubscriptionDeployedForAdminWithToken() public {
+        TestStablecoin usdc = new TestStablecoin("USDC", "USDC", "2", address(this));
+        Deploy.Deployment memory d = script.deploy(_config(address(usdc)), signer);
+        PaymentChannel channels = PaymentChannel(d.paymentChannel);
+        Subscription subscriptions = Subscription(d.subscription);
+        assertTrue(channels.isTokenAllowed(address(usdc)));
+        assertTrue(subscriptions.isTokenAllowed(address(usdc)));
+        assertEq(subscriptions.keeperRewardBps(), subscriptions.DEFAULT_KEEPER_REWARD_BPS());
+        bytes32[3] memory roles = [bytes32(0), keccak256("PAUSER_ROLE"), keccak256("UPGRADER_ROLE")];
+        for (uint256 i; i < 3; ++i) {
+            assertTrue(channels.hasRole(roles[i], admin));
+            assertFalse(channels.hasRole(roles[i], signer));
+            assertTrue(subscriptions.hasRole(roles[i], admin));
+            assertFalse(subscriptions.hasRole(roles[i], signer));
+        }
+        assertEq(
+            address(uint160(uint256(vm.load(d.paymentChannel, ERC1967Utils.IMPLEMENTATION_SLOT)))),
+            d.paymentChannelImplementation
+        );
+        assertEq(
+            address(uint160(uint256(vm.load(d.subscription, ERC1967Utils.IMPLEMENTATION_SLOT)))),
+            d.subscriptionImplementation
+        );
     }
 
     function test_WhenTokenGiven_UsesIt() public {
