@@ -188,6 +188,15 @@ contract Subscription is
     }
 
     /// @inheritdoc ISubscription
+    function reactivate(uint256 subscriptionId) external {
+        SubscriptionData storage sub = _getOwnSubscription(subscriptionId);
+        SubscriptionStatus status = sub.status;
+        if (status != SubscriptionStatus.PastDue) revert SubscriptionInvalidStatus(subscriptionId, status);
+        sub.status = SubscriptionStatus.Active;
+        emit SubscriptionReactivated(subscriptionId);
+    }
+
+    /// @inheritdoc ISubscription
     function cancel(uint256 subscriptionId) external nonReentrant {
         SubscriptionData storage sub = _getExistingSubscription(subscriptionId);
         address subscriber = sub.subscriber;
@@ -296,7 +305,8 @@ contract Subscription is
         for (uint256 i = offset; i < nextOffset; ++i) {
             uint256 id = $.live.at(i);
             SubscriptionData storage sub = $.subscriptions[id];
-            if (sub.status == SubscriptionStatus.Active && sub.nextDue <= block.timestamp) {
+            if (sub.status == SubscriptionStatus.Active && sub.nextDue <= block.timestamp && $.allowedTokens[sub.token])
+            {
                 subscriptionIds[found++] = id;
             }
         }

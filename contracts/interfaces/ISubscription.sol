@@ -12,8 +12,9 @@ pragma solidity ^0.8.24;
 ///
 /// Funding: each charge comes from the subscription's deposit when the deposit covers the whole amount, otherwise
 /// it is pulled from the subscriber's wallet with its allowance to this contract. A charge that cannot be
-/// collected marks the subscription PastDue (stored, with an event) instead of reverting; a later successful
-/// charge, or a deposit, makes it Active again.
+/// collected marks the subscription PastDue (stored, with an event) instead of reverting. PastDue subscriptions
+/// are not listed for keepers; a later successful charge (anyone may still call {execute}), a deposit, or the
+/// subscriber's {reactivate} makes one Active again.
 ///
 /// Payouts: the recipient's share is credited to its withdrawable balance (pull), so a recipient the token refuses
 /// cannot make a subscriber look past due. The caller of a successful charge earns the keeper reward, taken from
@@ -217,6 +218,10 @@ interface ISubscription {
     /// subscription ended is taken back this way), also while paused.
     function withdrawDeposit(uint256 subscriptionId, uint256 amount, address to) external;
 
+    /// @notice Makes a PastDue subscription Active again without charging it, once the subscriber has restored
+    /// its balance or allowance, so keepers see it in {dueSubscriptions} and retry. Subscriber only.
+    function reactivate(uint256 subscriptionId) external;
+
     /// @notice Cancels an Active or PastDue subscription and refunds its deposit to the subscriber. Subscriber or
     /// recipient only. Unpaid periods are forgiven.
     function cancel(uint256 subscriptionId) external;
@@ -230,8 +235,10 @@ interface ISubscription {
     function execute(uint256 subscriptionId) external returns (ExecutionOutcome outcome);
 
     /// @notice {execute} for each id, with per-item outcomes and {ExecutionSkipped} events; an id may appear more
-    /// than once to catch up several missed periods. Reverts only on an empty batch, while paused, or when gas ran
-    /// so short that a failed collection cannot be trusted ({SubscriptionInsufficientGas}).
+    /// than once to catch up several missed periods. Reverts only on an empty batch, while paused, when gas ran so
+    /// short that a failed collection cannot be trusted ({SubscriptionInsufficientGas}), or when an allowlisted
+    /// token delivered less than it was asked to pull (`ExactTransfers.ExactTransferMismatch`: a fee-on-transfer
+    /// or rebasing token, which the books cannot hold; delisting it makes its items skip instead).
     function executeBatch(uint256[] calldata subscriptionIds) external returns (ExecutionOutcome[] memory outcomes);
 
     /// @notice Withdraws the caller's credited balance of `token` to `to`.
@@ -261,7 +268,8 @@ interface ISubscription {
     /// @notice The subscription as stored.
     function getSubscription(uint256 subscriptionId) external view returns (SubscriptionData memory);
 
-    /// @notice Active subscriptions (not PastDue) whose oldest unpaid period is due, among entries
+    /// @notice Active subscriptions (not PastDue) in an allowlisted token whose oldest unpaid period is due, among
+    /// entries
     /// `[offset, offset + limit)` of the live list (Active and PastDue subscriptions). Scans at most `limit`
     /// entries (1 to MAX_PAGE_SIZE). Keepers page with `nextOffset` until it reaches {liveCount}. The list is
     /// compacted when a subscription is cancelled or ends, so a subscription can move between pages; it is then

@@ -76,8 +76,17 @@ contract RecurringGasTest is RecurringFixture {
 
     /// @dev Ten agents, each with its own channel to one API, claimed together by the API.
     function test_Gas_ClaimBatch_10() public {
-        IPaymentChannel.VoucherClaim[] memory items = new IPaymentChannel.VoucherClaim[](CHANNELS);
-        for (uint256 i; i < CHANNELS; ++i) {
+        _claimBatch(CHANNELS, "channel_claimBatch_10");
+    }
+
+    /// @dev The same with one channel: (batch of 10 - batch of 1) / 9 is the marginal cost of a channel.
+    function test_Gas_ClaimBatch_1() public {
+        _claimBatch(1, "channel_claimBatch_1");
+    }
+
+    function _claimBatch(uint256 count, string memory name) internal {
+        IPaymentChannel.VoucherClaim[] memory items = new IPaymentChannel.VoucherClaim[](count);
+        for (uint256 i; i < count; ++i) {
             (address agent, uint256 key) = makeAddrAndKey(string.concat("agent-", vm.toString(i)));
             usdc.mint(agent, DEPOSIT);
             vm.startPrank(agent);
@@ -92,8 +101,8 @@ contract RecurringGasTest is RecurringFixture {
         }
         vm.prank(recipient);
         channels.claimBatch(items);
-        uint256 used = vm.snapshotGasLastCall(GROUP, "channel_claimBatch_10");
-        vm.snapshotValue(GROUP, "channel_claimBatch_10_perChannel", used / CHANNELS);
+        uint256 used = vm.snapshotGasLastCall(GROUP, name);
+        if (count > 1) vm.snapshotValue(GROUP, string.concat(name, "_perChannel"), used / count);
     }
 
     /*//////////////////////////////////////////////////////////////
