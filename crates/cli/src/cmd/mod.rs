@@ -1,0 +1,73 @@
+//! The command line: one `Args` struct per subcommand, each with a `run` method.
+
+mod deploy;
+mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::network::Network;
+
+/// Deploy the x402 settlement contracts, keep their record, and check it against the chain.
+#[derive(Debug, Parser)]
+#[command(name = "x402", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deploy (or finish deploying) every contract behind an ERC1967 proxy, wire them and record the result.
+    Deploy(deploy::DeployArgs),
+    /// Compare the chain with the deployment record; exits with 1 on any drift.
+    Status(status::StatusArgs),
+}
+
+impl Cli {
+    pub(crate) async fn run(self) -> eyre::Result<ExitCode> {
+        match self.command {
+            Command::Deploy(args) => args.run().await,
+            Command::Status(args) => args.run().await,
+        }
+    }
+}
+
+/// Options shared by the subcommands that talk to a chain and read or write its record.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The network: `local` (an anvil node; deploys a test USDC), `base-sepolia`, `arbitrum-sepolia`, `base` or
+    /// `arbitrum` (Circle's USDC of that chain, checked on-chain).
+    #[arg(long, value_enum)]
+    network: Network,
+    /// JSON-RPC endpoint. Defaults to http://127.0.0.1:8545 for `local`; required for the other networks.
+    #[arg(long, env = "ETH_RPC_URL")]
+    rpc_url: Option<String>,
+    /// Directory of the deployment records (`<network>.json`).
+    #[arg(long, default_value = "deployments")]
+    deployments_dir: PathBuf,
+    /// Print a JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Target {
+    fn rpc_url(&self) -> eyre::Result<String> {
+        match (&self.rpc_url, self.network) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Network::Local) => Ok("http://127.0.0.1:8545".to_owned()),
+            (None, network) => {
+                eyre::bail!("no RPC URL for {}: pass --rpc-url or set ETH_RPC_URL", network.name())
+            }
+        }
+    }
+}
+
+/// Writes a line of the command's result to stdout.
+fn say(line: impl std::fmt::Display) {
+    // A closed stdout (e.g. piped into `head`) must not turn a finished deployment into an error.
+    writeln!(std::io::stdout().lock(), "{line}").ok();
+}
