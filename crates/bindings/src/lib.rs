@@ -74,3 +74,7 @@ pub use generated::{
     IX402Payment, PaymentChannel, RevenueSplitter, Subscription, TestStablecoin, ToolRegistry, X402Payment,
 };
 pub use status::{InvoiceStatus, SettlementOutcome, UnknownVariant};
+
+/// The ERC-7201 storage layouts of the upgradeable contracts, as `bin/gen-bindings` reads them from the Foundry
+/// build: `{contract: {namespace id: {"members": [[name, type], ...], "structs": {struct: [[name, type], ...]}}}}`.
+pub const STORAGE_LAYOUTS: &str = include_str!("../artifacts/layouts.json");

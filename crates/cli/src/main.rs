@@ -4,7 +4,9 @@ mod chain;
 mod cmd;
 mod config;
 mod keys;
+mod layout;
 mod network;
+mod pipeline;
 mod plan;
 mod record;
 

@@ -16,6 +16,7 @@ use x402_bindings::{
     X402Payment,
 };
 
+use crate::pipeline::Tx;
 use crate::record::Record;
 
 /// The upgradeable contracts, in deployment order.
@@ -56,13 +57,6 @@ pub(crate) enum Grantee {
 pub(crate) struct Step {
     pub(crate) id: String,
     pub(crate) action: Action,
-}
-
-/// The transaction a step sends.
-pub(crate) struct Tx {
-    /// `None` for a contract creation.
-    pub(crate) to: Option<Address>,
-    pub(crate) input: Bytes,
 }
 
 /// The plan for `record`'s settings, deployer and token.

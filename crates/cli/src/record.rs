@@ -11,6 +11,7 @@ use eyre::WrapErr;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
+use crate::layout::Namespaces;
 use crate::network::Network;
 
 /// The whole record.
@@ -56,6 +57,12 @@ pub(crate) struct Contract {
     pub(crate) implementation: Option<Deployed>,
     /// The `initialize` call data the proxy's constructor ran.
     pub(crate) init_data: Option<Bytes>,
+    /// The ERC-7201 storage layout of the current implementation, which an upgrade must extend.
+    #[serde(default)]
+    pub(crate) layout: Option<Namespaces>,
+    /// keccak256 of the current implementation's creation code (its runtime code embeds its own address).
+    #[serde(default)]
+    pub(crate) creation_code_hash: Option<B256>,
 }
 
 /// A contract creation.

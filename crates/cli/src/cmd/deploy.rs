@@ -10,12 +10,13 @@ use eyre::{WrapErr, bail};
 use x402_bindings::TestStablecoin;
 
 use super::{Target, say};
-use crate::chain::{Chain, Outcome};
+use crate::chain::Chain;
 use crate::config::ConfigFile;
 use crate::keys;
 use crate::network::Network;
 use crate::plan::{self, Action};
-use crate::record::{self, Deployed, Record, Step, StepState, Token};
+use crate::record::{self, Record, StepState, Token};
+use crate::{layout, pipeline};
 
 /// Deploy every contract behind an ERC1967 proxy, wire them, and write `<deployments-dir>/<network>.json`.
 ///
@@ -215,99 +216,43 @@ async fn estimate_cost(chain: &Chain, steps: &[&plan::Step]) -> eyre::Result<U25
     Ok(U256::from(gas) * U256::from(fee))
 }
 
-/// Sends (or resumes) one step and records its outcome.
+/// Sends (or resumes) one planned step; a creation is recorded as the token, an implementation or a proxy.
 async fn execute(
     chain: &Chain,
     record: &mut Record,
     path: &std::path::Path,
     step: &plan::Step,
 ) -> eyre::Result<TransactionReceipt> {
-    if let Some(previous) = record.step(&step.id).filter(|s| s.state == StepState::Sent).cloned() {
-        match chain.lookup(previous.tx_hash).await? {
-            Outcome::Mined(receipt) => return finish(chain, record, path, step, previous, *receipt).await,
-            Outcome::Unknown => {
-                if chain.mined_nonce().await? > previous.nonce {
-                    bail!(
-                        "{}: nonce {} of the deployer was used by a transaction other than the recorded {}; \
-                         inspect the deployer's history before resuming",
-                        step.id,
-                        previous.nonce,
-                        previous.tx_hash
-                    );
+    let action = step.action.clone();
+    pipeline::run_step(
+        chain,
+        record,
+        path,
+        &step.id,
+        |record| plan::transaction(step, record),
+        move |record, deployed| {
+            let Some(deployed) = deployed else { return Ok(()) };
+            match action {
+                Action::DeployToken => record.token.address = Some(deployed.address),
+                Action::Implementation(contract) => {
+                    let entry = record.contracts.entry(contract.to_owned()).or_default();
+                    entry.implementation = Some(deployed);
+                    entry.layout = Some(layout::bundled(contract)?);
+                    entry.creation_code_hash =
+                        plan::implementation_code(contract).map(alloy::primitives::keccak256);
                 }
-                let raw = previous
-                    .raw
-                    .clone()
-                    .ok_or_else(|| eyre::eyre!("{}: the recorded transaction is lost", step.id))?;
-                chain.broadcast(&raw).await.wrap_err_with(|| format!("{}: re-broadcast failed", step.id))?;
-                let receipt = chain.wait(previous.tx_hash).await?;
-                return finish(chain, record, path, step, previous, receipt).await;
+                Action::Proxy(contract) => {
+                    let init_data = plan::init_data(contract, record)?;
+                    let entry = record.contracts.entry(contract.to_owned()).or_default();
+                    entry.proxy = Some(deployed);
+                    entry.init_data = Some(init_data);
+                }
+                _ => {}
             }
-        }
-    }
-    let tx = plan::transaction(step, record)?;
-    let signed = chain.sign(tx.to, tx.input).await.wrap_err_with(|| step.id.clone())?;
-    let pending = Step {
-        id: step.id.clone(),
-        state: StepState::Sent,
-        nonce: signed.nonce,
-        tx_hash: signed.hash,
-        raw: Some(signed.raw.clone()),
-        block: None,
-        gas_used: None,
-        address: None,
-    };
-    record.put_step(pending.clone());
-    record.save(path)?;
-    chain.broadcast(&signed.raw).await.wrap_err_with(|| step.id.clone())?;
-    let receipt = chain.wait(signed.hash).await?;
-    finish(chain, record, path, step, pending, receipt).await
-}
-
-/// Records a mined step: reverted, or done with what it created.
-async fn finish(
-    chain: &Chain,
-    record: &mut Record,
-    path: &std::path::Path,
-    step: &plan::Step,
-    mut recorded: Step,
-    receipt: TransactionReceipt,
-) -> eyre::Result<TransactionReceipt> {
-    recorded.raw = None;
-    recorded.block = receipt.block_number;
-    recorded.gas_used = Some(receipt.gas_used);
-    if !receipt.status() {
-        recorded.state = StepState::Reverted;
-        record.put_step(recorded);
-        record.save(path)?;
-        bail!("{} reverted in transaction {}", step.id, receipt.transaction_hash);
-    }
-    recorded.state = StepState::Done;
-    if let Some(address) = receipt.contract_address {
-        recorded.address = Some(address);
-        let deployed = Deployed {
-            address,
-            tx_hash: receipt.transaction_hash,
-            block: receipt.block_number.unwrap_or_default(),
-            code_hash: chain.code_hash(address).await?,
-        };
-        match &step.action {
-            Action::DeployToken => record.token.address = Some(address),
-            Action::Implementation(contract) => {
-                record.contracts.entry((*contract).to_owned()).or_default().implementation = Some(deployed);
-            }
-            Action::Proxy(contract) => {
-                let init_data = plan::init_data(contract, record)?;
-                let entry = record.contracts.entry((*contract).to_owned()).or_default();
-                entry.proxy = Some(deployed);
-                entry.init_data = Some(init_data);
-            }
-            _ => {}
-        }
-    }
-    record.put_step(recorded);
-    record.save(path)?;
-    Ok(receipt)
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// On a no-op run: every recorded contract must still have code (an anvil restarted without its state would

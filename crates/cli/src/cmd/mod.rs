@@ -2,6 +2,7 @@
 
 mod deploy;
 mod status;
+mod upgrade;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Compare the chain with the deployment record; exits with 1 on any drift.
     Status(status::StatusArgs),
+    /// Upgrade one contract to a new implementation whose storage layout extends the deployed one.
+    Upgrade(upgrade::UpgradeArgs),
 }
 
 impl Cli {
@@ -32,6 +35,7 @@ impl Cli {
         match self.command {
             Command::Deploy(args) => args.run().await,
             Command::Status(args) => args.run().await,
+            Command::Upgrade(args) => args.run().await,
         }
     }
 }
