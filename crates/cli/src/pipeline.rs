@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use alloy::primitives::{Address, Bytes};
+use alloy::primitives::{Address, B256, Bytes};
 use alloy::rpc::types::TransactionReceipt;
 use eyre::{WrapErr, bail};
 
@@ -16,10 +16,13 @@ pub(crate) struct Tx {
     /// `None` for a contract creation.
     pub(crate) to: Option<Address>,
     pub(crate) input: Bytes,
+    /// The contract a CREATE2 deployment creates, known before it is sent.
+    pub(crate) creates: Option<Address>,
 }
 
 /// Runs step `id`: `build` makes its transaction if none is recorded yet; `apply` records what a successful
 /// transaction created (the deployed contract, for a creation) in the same save that marks the step done.
+/// Returns the receipt, or `None` when a deterministic contract was already in place and nothing was sent.
 pub(crate) async fn run_step(
     chain: &Chain,
     record: &mut Record,
@@ -27,7 +30,7 @@ pub(crate) async fn run_step(
     id: &str,
     build: impl FnOnce(&Record) -> eyre::Result<Tx>,
     apply: impl FnOnce(&mut Record, Option<Deployed>) -> eyre::Result<()>,
-) -> eyre::Result<TransactionReceipt> {
+) -> eyre::Result<Option<TransactionReceipt>> {
     if let Some(previous) = record.step(id).filter(|s| s.state == StepState::Sent).cloned() {
         let receipt = match chain.lookup(previous.tx_hash).await? {
             Outcome::Mined(receipt) => *receipt,
@@ -48,9 +51,20 @@ pub(crate) async fn run_step(
                 chain.wait(previous.tx_hash).await?
             }
         };
-        return finish(chain, record, path, id, previous, receipt, apply).await;
+        return finish(chain, record, path, id, previous, receipt, apply).await.map(Some);
     }
     let tx = build(record)?;
+    if let Some(address) = tx.creates
+        && chain.has_code(address).await?
+    {
+        // Deterministic: whoever put it there (an earlier run whose record was lost, or anyone replaying our
+        // creation code) put exactly this contract there.
+        let deployed =
+            Deployed { address, tx_hash: B256::ZERO, block: 0, code_hash: chain.code_hash(address).await? };
+        apply(record, Some(deployed))?;
+        record_found(record, path, id, Some(address))?;
+        return Ok(None);
+    }
     let signed = chain.sign(tx.to, tx.input).await.wrap_err_with(|| id.to_owned())?;
     let pending = Step {
         id: id.to_owned(),
@@ -60,13 +74,13 @@ pub(crate) async fn run_step(
         raw: Some(signed.raw.clone()),
         block: None,
         gas_used: None,
-        address: None,
+        address: tx.creates,
     };
     record.put_step(pending.clone());
     record.save(path)?;
     chain.broadcast(&signed.raw).await.wrap_err_with(|| id.to_owned())?;
     let receipt = chain.wait(signed.hash).await?;
-    finish(chain, record, path, id, pending, receipt, apply).await
+    finish(chain, record, path, id, pending, receipt, apply).await.map(Some)
 }
 
 async fn finish(
@@ -88,7 +102,7 @@ async fn finish(
         bail!("{id} reverted in transaction {}", receipt.transaction_hash);
     }
     step.state = StepState::Done;
-    let deployed = match receipt.contract_address {
+    let deployed = match receipt.contract_address.or(step.address) {
         Some(address) => Some(Deployed {
             address,
             tx_hash: receipt.transaction_hash,
@@ -102,4 +116,24 @@ async fn finish(
     record.put_step(step);
     record.save(path)?;
     Ok(receipt)
+}
+
+/// Records step `id` as already in effect on chain, with no transaction sent.
+pub(crate) fn record_found(
+    record: &mut Record,
+    path: &Path,
+    id: &str,
+    address: Option<Address>,
+) -> eyre::Result<()> {
+    record.put_step(Step {
+        id: id.to_owned(),
+        state: StepState::Found,
+        nonce: 0,
+        tx_hash: B256::ZERO,
+        raw: None,
+        block: None,
+        gas_used: None,
+        address,
+    });
+    record.save(path)
 }

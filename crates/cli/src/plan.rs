@@ -28,9 +28,18 @@ const REGISTRY: &str = "ToolRegistry";
 /// The step that deploys the TestStablecoin.
 pub(crate) const TOKEN_STEP: &str = "TestStablecoin";
 
-/// Roles the deploy hands over, by their Solidity constant names.
+/// Roles the deploy hands over, by their Solidity constant names; DEFAULT_ADMIN_ROLE last.
 const SPLITTER_ROLES: [&str; 3] = ["PAUSER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
 const REGISTRY_ROLES: [&str; 4] = ["PAUSER_ROLE", "FEE_MANAGER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
+const CREDIT_ROLES: [&str; 4] = ["PAUSER_ROLE", "BONUS_MANAGER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
+const BASIC_ROLES: [&str; 3] = ["PAUSER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
+/// Contracts whose token allowlist a CREATE2 deployment fills after the fact (CreditSystem follows the registry's).
+const ALLOWLISTS: [&str; 4] = ["X402Payment", "ToolRegistry", "PaymentChannel", "Subscription"];
+
+/// Arachnid's deterministic deployment proxy, at this address on every chain that has it (anvil included):
+/// called with `salt ++ creation code`, it creates the contract at the CREATE2 address of that pair.
+pub(crate) const CREATE2_DEPLOYER: Address =
+    alloy::primitives::address!("0x4e59b44847b379578588920ca78fbf26c0b4956c");
 
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +49,7 @@ pub(crate) enum Action {
     Proxy(&'static str),
     SetRegistry,
     SetCreditSystem,
+    AllowToken(&'static str),
     Grant { contract: &'static str, role: &'static str, to: Grantee },
     Renounce { contract: &'static str, role: &'static str },
 }
@@ -70,6 +80,11 @@ pub(crate) fn plan(record: &Record) -> Vec<Step> {
         push(format!("{contract}.implementation"), Action::Implementation(contract));
         push(format!("{contract}.proxy"), Action::Proxy(contract));
     }
+    if record.create2_salt.is_some() {
+        for contract in ALLOWLISTS {
+            push(format!("{contract}.setTokenAllowed"), Action::AllowToken(contract));
+        }
+    }
     push(format!("{SPLITTER}.setRegistry"), Action::SetRegistry);
     push(
         format!("{SPLITTER}.grantRole(DISTRIBUTOR_ROLE,{REGISTRY})"),
@@ -83,7 +98,7 @@ pub(crate) fn plan(record: &Record) -> Vec<Step> {
         );
     }
     if record.settings.admin != record.deployer {
-        for (contract, roles) in [(SPLITTER, &SPLITTER_ROLES[..]), (REGISTRY, &REGISTRY_ROLES[..])] {
+        for (contract, roles) in handed_over(record) {
             for role in roles {
                 push(
                     format!("{contract}.grantRole({role},admin)"),
@@ -92,7 +107,7 @@ pub(crate) fn plan(record: &Record) -> Vec<Step> {
             }
         }
         // DEFAULT_ADMIN_ROLE is last in each list, so the deployer gives up its admin role last.
-        for (contract, roles) in [(SPLITTER, &SPLITTER_ROLES[..]), (REGISTRY, &REGISTRY_ROLES[..])] {
+        for (contract, roles) in handed_over(record) {
             for role in roles {
                 push(
                     format!("{contract}.renounceRole({role},deployer)"),
@@ -102,6 +117,21 @@ pub(crate) fn plan(record: &Record) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// The contracts whose roles move from the deployer to the admin, with those roles. A plain deployment
+/// initializes four contracts with the admin directly; a CREATE2 one initializes all six with the deployer, so
+/// that their creation code (hence their address) does not depend on anything but the deployer and the salt.
+fn handed_over(record: &Record) -> Vec<(&'static str, &'static [&'static str])> {
+    let mut list: Vec<(&'static str, &'static [&'static str])> =
+        vec![(SPLITTER, &SPLITTER_ROLES), (REGISTRY, &REGISTRY_ROLES)];
+    if record.create2_salt.is_some() {
+        list.insert(0, ("X402Payment", &BASIC_ROLES));
+        list.push(("CreditSystem", &CREDIT_ROLES));
+        list.push(("PaymentChannel", &BASIC_ROLES));
+        list.push(("Subscription", &BASIC_ROLES));
+    }
+    list
 }
 
 /// The role id of a Solidity role constant.
@@ -128,17 +158,21 @@ pub(crate) fn implementation_code(contract: &str) -> Option<Bytes> {
 /// The `initialize` call the proxy of `contract` runs, from the record's settings and addresses.
 pub(crate) fn init_data(contract: &str, record: &Record) -> eyre::Result<Bytes> {
     let s = &record.settings;
-    let token = record.token.address.ok_or_eyre("the token is not deployed yet")?;
-    let tokens = vec![token];
+    // A CREATE2 deployment keeps chain-specific values (the token) and the final admin out of the creation code,
+    // so each proxy's address depends on the deployer, the salt and the settings only; both are set afterwards.
+    let deterministic = record.create2_salt.is_some();
+    let tokens = if deterministic {
+        Vec::new()
+    } else {
+        vec![record.token.address.ok_or_eyre("the token is not deployed yet")?]
+    };
+    let admin = if deterministic { record.deployer } else { s.admin };
     let need = |name: &str| record.proxy(name).ok_or_else(|| eyre::eyre!("{name} is not deployed yet"));
     let data = match contract {
-        "X402Payment" => X402Payment::initializeCall {
-            admin: s.admin,
-            arbiter: s.arbiter,
-            refundWindow_: s.refund_window,
-            tokens,
+        "X402Payment" => {
+            X402Payment::initializeCall { admin, arbiter: s.arbiter, refundWindow_: s.refund_window, tokens }
+                .abi_encode()
         }
-        .abi_encode(),
         // The deployer administers the splitter and the registry until they are wired (see the module docs).
         "RevenueSplitter" => {
             RevenueSplitter::initializeCall { admin: record.deployer, treasury: s.treasury }.abi_encode()
@@ -150,11 +184,9 @@ pub(crate) fn init_data(contract: &str, record: &Record) -> eyre::Result<Bytes> 
             tokens,
         }
         .abi_encode(),
-        "CreditSystem" => {
-            CreditSystem::initializeCall { admin: s.admin, registry_: need(REGISTRY)? }.abi_encode()
-        }
-        "PaymentChannel" => PaymentChannel::initializeCall { admin: s.admin, tokens }.abi_encode(),
-        "Subscription" => Subscription::initializeCall { admin: s.admin, tokens }.abi_encode(),
+        "CreditSystem" => CreditSystem::initializeCall { admin, registry_: need(REGISTRY)? }.abi_encode(),
+        "PaymentChannel" => PaymentChannel::initializeCall { admin, tokens }.abi_encode(),
+        "Subscription" => Subscription::initializeCall { admin, tokens }.abi_encode(),
         other => eyre::bail!("unknown contract {other}"),
     };
     Ok(data.into())
@@ -163,8 +195,19 @@ pub(crate) fn init_data(contract: &str, record: &Record) -> eyre::Result<Bytes> 
 /// Builds the transaction of `step` from the record.
 pub(crate) fn transaction(step: &Step, record: &Record) -> eyre::Result<Tx> {
     let need = |name: &str| record.proxy(name).ok_or_else(|| eyre::eyre!("{name} is not deployed yet"));
-    let create = |input: Vec<u8>| Tx { to: None, input: input.into() };
-    let call = |to: Address, input: Vec<u8>| Tx { to: Some(to), input: input.into() };
+    let create = |input: Vec<u8>| match record.create2_salt {
+        None => Tx { to: None, input: input.into(), creates: None },
+        Some(salt) => {
+            let salt = keccak256((salt, step.id.clone()).abi_encode());
+            let creates = CREATE2_DEPLOYER.create2_from_code(salt, &input);
+            Tx {
+                to: Some(CREATE2_DEPLOYER),
+                input: [salt.as_slice(), &input].concat().into(),
+                creates: Some(creates),
+            }
+        }
+    };
+    let call = |to: Address, input: Vec<u8>| Tx { to: Some(to), input: input.into(), creates: None };
     Ok(match &step.action {
         Action::DeployToken => {
             let args =
@@ -185,6 +228,10 @@ pub(crate) fn transaction(step: &Step, record: &Record) -> eyre::Result<Tx> {
             need(SPLITTER)?,
             RevenueSplitter::setRegistryCall { registry_: need(REGISTRY)? }.abi_encode(),
         ),
+        Action::AllowToken(contract) => {
+            let token = record.token.address.ok_or_eyre("the token is not deployed yet")?;
+            call(need(contract)?, X402Payment::setTokenAllowedCall { token, allowed: true }.abi_encode())
+        }
         Action::SetCreditSystem => call(
             need(REGISTRY)?,
             ToolRegistry::setCreditSystemCall { creditSystem_: need("CreditSystem")? }.abi_encode(),

@@ -27,6 +27,9 @@ pub(crate) struct Record {
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
     pub(crate) settings: Settings,
+    /// Set for deterministic deployments through the CREATE2 deployer (`--create2-salt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) create2_salt: Option<B256>,
     pub(crate) token: Token,
     /// Per contract name: its proxy and implementation, once deployed.
     pub(crate) contracts: BTreeMap<String, Contract>,
@@ -86,6 +89,15 @@ pub(crate) enum StepState {
     Done,
     /// Mined and reverted; the next run sends a new transaction.
     Reverted,
+    /// A deterministic (CREATE2) contract already at its address; nothing was sent.
+    Found,
+}
+
+impl StepState {
+    /// Whether the step needs nothing more.
+    pub(crate) fn is_complete(self) -> bool {
+        matches!(self, Self::Done | Self::Found)
+    }
 }
 
 /// One transaction of the plan.

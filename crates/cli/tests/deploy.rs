@@ -347,3 +347,99 @@ async fn bad_input_gets_one_line_and_no_record() {
 fn anvil_preset() -> AnvilInstance {
     anvil().chain_id(84_532).spawn()
 }
+
+#[tokio::test]
+async fn create2_salt_gives_the_same_addresses_on_two_chains() {
+    let local = anvil().spawn();
+    let sepolia = anvil_preset();
+    let local_provider = provider(&local);
+    let provider = provider(&sepolia);
+    let token = TestStablecoin::deploy(
+        provider.clone(),
+        "USDC".into(),
+        "USDC".into(),
+        "2".into(),
+        sepolia.addresses()[0],
+    )
+    .await
+    .unwrap();
+    let code = provider.get_code_at(*token.address()).await.unwrap();
+    provider.raw_request::<_, ()>("anvil_setCode".into(), (BASE_SEPOLIA_USDC, code)).await.unwrap();
+
+    let salt = format!("{}", keccak256("x402 v1"));
+    let (a, b) = (Scratch::new(), Scratch::new());
+    // Both deployments hand every role to the same admin, as a multisig would hold them on each chain.
+    for scratch in [&a, &b] {
+        std::fs::write(
+            scratch.dir().join("settings.toml"),
+            format!("admin = \"{}\"\n", local.addresses()[1]),
+        )
+        .unwrap();
+    }
+    let config_a = a.dir().join("settings.toml");
+    let config_b = b.dir().join("settings.toml");
+    assert_success(&deploy(
+        &local,
+        &a,
+        "local",
+        &["--create2-salt", &salt, "--config", config_a.to_str().unwrap()],
+    ));
+    assert_success(&deploy(
+        &sepolia,
+        &b,
+        "base-sepolia",
+        &["--create2-salt", &salt, "--config", config_b.to_str().unwrap()],
+    ));
+    let (ra, rb) = (a.record("local"), b.record("base-sepolia"));
+    for contract in
+        ["X402Payment", "RevenueSplitter", "ToolRegistry", "CreditSystem", "PaymentChannel", "Subscription"]
+    {
+        assert_eq!(
+            address_of(&ra, contract, "proxy"),
+            address_of(&rb, contract, "proxy"),
+            "{contract} proxy"
+        );
+        assert_eq!(
+            address_of(&ra, contract, "implementation"),
+            address_of(&rb, contract, "implementation"),
+            "{contract} implementation"
+        );
+    }
+    // Each chain's own token is allowed, and every role sits with the admin, none with the deployer.
+    let payment = X402Payment::new(address_of(&rb, "X402Payment", "proxy"), provider.clone());
+    assert!(payment.isTokenAllowed(BASE_SEPOLIA_USDC).call().await.unwrap());
+    assert!(!payment.hasRole(B256::ZERO, sepolia.addresses()[0]).call().await.unwrap());
+    assert!(payment.hasRole(B256::ZERO, local.addresses()[1]).call().await.unwrap());
+    assert!(status(&local, &a, "local").status.success());
+    assert!(status(&sepolia, &b, "base-sepolia").status.success());
+
+    // Re-running is a no-op; without the salt the record is refused rather than mixed.
+    let again = assert_success(&deploy(
+        &local,
+        &a,
+        "local",
+        &["--create2-salt", &salt, "--config", config_a.to_str().unwrap()],
+    ));
+    assert_eq!(again["transactionsSent"], 0);
+    assert_error(&deploy(&local, &a, "local", &["--config", config_a.to_str().unwrap()]), "CREATE2 salt");
+
+    // A lost record: the contracts are found at their addresses instead of being deployed twice.
+    std::fs::remove_file(a.record_path("local")).unwrap();
+    let nonce = local_provider.get_transaction_count(local.addresses()[0]).await.unwrap();
+    let rebuilt = assert_success(&deploy(
+        &local,
+        &a,
+        "local",
+        &["--create2-salt", &salt, "--config", config_a.to_str().unwrap()],
+    ));
+    let after = local_provider.get_transaction_count(local.addresses()[0]).await.unwrap();
+    assert_eq!(
+        address_of(&a.record("local"), "Subscription", "proxy"),
+        address_of(&ra, "Subscription", "proxy")
+    );
+    assert_eq!(
+        after - nonce,
+        rebuilt["transactionsSent"].as_u64().unwrap(),
+        "only the non-creation steps were sent"
+    );
+}

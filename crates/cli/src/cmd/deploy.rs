@@ -7,7 +7,7 @@ use std::time::Instant;
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use eyre::{WrapErr, bail};
-use x402_bindings::TestStablecoin;
+use x402_bindings::{RevenueSplitter, TestStablecoin, ToolRegistry, X402Payment};
 
 use super::{Target, say};
 use crate::chain::Chain;
@@ -15,7 +15,7 @@ use crate::config::ConfigFile;
 use crate::keys;
 use crate::network::Network;
 use crate::plan::{self, Action};
-use crate::record::{self, Record, StepState, Token};
+use crate::record::{self, Record, Token};
 use crate::{layout, pipeline};
 
 /// Deploy every contract behind an ERC1967 proxy, wire them, and write `<deployments-dir>/<network>.json`.
@@ -37,6 +37,10 @@ pub(crate) struct DeployArgs {
     /// Check everything and print the plan and its estimated cost; send nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Deploy deterministically through the CREATE2 deployer at 0x4e59b44847b379578588920ca78fbf26c0b4956c with
+    /// this 32-byte salt: the same deployer key, salt and settings give the same addresses on every chain.
+    #[arg(long)]
+    create2_salt: Option<alloy::primitives::B256>,
 }
 
 impl DeployArgs {
@@ -72,6 +76,14 @@ impl DeployArgs {
                         chain.deployer
                     );
                 }
+                if existing.create2_salt != self.create2_salt {
+                    bail!(
+                        "record {} was made with CREATE2 salt {:?}, not {:?}",
+                        path.display(),
+                        existing.create2_salt,
+                        self.create2_salt
+                    );
+                }
                 if existing.settings != settings {
                     bail!(
                         "the settings differ from those recorded in {}; deploy to another --deployments-dir",
@@ -88,6 +100,7 @@ impl DeployArgs {
                 created_at: record::now(),
                 updated_at: record::now(),
                 settings,
+                create2_salt: self.create2_salt,
                 token: token(&chain, network).await?,
                 contracts: Default::default(),
                 steps: Vec::new(),
@@ -95,9 +108,15 @@ impl DeployArgs {
             },
         };
 
+        if self.create2_salt.is_some() && !chain.has_code(plan::CREATE2_DEPLOYER).await? {
+            bail!(
+                "--create2-salt needs the CREATE2 deployer {}, which this chain does not have",
+                plan::CREATE2_DEPLOYER
+            );
+        }
         let steps = plan::plan(&record);
         let remaining: Vec<&plan::Step> =
-            steps.iter().filter(|s| record.step(&s.id).is_none_or(|r| r.state != StepState::Done)).collect();
+            steps.iter().filter(|s| record.step(&s.id).is_none_or(|r| !r.state.is_complete())).collect();
         if remaining.is_empty() {
             verify_code(&chain, &record).await?;
             report(
@@ -139,9 +158,13 @@ impl DeployArgs {
 
         let mut sent = 0;
         for step in remaining {
-            let receipt = execute(&chain, &mut record, &path, step).await?;
-            sent += 1;
-            eprintln!("{:<52} {} (gas {})", step.id, receipt.transaction_hash, receipt.gas_used);
+            match execute(&chain, &mut record, &path, step).await? {
+                Some(receipt) => {
+                    sent += 1;
+                    eprintln!("{:<56} {} (gas {})", step.id, receipt.transaction_hash, receipt.gas_used);
+                }
+                None => eprintln!("{:<56} already at its deterministic address", step.id),
+            }
         }
         report(&self.target, &record, &path, sent, started, "deployed");
         Ok(ExitCode::SUCCESS)
@@ -222,7 +245,11 @@ async fn execute(
     record: &mut Record,
     path: &std::path::Path,
     step: &plan::Step,
-) -> eyre::Result<TransactionReceipt> {
+) -> eyre::Result<Option<TransactionReceipt>> {
+    if record.step(&step.id).is_none() && in_effect(chain, record, &step.action).await? {
+        pipeline::record_found(record, path, &step.id, None)?;
+        return Ok(None);
+    }
     let action = step.action.clone();
     pipeline::run_step(
         chain,
@@ -253,6 +280,49 @@ async fn execute(
         },
     )
     .await
+}
+
+/// Whether a wiring or role step's effect is already on chain (say, the record of an earlier run was lost), so
+/// that it is recorded instead of sent again; creations are handled by their deterministic address.
+async fn in_effect(chain: &Chain, record: &Record, action: &Action) -> eyre::Result<bool> {
+    let proxy = |name: &str| record.proxy(name);
+    let access = |name: &str| proxy(name).map(|address| X402Payment::new(address, chain.provider.clone()));
+    Ok(match action {
+        Action::AllowToken(contract) => match (access(contract), record.token.address) {
+            (Some(contract), Some(token)) => contract.isTokenAllowed(token).call().await?,
+            _ => false,
+        },
+        Action::SetRegistry => match (proxy("RevenueSplitter"), proxy("ToolRegistry")) {
+            (Some(splitter), Some(registry)) => {
+                RevenueSplitter::new(splitter, chain.provider.clone()).registry().call().await? == registry
+            }
+            _ => false,
+        },
+        Action::SetCreditSystem => match (proxy("ToolRegistry"), proxy("CreditSystem")) {
+            (Some(registry), Some(credits)) => {
+                ToolRegistry::new(registry, chain.provider.clone()).creditSystem().call().await? == credits
+            }
+            _ => false,
+        },
+        Action::Grant { contract, role, to } => {
+            let account = match to {
+                plan::Grantee::Registry => proxy("ToolRegistry"),
+                plan::Grantee::Keeper => record.settings.keeper,
+                plan::Grantee::Admin => Some(record.settings.admin),
+            };
+            match (access(contract), account) {
+                (Some(contract), Some(account)) => {
+                    contract.hasRole(plan::role_id(role), account).call().await?
+                }
+                _ => false,
+            }
+        }
+        Action::Renounce { contract, role } => match access(contract) {
+            Some(contract) => !contract.hasRole(plan::role_id(role), record.deployer).call().await?,
+            None => false,
+        },
+        Action::DeployToken | Action::Implementation(_) | Action::Proxy(_) => false,
+    })
 }
 
 /// On a no-op run: every recorded contract must still have code (an anvil restarted without its state would

@@ -141,7 +141,7 @@ impl UpgradeArgs {
             &mut record,
             &path,
             &deploy_id,
-            |_| Ok(Tx { to: None, input: creation }),
+            |_| Ok(Tx { to: None, input: creation, creates: None }),
             |_, _| Ok(()),
         )
         .await?;
@@ -158,7 +158,7 @@ impl UpgradeArgs {
             &mut record,
             &path,
             &upgrade_id,
-            |_| Ok(Tx { to: Some(proxy.address), input: call.into() }),
+            |_| Ok(Tx { to: Some(proxy.address), input: call.into(), creates: None }),
             |record, _| {
                 let deployed = record::Deployed {
                     address: implementation,
@@ -181,7 +181,8 @@ impl UpgradeArgs {
                 Ok(())
             },
         )
-        .await?;
+        .await?
+        .ok_or_else(|| eyre::eyre!("{upgrade_id}: no transaction was sent"))?;
         // The upgrade transaction's own hash and block are known only now; fill them in.
         if let Some(last) = record.upgrades.last_mut() {
             last.tx_hash = receipt.transaction_hash;
