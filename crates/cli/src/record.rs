@@ -169,6 +169,30 @@ impl Record {
         Ok(())
     }
 
+    /// Refuses an RPC on another chain than the record's.
+    pub(crate) fn check_chain(&self, path: &Path, chain_id: u64) -> eyre::Result<()> {
+        if self.chain_id != chain_id {
+            eyre::bail!(
+                "record {} is for chain {}, the RPC is chain {chain_id}",
+                path.display(),
+                self.chain_id
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a key other than the one that made the record.
+    pub(crate) fn check_deployer(&self, path: &Path, deployer: Address) -> eyre::Result<()> {
+        if self.deployer != deployer {
+            eyre::bail!(
+                "record {} was made by deployer {}; this key is {deployer}",
+                path.display(),
+                self.deployer
+            );
+        }
+        Ok(())
+    }
+
     /// The recorded step `id`, if any.
     pub(crate) fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|step| step.id == id)

@@ -60,22 +60,8 @@ impl DeployArgs {
         let path = Record::path(&self.target.deployments_dir, network);
         let mut record = match Record::load(&path)? {
             Some(existing) => {
-                if existing.chain_id != chain.chain_id {
-                    bail!(
-                        "record {} is for chain {}, the RPC is chain {}",
-                        path.display(),
-                        existing.chain_id,
-                        chain.chain_id
-                    );
-                }
-                if existing.deployer != chain.deployer {
-                    bail!(
-                        "record {} was made by deployer {}; this key is {}",
-                        path.display(),
-                        existing.deployer,
-                        chain.deployer
-                    );
-                }
+                existing.check_chain(&path, chain.chain_id)?;
+                existing.check_deployer(&path, chain.deployer)?;
                 if existing.create2_salt != self.create2_salt {
                     bail!(
                         "record {} was made with CREATE2 salt {:?}, not {:?}",

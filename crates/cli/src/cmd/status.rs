@@ -44,14 +44,7 @@ impl StatusArgs {
             );
         };
         let chain = Chain::connect(&self.target.rpc_url()?, None).await?;
-        if chain.chain_id != record.chain_id {
-            bail!(
-                "record {} is for chain {}, the RPC is chain {}",
-                path.display(),
-                record.chain_id,
-                chain.chain_id
-            );
-        }
+        record.check_chain(&path, chain.chain_id)?;
         let findings = inspect(&chain, &record).await?;
         let drift = findings.iter().filter(|f| !f.ok).count();
         if self.target.json {

@@ -88,22 +88,8 @@ impl UpgradeArgs {
 
         let signer = keys::load(self.keystore.as_deref())?;
         let chain = Chain::connect(&self.target.rpc_url()?, Some(signer)).await?;
-        if chain.chain_id != record.chain_id {
-            bail!(
-                "record {} is for chain {}, the RPC is chain {}",
-                path.display(),
-                record.chain_id,
-                chain.chain_id
-            );
-        }
-        if chain.deployer != record.deployer {
-            bail!(
-                "record {} was made by deployer {}; this key is {}",
-                path.display(),
-                record.deployer,
-                chain.deployer
-            );
-        }
+        record.check_chain(&path, chain.chain_id)?;
+        record.check_deployer(&path, chain.deployer)?;
         if entry.creation_code_hash == Some(keccak256(&code)) {
             say(format!("nothing to upgrade: {contract} already runs this code ({})", current.address));
             return Ok(ExitCode::SUCCESS);
