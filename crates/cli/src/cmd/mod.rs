@@ -23,10 +23,22 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Deploy (or finish deploying) every contract behind an ERC1967 proxy, wire them and record the result.
+    ///
+    /// The deployer's key comes from X402_PRIVATE_KEY, or from --keystore with X402_KEYSTORE_PASSWORD (or a
+    /// prompt). Each transaction is signed and written to `<deployments-dir>/<network>.json` before it is
+    /// broadcast, so a second run deploys nothing and an interrupted run resumes without sending anything twice.
     Deploy(deploy::DeployArgs),
     /// Compare the chain with the deployment record; exits with 1 on any drift.
+    ///
+    /// Checks code at every address, each proxy's EIP-1967 implementation slot and the implementation's code
+    /// hash, the admin's roles (and that the deployer kept none after a hand-over), the paused flag and the UUPS
+    /// version. Needs no key.
     Status(status::StatusArgs),
     /// Upgrade one contract to a new implementation whose storage layout extends the deployed one.
+    ///
+    /// The new implementation is the one built into this binary (the project's current source) unless
+    /// --implementation-artifact says otherwise. Its ERC-7201 layout must keep every namespace and only append
+    /// members; otherwise nothing is sent. The key (as for deploy) must hold the contract's UPGRADER_ROLE.
     Upgrade(upgrade::UpgradeArgs),
 }
 
