@@ -1,0 +1,81 @@
+//! Intake throughput: x402 `exact` payment requests parsed from JSON and checked (version, scheme, network,
+//! token, amount, recipient, window, EIP-712 signature recovery) on one thread. Run with
+//! `cargo bench -p x402-keeper --bench intake`; prints payloads per second.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::Instant;
+
+use alloy::primitives::{Address, U256, address};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use x402_bindings::eip3009::TransferWithAuthorization;
+use x402_keeper::intake::{Token, Verifier, domain_of};
+use x402_keeper::payload::PaymentRequest;
+
+const PAYLOADS: usize = 20_000;
+const NOW: u64 = 1_800_000_000;
+
+fn main() {
+    let token = Token {
+        address: address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
+        name: "USDC".into(),
+        version: "2".into(),
+    };
+    let verifier = Verifier::new(84_532, Some("base-sepolia"), std::slice::from_ref(&token), 6);
+    let domain = domain_of(&token, 84_532);
+    let merchant = Address::repeat_byte(0x42);
+    let payers: Vec<PrivateKeySigner> = (0..16).map(|_| PrivateKeySigner::random()).collect();
+    let bodies: Vec<String> = (0..PAYLOADS)
+        .map(|i| {
+            let payer = &payers[i % payers.len()];
+            let authorization = TransferWithAuthorization {
+                from: payer.address(),
+                to: merchant,
+                value: U256::from(10_000u64),
+                validAfter: U256::from(NOW - 60),
+                validBefore: U256::from(NOW + 600),
+                nonce: alloy::primitives::keccak256(i.to_be_bytes()),
+            };
+            let signature = payer.sign_typed_data_sync(&authorization, &domain).unwrap();
+            let requirements = serde_json::json!({
+                "scheme": "exact", "network": "eip155:84532", "amount": "10000",
+                "asset": token.address, "payTo": merchant,
+            });
+            serde_json::json!({
+                "x402Version": 2,
+                "paymentPayload": {
+                    "x402Version": 2,
+                    "accepted": requirements,
+                    "payload": {
+                        "signature": alloy::hex::encode_prefixed(signature.as_bytes()),
+                        "authorization": {
+                            "from": authorization.from, "to": authorization.to, "value": "10000",
+                            "validAfter": (NOW - 60).to_string(), "validBefore": (NOW + 600).to_string(),
+                            "nonce": authorization.nonce,
+                        }
+                    }
+                },
+                "paymentRequirements": requirements,
+            })
+            .to_string()
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut accepted = 0usize;
+    for body in &bodies {
+        let request: PaymentRequest = serde_json::from_str(body).unwrap();
+        if verifier.check(&request, NOW).is_ok_and(|checked| !checked.needs_wallet_check) {
+            accepted += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(accepted, PAYLOADS, "every payload is valid");
+    println!(
+        "intake: {PAYLOADS} payloads parsed and checked in {:.3}s on one thread: {:.0} payloads/s ({:.1} us each)",
+        elapsed.as_secs_f64(),
+        PAYLOADS as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / PAYLOADS as f64
+    );
+}

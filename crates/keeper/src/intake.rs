@@ -1,0 +1,289 @@
+//! The checks a queued x402 `exact` payment must pass before the keeper accepts it for batch settlement, with
+//! the x402 specification's error reasons. [`Verifier::check`] does everything that needs no chain (version,
+//! scheme, network, token, amount, recipient, validity window with a safety margin, EIP-712 signature); it is
+//! pure CPU work and is what the intake benchmark measures. [`check_onchain`] adds what only the chain knows:
+//! the nonce still unused, the payer's balance, and, for contract wallets, the token's own signature check.
+
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256, uint};
+use alloy::providers::Provider;
+use alloy::sol_types::{Eip712Domain, SolStruct};
+use x402_bindings::TestStablecoin;
+use x402_bindings::eip3009::{TransferWithAuthorization, token_domain};
+
+use crate::payload::PaymentRequest;
+
+/// Half the secp256k1 group order: EIP-2 (and USDC) reject signatures with a larger `s`.
+const SECP256K1N_HALF: U256 = uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
+
+/// Why a payment was refused; [`InvalidReason::as_str`] is the x402 wire value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidReason {
+    /// Not version 1 or 2, or the payload's version differs from the request's.
+    #[error("invalid_x402_version")]
+    X402Version,
+    /// Not the `exact` scheme.
+    #[error("unsupported_scheme")]
+    Scheme,
+    /// Not this keeper's network.
+    #[error("invalid_network")]
+    Network,
+    /// An unknown token, or an amount that is not a number.
+    #[error("invalid_payment_requirements")]
+    Requirements,
+    /// A malformed authorization, or a v2 `accepted` that is not the requirements.
+    #[error("invalid_payload")]
+    Payload,
+    /// Not valid yet.
+    #[error("invalid_exact_evm_payload_authorization_valid_after")]
+    ValidAfter,
+    /// Expired, or expiring within the safety margin.
+    #[error("invalid_exact_evm_payload_authorization_valid_before")]
+    ValidBefore,
+    /// The authorized value is not the amount required.
+    #[error("invalid_exact_evm_payload_authorization_value_mismatch")]
+    ValueMismatch,
+    /// The authorization pays someone else than the merchant.
+    #[error("invalid_exact_evm_payload_recipient_mismatch")]
+    RecipientMismatch,
+    /// The signature is not the payer's (or is malleable).
+    #[error("invalid_exact_evm_payload_signature")]
+    Signature,
+    /// The payer cannot cover the value.
+    #[error("insufficient_funds")]
+    InsufficientFunds,
+    /// The authorization was already used (settled elsewhere, front-run or cancelled).
+    #[error("invalid_exact_evm_nonce_already_used")]
+    NonceAlreadyUsed,
+}
+
+impl InvalidReason {
+    /// The reason as x402 writes it in `invalidReason` / `errorReason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X402Version => "invalid_x402_version",
+            Self::Scheme => "unsupported_scheme",
+            Self::Network => "invalid_network",
+            Self::Requirements => "invalid_payment_requirements",
+            Self::Payload => "invalid_payload",
+            Self::ValidAfter => "invalid_exact_evm_payload_authorization_valid_after",
+            Self::ValidBefore => "invalid_exact_evm_payload_authorization_valid_before",
+            Self::ValueMismatch => "invalid_exact_evm_payload_authorization_value_mismatch",
+            Self::RecipientMismatch => "invalid_exact_evm_payload_recipient_mismatch",
+            Self::Signature => "invalid_exact_evm_payload_signature",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::NonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
+        }
+    }
+}
+
+/// A token the keeper settles, with its EIP-712 domain as the token itself reports it (`name()`, `version()`).
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// The token contract.
+    pub address: Address,
+    /// Its EIP-712 domain name (USDC: "USDC").
+    pub name: String,
+    /// Its EIP-712 domain version (USDC: "2").
+    pub version: String,
+}
+
+/// A payment that passed the checks that need no chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The token.
+    pub token: Address,
+    /// The authorization as signed.
+    pub authorization: TransferWithAuthorization,
+    /// Its signature.
+    pub signature: Bytes,
+    /// The signature is not the payer's ECDSA signature, so only the token (through the payer's ERC-1271
+    /// wallet) can tell; [`check_onchain`] asks it.
+    pub needs_wallet_check: bool,
+}
+
+/// The chain-free checks for one network.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    chain_id: u64,
+    network_name: Option<String>,
+    caip2: String,
+    domains: HashMap<Address, B256>,
+    safety_margin: u64,
+}
+
+impl Verifier {
+    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network `network_name`, if it has one),
+    /// accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for the
+    /// batch to be mined).
+    pub fn new(chain_id: u64, network_name: Option<&str>, tokens: &[Token], safety_margin: u64) -> Self {
+        let domains = tokens
+            .iter()
+            .map(|t| {
+                (t.address, token_domain(t.name.clone(), t.version.clone(), chain_id, t.address).separator())
+            })
+            .collect();
+        Self {
+            chain_id,
+            network_name: network_name.map(str::to_owned),
+            caip2: format!("eip155:{chain_id}"),
+            domains,
+            safety_margin,
+        }
+    }
+
+    /// Checks `request` at chain time `now` (the latest block's timestamp, never the host clock).
+    pub fn check(&self, request: &PaymentRequest, now: u64) -> Result<Checked, InvalidReason> {
+        let payload = &request.payment_payload;
+        let required = &request.payment_requirements;
+        if !matches!(request.x402_version, 1 | 2) || payload.x402_version != request.x402_version {
+            return Err(InvalidReason::X402Version);
+        }
+        if required.scheme != "exact" || payload.scheme.as_deref().is_some_and(|s| s != "exact") {
+            return Err(InvalidReason::Scheme);
+        }
+        let network_ok =
+            |network: &str| network == self.caip2 || self.network_name.as_deref() == Some(network);
+        if !network_ok(&required.network) || payload.network.as_deref().is_some_and(|n| !network_ok(n)) {
+            return Err(InvalidReason::Network);
+        }
+        if let Some(accepted) = &payload.accepted
+            && (accepted.scheme != required.scheme
+                || accepted.network != required.network
+                || accepted.asset != required.asset
+                || accepted.pay_to != required.pay_to
+                || accepted.required_amount() != required.required_amount())
+        {
+            return Err(InvalidReason::Payload);
+        }
+        let domain_separator = *self.domains.get(&required.asset).ok_or(InvalidReason::Requirements)?;
+        let amount = required.required_amount().and_then(parse_u256).ok_or(InvalidReason::Requirements)?;
+
+        let json = &payload.payload.authorization;
+        let authorization = TransferWithAuthorization {
+            from: json.from,
+            to: json.to,
+            value: parse_u256(&json.value).ok_or(InvalidReason::Payload)?,
+            validAfter: parse_u256(&json.valid_after).ok_or(InvalidReason::Payload)?,
+            validBefore: parse_u256(&json.valid_before).ok_or(InvalidReason::Payload)?,
+            nonce: json.nonce,
+        };
+        if authorization.to != required.pay_to {
+            return Err(InvalidReason::RecipientMismatch);
+        }
+        if authorization.value != amount {
+            return Err(InvalidReason::ValueMismatch);
+        }
+        let now = U256::from(now);
+        if authorization.validAfter >= now {
+            return Err(InvalidReason::ValidAfter);
+        }
+        if authorization.validBefore <= now + U256::from(self.safety_margin) {
+            return Err(InvalidReason::ValidBefore);
+        }
+
+        let signature = payload.payload.signature.clone();
+        let digest = signing_hash(domain_separator, &authorization);
+        let needs_wallet_check = match ecdsa_signer(&signature, digest) {
+            Some(signer) if signer == authorization.from => false,
+            // A 65-byte signature from another key may still be a contract wallet's approval; anything that is
+            // neither is refused here.
+            _ if signature.is_empty() => return Err(InvalidReason::Signature),
+            _ => true,
+        };
+        Ok(Checked { token: required.asset, authorization, signature, needs_wallet_check })
+    }
+
+    /// The chain id this verifier checks for.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+}
+
+/// The checks only the chain can answer: the nonce unused, the balance sufficient, and for a signature that is
+/// not the payer's ECDSA one, the token's own verdict (it asks the payer's ERC-1271 wallet) through a simulated
+/// `transferWithAuthorization`.
+pub async fn check_onchain<P: Provider>(provider: &P, checked: &Checked) -> Result<(), OnchainError> {
+    let a = &checked.authorization;
+    let token = TestStablecoin::new(checked.token, provider);
+    if token.authorizationState(a.from, a.nonce).call().await? {
+        return Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed));
+    }
+    if token.balanceOf(a.from).call().await? < a.value {
+        return Err(OnchainError::Invalid(InvalidReason::InsufficientFunds));
+    }
+    if checked.needs_wallet_check {
+        let simulated = token
+            .transferWithAuthorization_0(
+                a.from,
+                a.to,
+                a.value,
+                a.validAfter,
+                a.validBefore,
+                a.nonce,
+                checked.signature.clone(),
+            )
+            .call()
+            .await;
+        if simulated.is_err() {
+            return Err(OnchainError::Invalid(InvalidReason::Signature));
+        }
+    }
+    Ok(())
+}
+
+/// Why [`check_onchain`] did not accept a payment.
+#[derive(Debug, thiserror::Error)]
+pub enum OnchainError {
+    /// The payment is invalid.
+    #[error("{0}")]
+    Invalid(InvalidReason),
+    /// The chain could not be asked; the payment is neither accepted nor refused.
+    #[error("cannot read the token: {0}")]
+    Rpc(#[from] alloy::contract::Error),
+}
+
+/// The EIP-712 digest of `authorization` in the domain whose separator is given.
+fn signing_hash(domain_separator: B256, authorization: &TransferWithAuthorization) -> B256 {
+    let mut buf = [0u8; 66];
+    buf[0] = 0x19;
+    buf[1] = 0x01;
+    buf[2..34].copy_from_slice(domain_separator.as_slice());
+    buf[34..].copy_from_slice(authorization.eip712_hash_struct().as_slice());
+    keccak256(buf)
+}
+
+/// The signer of a 65-byte low-s ECDSA signature with v = 27 or 28 (what USDC's v/r/s path accepts), if it is
+/// one.
+fn ecdsa_signer(signature: &[u8], digest: B256) -> Option<Address> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    if signature.len() != 65 {
+        return None;
+    }
+    if U256::from_be_slice(&signature[32..64]) > SECP256K1N_HALF {
+        return None;
+    }
+    let v = match signature[64] {
+        27 | 28 => signature[64] - 27,
+        _ => return None,
+    };
+    let recovery_id = RecoveryId::try_from(i32::from(v)).ok()?;
+    let recoverable = RecoverableSignature::from_compact(&signature[..64], recovery_id).ok()?;
+    let message = secp256k1::Message::from_digest(digest.0);
+    let key = secp256k1::SECP256K1.recover_ecdsa(message, &recoverable).ok()?;
+    let uncompressed = key.serialize_uncompressed();
+    Some(Address::from_slice(&keccak256(&uncompressed[1..])[12..]))
+}
+
+fn parse_u256(text: &str) -> Option<U256> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    U256::from_str_radix(text, 10).ok()
+}
+
+/// The EIP-712 domain of `token` on `chain_id`, for signing in tests and tools.
+pub fn domain_of(token: &Token, chain_id: u64) -> Eip712Domain {
+    token_domain(token.name.clone(), token.version.clone(), chain_id, token.address)
+}

@@ -1,0 +1,255 @@
+//! The intake checks: every x402 error reason from a payment that is valid but for one field, and the on-chain
+//! checks against a real anvil (nonce used by a front-runner, empty payer, valid payment accepted).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::Anvil;
+use alloy::primitives::{Address, U256, address, keccak256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{Value, json};
+use x402_bindings::TestStablecoin;
+use x402_bindings::eip3009::TransferWithAuthorization;
+use x402_keeper::intake::{InvalidReason, OnchainError, Token, Verifier, check_onchain, domain_of};
+use x402_keeper::payload::PaymentRequest;
+
+const NOW: u64 = 1_800_000_000;
+const MERCHANT: Address = address!("0x0000000000000000000000000000000000004242");
+
+fn usdc(address: Address) -> Token {
+    Token { address, name: "USDC".into(), version: "2".into() }
+}
+
+/// A valid v2 request paying MERCHANT 10000 units of `token`, signed by `payer`, as JSON to mutate.
+fn request(payer: &PrivateKeySigner, token: &Token, chain_id: u64, now: u64, nonce: u8) -> Value {
+    let authorization = TransferWithAuthorization {
+        from: payer.address(),
+        to: MERCHANT,
+        value: U256::from(10_000u64),
+        validAfter: U256::from(now - 60),
+        validBefore: U256::from(now + 600),
+        nonce: keccak256([nonce]),
+    };
+    let signature = payer.sign_typed_data_sync(&authorization, &domain_of(token, chain_id)).unwrap();
+    let requirements = json!({
+        "scheme": "exact", "network": format!("eip155:{chain_id}"), "amount": "10000",
+        "asset": token.address, "payTo": MERCHANT,
+    });
+    json!({
+        "x402Version": 2,
+        "paymentPayload": {
+            "x402Version": 2,
+            "accepted": requirements,
+            "payload": {
+                "signature": alloy::hex::encode_prefixed(signature.as_bytes()),
+                "authorization": {
+                    "from": authorization.from, "to": MERCHANT, "value": "10000",
+                    "validAfter": (now - 60).to_string(), "validBefore": (now + 600).to_string(),
+                    "nonce": authorization.nonce,
+                }
+            }
+        },
+        "paymentRequirements": requirements,
+    })
+}
+
+/// A change that breaks one field of a valid request.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
+fn check(verifier: &Verifier, body: &Value, now: u64) -> Result<(), InvalidReason> {
+    let request: PaymentRequest = serde_json::from_value(body.clone()).unwrap();
+    verifier.check(&request, now).map(|_| ())
+}
+
+#[test]
+fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
+    let token = usdc(address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e"));
+    let verifier = Verifier::new(84_532, Some("base-sepolia"), std::slice::from_ref(&token), 6);
+    let payer = PrivateKeySigner::random();
+    let valid = request(&payer, &token, 84_532, NOW, 1);
+    assert_eq!(check(&verifier, &valid, NOW), Ok(()));
+
+    let cases: Vec<(&str, Mutation, InvalidReason)> = vec![
+        ("version", Box::new(|b| b["x402Version"] = json!(3)), InvalidReason::X402Version),
+        (
+            "versions differ",
+            Box::new(|b| b["paymentPayload"]["x402Version"] = json!(1)),
+            InvalidReason::X402Version,
+        ),
+        ("scheme", Box::new(|b| b["paymentRequirements"]["scheme"] = json!("upto")), InvalidReason::Scheme),
+        (
+            "network",
+            Box::new(|b| b["paymentRequirements"]["network"] = json!("eip155:8453")),
+            InvalidReason::Network,
+        ),
+        (
+            "accepted differs",
+            Box::new(|b| b["paymentPayload"]["accepted"]["amount"] = json!("1")),
+            InvalidReason::Payload,
+        ),
+        (
+            "unknown token",
+            Box::new(|b| {
+                b["paymentRequirements"]["asset"] = json!(Address::repeat_byte(7));
+                b["paymentPayload"]["accepted"]["asset"] = json!(Address::repeat_byte(7));
+            }),
+            InvalidReason::Requirements,
+        ),
+        (
+            "value text",
+            Box::new(|b| b["paymentPayload"]["payload"]["authorization"]["value"] = json!("1e4")),
+            InvalidReason::Payload,
+        ),
+        (
+            "value",
+            Box::new(|b| b["paymentPayload"]["payload"]["authorization"]["value"] = json!("9999")),
+            InvalidReason::ValueMismatch,
+        ),
+        (
+            "recipient",
+            Box::new(|b| {
+                b["paymentPayload"]["payload"]["authorization"]["to"] = json!(Address::repeat_byte(9))
+            }),
+            InvalidReason::RecipientMismatch,
+        ),
+        (
+            "not yet valid",
+            Box::new(|b| {
+                b["paymentPayload"]["payload"]["authorization"]["validAfter"] = json!(NOW.to_string())
+            }),
+            InvalidReason::ValidAfter,
+        ),
+        (
+            "expiring within the margin",
+            Box::new(|b| {
+                b["paymentPayload"]["payload"]["authorization"]["validBefore"] = json!((NOW + 6).to_string())
+            }),
+            InvalidReason::ValidBefore,
+        ),
+        (
+            "no signature",
+            Box::new(|b| b["paymentPayload"]["payload"]["signature"] = json!("0x")),
+            InvalidReason::Signature,
+        ),
+    ];
+    for (name, mutate, expected) in cases {
+        let mut body = valid.clone();
+        mutate(&mut body);
+        assert_eq!(check(&verifier, &body, NOW), Err(expected), "{name}");
+        assert!(expected.as_str().starts_with("invalid_") || expected.as_str() == "unsupported_scheme");
+    }
+
+    // A signature by another key, or a tampered nonce, is not the payer's ECDSA signature: only a contract
+    // wallet could still approve it, which the on-chain check asks the token about.
+    let mut tampered = valid.clone();
+    tampered["paymentPayload"]["payload"]["authorization"]["nonce"] = json!(keccak256([99u8]));
+    let request: PaymentRequest = serde_json::from_value(tampered).unwrap();
+    assert!(verifier.check(&request, NOW).unwrap().needs_wallet_check);
+
+    // The malleable twin (s -> n - s, v flipped) is not accepted as the payer's ECDSA signature either: USDC
+    // would refuse it at settlement.
+    let mut twin = valid.clone();
+    let original: alloy::primitives::Bytes =
+        serde_json::from_value(valid["paymentPayload"]["payload"]["signature"].clone()).unwrap();
+    let n =
+        U256::from_str_radix("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16).unwrap();
+    let high_s = n - U256::from_be_slice(&original[32..64]);
+    let mut malleated = original.to_vec();
+    malleated[32..64].copy_from_slice(&high_s.to_be_bytes::<32>());
+    malleated[64] = if original[64] == 27 { 28 } else { 27 };
+    twin["paymentPayload"]["payload"]["signature"] = json!(alloy::hex::encode_prefixed(&malleated));
+    let request: PaymentRequest = serde_json::from_value(twin).unwrap();
+    assert!(verifier.check(&request, NOW).unwrap().needs_wallet_check);
+
+    // v1: network names and maxAmountRequired.
+    let mut v1 = valid;
+    v1["x402Version"] = json!(1);
+    v1["paymentPayload"]["x402Version"] = json!(1);
+    v1["paymentPayload"]["scheme"] = json!("exact");
+    v1["paymentPayload"]["network"] = json!("base-sepolia");
+    v1["paymentPayload"].as_object_mut().unwrap().remove("accepted");
+    v1["paymentRequirements"]["network"] = json!("base-sepolia");
+    v1["paymentRequirements"].as_object_mut().unwrap().remove("amount");
+    v1["paymentRequirements"]["maxAmountRequired"] = json!("10000");
+    assert_eq!(check(&verifier, &v1, NOW), Ok(()));
+}
+
+#[tokio::test]
+async fn onchain_checks_catch_used_nonces_and_empty_payers() {
+    let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let anvil = Anvil::at(anvil_path).spawn();
+    let owner: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(owner.clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let contract =
+        TestStablecoin::deploy(provider.clone(), "USDC".into(), "USDC".into(), "2".into(), owner.address())
+            .await
+            .unwrap();
+    let token = usdc(*contract.address());
+    let chain_id = anvil.chain_id();
+    let verifier = Verifier::new(chain_id, None, std::slice::from_ref(&token), 6);
+    let now = provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+
+    let payer = PrivateKeySigner::random();
+    let body = request(&payer, &token, chain_id, now, 1);
+    let parsed: PaymentRequest = serde_json::from_value(body).unwrap();
+    let checked = verifier.check(&parsed, now).unwrap();
+    assert!(matches!(
+        check_onchain(&provider, &checked).await,
+        Err(OnchainError::Invalid(InvalidReason::InsufficientFunds))
+    ));
+
+    contract
+        .mint(payer.address(), U256::from(1_000_000u64))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    check_onchain(&provider, &checked).await.unwrap();
+
+    // Someone submits the signed authorization directly: the nonce is used, the payment must be refused.
+    let a = &checked.authorization;
+    contract
+        .transferWithAuthorization_0(
+            a.from,
+            a.to,
+            a.value,
+            a.validAfter,
+            a.validBefore,
+            a.nonce,
+            checked.signature.clone(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(matches!(
+        check_onchain(&provider, &checked).await,
+        Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed))
+    ));
+
+    // A signature that is not the payer's: the token's own check (simulated) refuses it.
+    let mut forged = request(&payer, &token, chain_id, now, 2);
+    let other = PrivateKeySigner::random();
+    let other_body = request(&other, &token, chain_id, now, 2);
+    forged["paymentPayload"]["payload"]["signature"] =
+        other_body["paymentPayload"]["payload"]["signature"].clone();
+    let forged: PaymentRequest = serde_json::from_value(forged).unwrap();
+    let checked = verifier.check(&forged, now).unwrap();
+    assert!(checked.needs_wallet_check);
+    assert!(matches!(
+        check_onchain(&provider, &checked).await,
+        Err(OnchainError::Invalid(InvalidReason::Signature))
+    ));
+}
