@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IPaymentChannel} from "./interfaces/IPaymentChannel.sol";
 import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
 import {ExactTransfers} from "./libraries/ExactTransfers.sol";
+import {TryTransfers} from "./libraries/TryTransfers.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -536,10 +537,7 @@ contract PaymentChannel is
     /// @dev Pushes `amount` to `to`; if the token refuses (for example a blacklisted account), credits it to the
     /// withdrawable balance instead, so one blocked account never traps the other party's money.
     function _sendOrCredit(address token, address to, uint256 amount) private {
-        uint256 gasBefore = gasleft();
-        if (IERC20(token).trySafeTransfer(to, amount)) return;
-        // A transfer starved of gas by the caller (63/64 rule) is not a refusal by the token.
-        if (gasleft() <= gasBefore / 64) revert PaymentChannelInsufficientGas();
+        if (TryTransfers.trySend(token, to, amount, PaymentChannelInsufficientGas.selector)) return;
         _getChannelStorage().balances[to][token] += amount;
         emit PayoutCredited(to, token, amount);
     }

@@ -5,6 +5,7 @@ import {IERC3009} from "./interfaces/IERC3009.sol";
 import {IX402Payment} from "./interfaces/IX402Payment.sol";
 import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
 import {ExactTransfers} from "./libraries/ExactTransfers.sol";
+import {TryTransfers} from "./libraries/TryTransfers.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -455,11 +456,9 @@ contract X402Payment is
     /// @dev Pushes a refund to `to`; if the token refuses (for example a blacklisted payer), credits it to the
     /// withdrawable balance instead, so one blocked recipient never traps the invoice.
     function _sendOrCredit(address token, address to, uint256 amount) private returns (bool credited) {
-        uint256 gasBefore = gasleft();
-        if (IERC20(token).trySafeTransfer(to, amount)) return false;
-        // A transfer starved of gas by the caller (63/64 rule) is not a refusal by the token: revert rather than
-        // let the caller choose crediting over paying.
-        if (gasleft() <= gasBefore / 64) revert X402PaymentInsufficientGas();
+        // A transfer starved of gas by the caller is not a refusal by the token: it reverts rather than let the
+        // caller choose crediting over paying.
+        if (TryTransfers.trySend(token, to, amount, X402PaymentInsufficientGas.selector)) return false;
         _getX402PaymentStorage().balances[to][token] += amount;
         return true;
     }
