@@ -21,7 +21,8 @@ pub(crate) struct Tx {
 }
 
 /// Runs step `id`: `build` makes its transaction if none is recorded yet; `apply` records what a successful
-/// transaction created (the deployed contract, for a creation) in the same save that marks the step done.
+/// transaction created (the deployed contract, for a creation; the receipt, when one was sent) in the same save
+/// that marks the step done.
 /// Returns the receipt, or `None` when a deterministic contract was already in place and nothing was sent.
 pub(crate) async fn run_step(
     chain: &Chain,
@@ -29,7 +30,7 @@ pub(crate) async fn run_step(
     path: &Path,
     id: &str,
     build: impl FnOnce(&Record) -> eyre::Result<Tx>,
-    apply: impl FnOnce(&mut Record, Option<Deployed>) -> eyre::Result<()>,
+    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> eyre::Result<()>,
 ) -> eyre::Result<Option<TransactionReceipt>> {
     if let Some(previous) = record.step(id).filter(|s| s.state == StepState::Sent).cloned() {
         let receipt = match chain.lookup(previous.tx_hash).await? {
@@ -61,7 +62,7 @@ pub(crate) async fn run_step(
         // creation code) put exactly this contract there.
         let deployed =
             Deployed { address, tx_hash: B256::ZERO, block: 0, code_hash: chain.code_hash(address).await? };
-        apply(record, Some(deployed))?;
+        apply(record, Some(deployed), None)?;
         record_found(record, path, id, Some(address))?;
         return Ok(None);
     }
@@ -90,7 +91,7 @@ async fn finish(
     id: &str,
     mut step: Step,
     receipt: TransactionReceipt,
-    apply: impl FnOnce(&mut Record, Option<Deployed>) -> eyre::Result<()>,
+    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> eyre::Result<()>,
 ) -> eyre::Result<TransactionReceipt> {
     step.raw = None;
     step.block = receipt.block_number;
@@ -112,7 +113,7 @@ async fn finish(
         None => None,
     };
     step.address = deployed.as_ref().map(|d| d.address);
-    apply(record, deployed)?;
+    apply(record, deployed, Some(&receipt))?;
     record.put_step(step);
     record.save(path)?;
     Ok(receipt)

@@ -232,7 +232,12 @@ async fn execute(
     path: &std::path::Path,
     step: &plan::Step,
 ) -> eyre::Result<Option<TransactionReceipt>> {
-    if record.step(&step.id).is_none() && in_effect(chain, record, &step.action).await? {
+    // Only a deterministic deployment can meet its own earlier work without a record of it: a plain one creates
+    // new contracts, whose wiring cannot be in place yet.
+    if record.create2_salt.is_some()
+        && record.step(&step.id).is_none()
+        && in_effect(chain, record, &step.action).await?
+    {
         pipeline::record_found(record, path, &step.id, None)?;
         return Ok(None);
     }
@@ -243,7 +248,7 @@ async fn execute(
         path,
         &step.id,
         |record| plan::transaction(step, record),
-        move |record, deployed| {
+        move |record, deployed, _| {
             let Some(deployed) = deployed else { return Ok(()) };
             match action {
                 Action::DeployToken => record.token.address = Some(deployed.address),

@@ -128,7 +128,7 @@ impl UpgradeArgs {
             &path,
             &deploy_id,
             |_| Ok(Tx { to: None, input: creation, creates: None }),
-            |_, _| Ok(()),
+            |_, _, _| Ok(()),
         )
         .await?;
         let implementation = record
@@ -145,7 +145,7 @@ impl UpgradeArgs {
             &path,
             &upgrade_id,
             |_| Ok(Tx { to: Some(proxy.address), input: call.into(), creates: None }),
-            |record, _| {
+            |record, _, receipt| {
                 let deployed = record::Deployed {
                     address: implementation,
                     tx_hash: deploy_step.as_ref().map(|s| s.tx_hash).unwrap_or_default(),
@@ -160,8 +160,8 @@ impl UpgradeArgs {
                     contract: contract.to_owned(),
                     from: current.address,
                     to: deployed,
-                    tx_hash: alloy::primitives::B256::ZERO,
-                    block: 0,
+                    tx_hash: receipt.map(|r| r.transaction_hash).unwrap_or_default(),
+                    block: receipt.and_then(|r| r.block_number).unwrap_or_default(),
                     timestamp: record::now(),
                 });
                 Ok(())
@@ -169,12 +169,6 @@ impl UpgradeArgs {
         )
         .await?
         .ok_or_else(|| eyre::eyre!("{upgrade_id}: no transaction was sent"))?;
-        // The upgrade transaction's own hash and block are known only now; fill them in.
-        if let Some(last) = record.upgrades.last_mut() {
-            last.tx_hash = receipt.transaction_hash;
-            last.block = receipt.block_number.unwrap_or_default();
-        }
-        record.save(&path)?;
         if self.target.json {
             say(
                 serde_json::json!({"contract": contract, "from": current.address, "to": implementation, "txHash": receipt.transaction_hash}),
