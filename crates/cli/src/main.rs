@@ -1,10 +1,12 @@
-//! `x402`: deploys the x402 settlement contracts, keeps their record and checks it against the chain.
+//! `x402`: deploys the x402 settlement contracts, keeps their record, checks it against the chain, and runs the
+//! keeper and the local devnet.
 
 mod chain;
 mod cmd;
 mod config;
 mod keys;
 mod layout;
+mod logging;
 mod network;
 mod pipeline;
 mod plan;

@@ -1,5 +1,22 @@
-//! The keeper's building blocks. So far: the intake of queued x402 `exact` payments ([`payload`] for the wire
-//! format, [`intake`] for the checks a payment must pass before it is accepted for batch settlement).
+//! The x402 keeper: a daemon that executes due subscriptions, settles queued x402 `exact` payments in batches
+//! and watches payment channels, with its state in an embedded database.
+//!
+//! - [`payload`] and [`intake`]: the wire format of queued payments and the checks they pass before acceptance;
+//! - [`store`]: the durable state behind the [`store::Store`] trait;
+//! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
+//! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
+//! - [`http`]: the HTTP API (intake, status, metrics, health);
+//! - [`config`]: settings; [`metrics`]: Prometheus metrics; [`demo`]: the devnet's and tests' chain helpers.
 
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod http;
 pub mod intake;
+mod jobs;
+pub mod metrics;
 pub mod payload;
+pub mod sender;
+pub mod store;
+
+pub use jobs::JobError;

@@ -1,6 +1,9 @@
 //! The command line: one `Args` struct per subcommand, each with a `run` method.
 
 mod deploy;
+mod devnet;
+mod enqueue;
+pub(crate) mod keeper;
 mod status;
 mod upgrade;
 
@@ -12,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::network::Network;
 
-/// Deploy the x402 settlement contracts, keep their record, and check it against the chain.
+/// Deploy the x402 settlement contracts, keep their record, check it against the chain, and run the keeper.
 #[derive(Debug, Parser)]
 #[command(name = "x402", version, about, long_about = None)]
 pub(crate) struct Cli {
@@ -40,6 +43,20 @@ enum Command {
     /// --implementation-artifact says otherwise. Its ERC-7201 layout must keep every namespace and only append
     /// members; otherwise nothing is sent. The key (as for deploy) must hold the contract's UPGRADER_ROLE.
     Upgrade(upgrade::UpgradeArgs),
+    /// Run the keeper daemon: execute due subscriptions, settle queued x402 payments in batches, watch channels.
+    ///
+    /// Reads the contracts from the deployment record of --network. The key comes from X402_PRIVATE_KEY or
+    /// --keystore, as for deploy. State lives in --data-dir (an embedded database); a restart loses nothing, and
+    /// a second keeper on the same directory waits as a standby. Serves the intake (POST /payments), payment
+    /// status (GET /payments/{id}), voucher registration (POST /vouchers), /metrics, /health and /ready.
+    Keeper(keeper::KeeperArgs),
+    /// Queue signed x402 payments (a JSON file or `-`) with a running keeper.
+    Enqueue(enqueue::EnqueueArgs),
+    /// Show the status of payments queued with a running keeper.
+    Payment(enqueue::PaymentArgs),
+    /// Run the whole loop on a local anvil: deploy, fund demo accounts, subscriptions, a channel, the keeper,
+    /// a few hundred payments, and chain time moving forward. Ctrl-C stops everything.
+    Devnet(devnet::DevnetArgs),
 }
 
 impl Cli {
@@ -48,6 +65,10 @@ impl Cli {
             Command::Deploy(args) => args.run().await,
             Command::Status(args) => args.run().await,
             Command::Upgrade(args) => args.run().await,
+            Command::Keeper(args) => args.run().await,
+            Command::Enqueue(args) => args.run().await,
+            Command::Payment(args) => args.run().await,
+            Command::Devnet(args) => args.run().await,
         }
     }
 }

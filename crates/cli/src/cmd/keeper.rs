@@ -1,0 +1,132 @@
+//! `x402 keeper`: runs the keeper daemon against the contracts of a deployment record.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use eyre::{WrapErr, bail};
+use tokio::sync::watch;
+use x402_keeper::config::{Contracts, FileConfig, Settings};
+use x402_keeper::daemon;
+
+use super::Target;
+use crate::keys;
+use crate::logging::{self, LogFormat};
+use crate::record::Record;
+
+/// Run the keeper: execute due subscriptions, settle queued x402 payments, watch payment channels.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeeperArgs {
+    #[command(flatten)]
+    target: Target,
+    /// TOML file with a `[keeper]` table (see README); flags and environment variables override it.
+    #[arg(long, env = "X402_KEEPER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Foundry/geth keystore file of the keeper's key (password from X402_KEYSTORE_PASSWORD or a prompt);
+    /// otherwise the key comes from X402_PRIVATE_KEY.
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+    /// Directory of the keeper's database [default: keeper-data].
+    #[arg(long, env = "X402_KEEPER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address of the HTTP API [default: 127.0.0.1:8402].
+    #[arg(long, env = "X402_KEEPER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Seconds between ticks [default: 15].
+    #[arg(long, env = "X402_KEEPER_INTERVAL")]
+    interval: Option<u64>,
+    /// Run one tick and exit (for cron).
+    #[arg(long)]
+    once: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "X402_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+/// The keeper's settings for the deployment recorded at `path`, from the file settings `file`.
+pub(crate) fn settings_from_record(
+    path: &Path,
+    rpc_url: String,
+    mut file: x402_keeper::config::FileSettings,
+    overrides: (Option<PathBuf>, Option<SocketAddr>, Option<u64>),
+) -> eyre::Result<Settings> {
+    let Some(record) = Record::load(path)? else {
+        bail!("no deployment record at {}: run `x402 deploy` first", path.display());
+    };
+    let proxy = |name: &str| {
+        record
+            .proxy(name)
+            .ok_or_else(|| eyre::eyre!("{} records no {name} proxy; finish `x402 deploy`", path.display()))
+    };
+    let deployed_block = record
+        .contracts
+        .get("PaymentChannel")
+        .and_then(|c| c.proxy.as_ref())
+        .map(|d| d.block)
+        .unwrap_or_default();
+    let contracts = Contracts {
+        x402_payment: proxy("X402Payment")?,
+        subscription: proxy("Subscription")?,
+        payment_channel: proxy("PaymentChannel")?,
+        deployed_block,
+    };
+    let token = record.token.address.ok_or_else(|| eyre::eyre!("{} records no token", path.display()))?;
+    let (data_dir, listen, interval) = overrides;
+    if data_dir.is_some() {
+        file.data_dir = data_dir;
+    }
+    if listen.is_some() {
+        file.listen = listen;
+    }
+    if interval.is_some() {
+        file.interval_secs = interval;
+    }
+    let network_name =
+        (record.network != crate::network::Network::Local).then(|| record.network.name().to_owned());
+    Ok(file.resolve(rpc_url, record.chain_id, network_name, contracts, vec![token])?)
+}
+
+/// Loads a keeper TOML file.
+pub(crate) fn load_file(path: Option<&Path>) -> eyre::Result<x402_keeper::config::FileSettings> {
+    let Some(path) = path else { return Ok(Default::default()) };
+    let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).wrap_err_with(|| format!("invalid keeper config {}", path.display()))?;
+    Ok(file.keeper)
+}
+
+/// A watch that turns true on SIGINT or SIGTERM.
+pub(crate) fn shutdown_signal() -> eyre::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .wrap_err("cannot listen for SIGTERM")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+impl KeeperArgs {
+    pub(crate) async fn run(self) -> eyre::Result<ExitCode> {
+        logging::init(self.log_format, "info");
+        let path = Record::path(&self.target.deployments_dir, self.target.network);
+        let file = load_file(self.config.as_deref())?;
+        let settings = settings_from_record(
+            &path,
+            self.target.rpc_url()?,
+            file,
+            (self.data_dir.clone(), self.listen, self.interval),
+        )?;
+        let signer = keys::load(self.keystore.as_deref())?;
+        let mut shutdown = shutdown_signal()?;
+        let Some(keeper) = daemon::start(settings, signer, &mut shutdown).await? else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        keeper.run(self.once, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,361 @@
+//! The keeper's HTTP API.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /payments` | queue an x402 `exact` payment (`{x402Version, paymentPayload, paymentRequirements}`) |
+//! | `GET /payments/{id}` | a payment's status; `id` is `<token>:<payer>:<nonce>` |
+//! | `POST /vouchers` | register a channel voucher `{channelId, amount, signature}` for claiming before a close |
+//! | `GET /subscriptions/{id}/executions` | the executions this keeper recorded for a subscription |
+//! | `GET /metrics` | Prometheus metrics |
+//! | `GET /health` | 200 while the tick loop is alive |
+//! | `GET /ready` | 200 once in-flight transactions are resolved and the chain answers |
+//!
+//! Refusals are JSON with the x402 reason: `400 {"isValid": false, "invalidReason", "invalidMessage", "payer"}`.
+//! Bodies above the limit get 413, a full queue or an exceeded rate 429, an unreachable chain 503. Nothing a
+//! client sends can stop the keeper.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use alloy::primitives::{B256, Bytes, Signature, U256};
+use alloy::sol_types::SolStruct;
+use axum::Router;
+use axum::body::Bytes as Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use x402_bindings::PaymentChannel;
+use x402_bindings::voucher::{self, Voucher};
+
+use crate::daemon::Shared;
+use crate::intake::{InvalidReason, OnchainError, check_onchain};
+use crate::payload::PaymentRequest;
+use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherRecord};
+
+/// A token bucket: `rate` requests per second, up to `burst` at once.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+        Self { rate: f64::from(rate), burst: f64::from(burst), tokens: f64::from(burst), at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+type Reply = (StatusCode, axum::Json<Value>);
+
+fn reply(status: StatusCode, body: Value) -> Reply {
+    (status, axum::Json(body))
+}
+
+fn invalid(reason: &str, message: impl std::fmt::Display, payer: Option<&str>) -> Reply {
+    reply(
+        StatusCode::BAD_REQUEST,
+        json!({"isValid": false, "invalidReason": reason, "invalidMessage": message.to_string(), "payer": payer}),
+    )
+}
+
+fn unavailable(message: impl std::fmt::Display) -> Reply {
+    reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"isValid": false, "invalidReason": "unexpected_verify_error", "invalidMessage": message.to_string()}),
+    )
+}
+
+fn count(shared: &Shared, result: &str) {
+    shared.metrics.add("x402_keeper_intake_requests_total", &[("result", result)], 1.0);
+}
+
+fn limited(shared: &Shared) -> Option<Reply> {
+    let allowed = shared.bucket.lock().map(|mut b| b.take()).unwrap_or(false);
+    if allowed {
+        return None;
+    }
+    count(shared, "rate_limited");
+    Some(reply(StatusCode::TOO_MANY_REQUESTS, json!({"error": "rate limit exceeded; retry later"})))
+}
+
+/// A payment's record as the API shows it.
+pub fn payment_view(record: &PaymentRecord) -> Value {
+    json!({
+        "id": record.key.id(),
+        "status": record.status,
+        "token": record.key.token,
+        "payer": record.key.payer,
+        "nonce": record.key.nonce,
+        "to": record.to,
+        "value": record.value.to_string(),
+        "validBefore": record.valid_before.to_string(),
+        "transaction": record.tx_hash,
+        "block": record.block,
+        "reason": record.reason,
+    })
+}
+
+async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+    if let Some(refused) = limited(&shared) {
+        return refused;
+    }
+    if shared.is_stopping() {
+        return unavailable("the keeper is shutting down");
+    }
+    let request: PaymentRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            count(&shared, "invalid");
+            return invalid(
+                InvalidReason::Payload.as_str(),
+                format!("malformed payment request: {err}"),
+                None,
+            );
+        }
+    };
+    let payer = request.payment_payload.payload.authorization.from.to_string();
+    let payer = Some(payer.as_str());
+    let now = match shared.chain_time().await {
+        Ok(now) => now,
+        Err(err) => {
+            count(&shared, "unavailable");
+            return unavailable(err);
+        }
+    };
+    let checked = match shared.verifier.check(&request, now) {
+        Ok(checked) => checked,
+        Err(reason) => {
+            count(&shared, "invalid");
+            return invalid(reason.as_str(), "refused by the keeper's checks", payer);
+        }
+    };
+    let key = PaymentKey {
+        token: checked.token,
+        payer: checked.authorization.from,
+        nonce: checked.authorization.nonce,
+    };
+    // A payment accepted before is answered with its status, without asking the chain (its nonce may be used by
+    // now because the keeper settled it).
+    match shared.store.payment(&key) {
+        Ok(Some(existing)) => {
+            count(&shared, "duplicate");
+            return reply(StatusCode::OK, payment_view(&existing));
+        }
+        Ok(None) => {}
+        Err(err) => return unavailable(err),
+    }
+    match check_onchain(&shared.provider, &checked).await {
+        Ok(()) => {}
+        Err(OnchainError::Invalid(reason)) => {
+            count(&shared, "invalid");
+            return invalid(reason.as_str(), "refused by the chain's state", payer);
+        }
+        Err(OnchainError::Rpc(err)) => {
+            count(&shared, "unavailable");
+            return unavailable(err);
+        }
+    }
+    let a = &checked.authorization;
+    let record = PaymentRecord {
+        key,
+        to: a.to,
+        value: a.value,
+        valid_after: a.validAfter,
+        valid_before: a.validBefore,
+        signature: checked.signature.clone(),
+        status: PaymentStatus::Queued,
+        tx_hash: None,
+        block: None,
+        reason: None,
+        seq: 0,
+        attempts: 0,
+    };
+    match shared.store.accept_payment(record, shared.settings.max_queue) {
+        Ok(Accepted::Queued(record)) => {
+            count(&shared, "queued");
+            let queued = shared.store.queued_count().unwrap_or_default();
+            shared.metrics.set("x402_keeper_queue_depth", &[], queued as f64);
+            if queued >= shared.settings.payments_batch as u64 {
+                shared.wake.notify_one();
+            }
+            reply(StatusCode::ACCEPTED, payment_view(&record))
+        }
+        Ok(Accepted::Duplicate(record)) => {
+            count(&shared, "duplicate");
+            reply(StatusCode::OK, payment_view(&record))
+        }
+        Ok(Accepted::QueueFull) => {
+            count(&shared, "queue_full");
+            reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "the settlement queue is full; retry later"}),
+            )
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+async fn get_payment(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
+    let Some(key) = PaymentKey::parse(&id) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "payment id must be <token>:<payer>:<nonce> in hex"}),
+        );
+    };
+    match shared.store.payment(&key) {
+        Ok(Some(record)) => reply(StatusCode::OK, payment_view(&record)),
+        Ok(None) => reply(StatusCode::NOT_FOUND, json!({"error": "no such payment"})),
+        Err(err) => unavailable(err),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VoucherRequest {
+    channel_id: B256,
+    amount: String,
+    signature: Bytes,
+}
+
+fn voucher_refused(reason: &str, message: impl std::fmt::Display) -> Reply {
+    reply(StatusCode::BAD_REQUEST, json!({"stored": false, "reason": reason, "message": message.to_string()}))
+}
+
+async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+    if let Some(refused) = limited(&shared) {
+        return refused;
+    }
+    let request: VoucherRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return voucher_refused("invalid_payload", format!("malformed voucher: {err}")),
+    };
+    let Some(amount) = U256::from_str_radix(&request.amount, 10).ok().filter(|a| !a.is_zero()) else {
+        return voucher_refused("invalid_payload", "amount must be a positive decimal integer");
+    };
+    let address = shared.settings.contracts.payment_channel;
+    let contract = PaymentChannel::new(address, &shared.provider);
+    let channel = match contract.getChannel(request.channel_id).call().await {
+        Ok(channel) => channel,
+        Err(err) => return unavailable(err),
+    };
+    match channel.status {
+        0 => return voucher_refused("unknown_channel", "no channel with this id"),
+        3 => return voucher_refused("channel_closed", "the channel is closed"),
+        _ => {}
+    }
+    let digest = Voucher { channelId: request.channel_id, amount }
+        .eip712_signing_hash(&voucher::domain(shared.settings.chain_id, address));
+    let signer = Signature::from_raw(&request.signature)
+        .ok()
+        .and_then(|s| s.recover_address_from_prehash(&digest).ok());
+    if signer != Some(channel.payer) {
+        return voucher_refused("invalid_voucher_signature", "not signed by the channel's payer");
+    }
+    match contract.isClaimOperator(channel.recipient, shared.keeper).call().await {
+        Ok(true) => {}
+        Ok(false) if channel.recipient == shared.keeper => {}
+        Ok(false) => {
+            return voucher_refused(
+                "keeper_not_claim_operator",
+                format!("the recipient must call setClaimOperator({}, true) first", shared.keeper),
+            );
+        }
+        Err(err) => return unavailable(err),
+    }
+    let record = VoucherRecord { channel: request.channel_id, amount, signature: request.signature };
+    match shared.store.put_voucher(&record) {
+        Ok(stored) => reply(
+            if stored { StatusCode::ACCEPTED } else { StatusCode::OK },
+            json!({"stored": stored, "channelId": request.channel_id, "amount": amount.to_string(),
+                   "message": if stored { "the keeper will claim it if the payer starts a close" }
+                              else { "a voucher for at least this amount is registered already" }}),
+        ),
+        Err(err) => unavailable(err),
+    }
+}
+
+async fn get_executions(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
+    let Ok(id) = U256::from_str_radix(&id, 10) else {
+        return reply(StatusCode::BAD_REQUEST, json!({"error": "subscription id must be a decimal integer"}));
+    };
+    match shared.store.executions(id) {
+        Ok(records) => reply(StatusCode::OK, json!(records)),
+        Err(err) => unavailable(err),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], shared.metrics.render()).into_response()
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Reply {
+    let last = shared.last_tick.load(Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    // Alive until three intervals (and at least a minute, for long transactions) pass without a tick.
+    let allowance = (shared.settings.interval.as_secs() * 3).max(60);
+    if last == 0 || now.saturating_sub(last) <= allowance {
+        reply(StatusCode::OK, json!({"status": "ok", "lastTick": last}))
+    } else {
+        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "stalled", "lastTick": last}))
+    }
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Reply {
+    if shared.ready.load(Ordering::Relaxed) && !shared.is_stopping() {
+        reply(StatusCode::OK, json!({"status": "ready"}))
+    } else {
+        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "not ready"}))
+    }
+}
+
+/// The API's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.settings.max_body_bytes;
+    Router::new()
+        .route("/payments", post(post_payment))
+        .route("/payments/{id}", get(get_payment))
+        .route("/vouchers", post(post_voucher))
+        .route("/subscriptions/{id}/executions", get(get_executions))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+/// Serves the API on `listener` until `shutdown` fires.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = router(shared);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %err, "HTTP server failed");
+    }
+}

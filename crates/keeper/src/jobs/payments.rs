@@ -1,0 +1,195 @@
+//! Settles queued x402 payments with `X402Payment.settleBatch`, oldest first, one token per batch. Items the
+//! simulation says would not settle are marked failed with the x402 reason before anything is sent; the
+//! receipt's `BatchSettled` outcomes decide the rest. A batch that reverted or was dropped puts its items back
+//! in the queue (each fails after [`MAX_ATTEMPTS`] such batches).
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::{SolCall, SolEvent};
+use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment};
+
+use super::{JobError, send_and_apply, simulate};
+use crate::daemon::Keeper;
+use crate::intake::InvalidReason;
+use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
+
+/// Batches that may revert or be dropped with a payment in them before it is marked failed.
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
+/// An authorization must stay valid this long past the latest block to be sent at all.
+const MIN_VALIDITY_SECS: u64 = 3;
+/// The x402 reason for a payment the token refused for another reason than its balance.
+const UNEXPECTED: &str = "unexpected_settle_error";
+
+fn item(record: &PaymentRecord) -> IX402Payment::TransferAuthorization {
+    IX402Payment::TransferAuthorization {
+        from: record.key.payer,
+        to: record.to,
+        value: record.value,
+        validAfter: record.valid_after,
+        validBefore: record.valid_before,
+        nonce: record.key.nonce,
+        signature: record.signature.clone(),
+    }
+}
+
+fn encode(token: Address, records: &[PaymentRecord]) -> Bytes {
+    X402Payment::settleBatchCall { token, items: records.iter().map(item).collect() }.abi_encode().into()
+}
+
+fn failed(mut record: PaymentRecord, reason: &str) -> PaymentRecord {
+    record.status = PaymentStatus::Failed;
+    record.reason = Some(reason.to_owned());
+    record
+}
+
+/// Why the token refused an authorization whose window and nonce were fine.
+async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord) -> &'static str {
+    let token = TestStablecoin::new(record.key.token, &keeper.shared.provider);
+    match token.balanceOf(record.key.payer).call().await {
+        Ok(balance) if balance < record.value => InvalidReason::InsufficientFunds.as_str(),
+        _ => UNEXPECTED,
+    }
+}
+
+async fn reason_for(keeper: &Keeper, record: &PaymentRecord, outcome: u8) -> Option<&'static str> {
+    match SettlementOutcome::try_from(outcome) {
+        Ok(SettlementOutcome::Settled) => None,
+        Ok(SettlementOutcome::AlreadyUsed) => Some(InvalidReason::NonceAlreadyUsed.as_str()),
+        Ok(SettlementOutcome::Expired) => Some(InvalidReason::ValidBefore.as_str()),
+        Ok(SettlementOutcome::NotYetValid) => Some(InvalidReason::ValidAfter.as_str()),
+        Ok(SettlementOutcome::Failed) => Some(refusal_reason(keeper, record).await),
+        Ok(SettlementOutcome::None) | Err(_) => Some(UNEXPECTED),
+    }
+}
+
+/// Settles the queue until it is empty, the keeper is stopping, or a batch cannot be sent.
+pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
+    let x402 = keeper.shared.settings.contracts.x402_payment;
+    let batch_size = keeper.shared.settings.payments_batch;
+    while !keeper.shared.is_stopping() {
+        let queued = keeper.shared.store.queued_payments(batch_size)?;
+        let Some(first) = queued.first() else { break };
+        let token = first.key.token;
+        let now = keeper.shared.fresh_chain_time().await?;
+        let mut change = Change::default();
+        let mut live = Vec::new();
+        for record in queued.into_iter().filter(|r| r.key.token == token) {
+            if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
+                change.payments.push(failed(record, InvalidReason::ValidBefore.as_str()));
+            } else {
+                live.push(record);
+            }
+        }
+        if !live.is_empty() {
+            let returned = simulate(keeper, x402, &encode(token, &live)).await?;
+            let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
+                .map_err(|e| JobError::Call(format!("cannot decode settleBatch's outcomes: {e}")))?;
+            let mut settle = Vec::with_capacity(live.len());
+            for (record, outcome) in live.into_iter().zip(outcomes) {
+                match reason_for(keeper, &record, outcome).await {
+                    None => settle.push(record),
+                    Some(reason) => change.payments.push(failed(record, reason)),
+                }
+            }
+            live = settle;
+        }
+        for record in &change.payments {
+            tracing::info!(id = %record.key.id(), reason = record.reason.as_deref().unwrap_or(""), "payment failed before sending");
+            keeper.shared.metrics.add(
+                "x402_keeper_items_total",
+                &[("job", "payments"), ("outcome", record.reason.as_deref().unwrap_or(UNEXPECTED))],
+                1.0,
+            );
+        }
+        if live.is_empty() {
+            keeper.shared.store.commit(change)?;
+            continue;
+        }
+        let input = encode(token, &live);
+        let gas = keeper.sender.estimate(x402, &input).await?;
+        let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
+        send_and_apply(keeper, job, x402, input, gas, move |pending| {
+            let hash = pending.hashes.last().copied();
+            change.payments.extend(live.into_iter().map(|mut record| {
+                record.status = PaymentStatus::Submitted;
+                record.tx_hash = hash;
+                record
+            }));
+            change
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records the outcome of a settlement transaction; returns how many payments it settled.
+pub(crate) async fn apply(
+    keeper: &Keeper,
+    nonce: u64,
+    token: Address,
+    items: &[PaymentKey],
+    receipt: Option<&TransactionReceipt>,
+) -> Result<usize, JobError> {
+    let x402 = keeper.shared.settings.contracts.x402_payment;
+    let outcomes: Option<Bytes> = receipt.filter(|r| r.status()).and_then(|r| {
+        r.inner.logs().iter().filter(|log| log.address() == x402).find_map(|log| {
+            let event = X402Payment::BatchSettled::decode_log_data(log.data()).ok()?;
+            (event.token == token).then_some(event.outcomes)
+        })
+    });
+    let mut change = Change { remove_tx: Some(nonce), ..Change::default() };
+    let mut settled = 0;
+    for (index, key) in items.iter().enumerate() {
+        let Some(mut record) = keeper.shared.store.payment(key)? else { continue };
+        if record.status != PaymentStatus::Submitted {
+            continue;
+        }
+        match (&outcomes, receipt) {
+            (Some(outcomes), Some(receipt)) => {
+                let outcome = outcomes.get(index).copied().unwrap_or_default();
+                match reason_for(keeper, &record, outcome).await {
+                    None => {
+                        settled += 1;
+                        record.status = PaymentStatus::Settled;
+                        record.tx_hash = Some(receipt.transaction_hash);
+                        record.block = receipt.block_number;
+                        record.reason = None;
+                        keeper.shared.metrics.add(
+                            "x402_keeper_items_total",
+                            &[("job", "payments"), ("outcome", "settled")],
+                            1.0,
+                        );
+                    }
+                    Some(reason) => {
+                        record.tx_hash = Some(receipt.transaction_hash);
+                        record.block = receipt.block_number;
+                        record = failed(record, reason);
+                        keeper.shared.metrics.add(
+                            "x402_keeper_items_total",
+                            &[("job", "payments"), ("outcome", reason)],
+                            1.0,
+                        );
+                    }
+                }
+            }
+            _ => {
+                // Reverted, or dropped: nothing of it happened on chain.
+                record.attempts += 1;
+                record.tx_hash = None;
+                if record.attempts >= MAX_ATTEMPTS {
+                    record = failed(record, UNEXPECTED);
+                    keeper.shared.metrics.add(
+                        "x402_keeper_items_total",
+                        &[("job", "payments"), ("outcome", UNEXPECTED)],
+                        1.0,
+                    );
+                } else {
+                    record.status = PaymentStatus::Queued;
+                }
+            }
+        }
+        change.payments.push(record);
+    }
+    keeper.shared.store.commit(change)?;
+    Ok(settled)
+}

@@ -1,0 +1,300 @@
+//! The keeper's transaction pipeline, one transaction in flight at a time:
+//!
+//! 1. the caller simulates its call and drops the items that would fail;
+//! 2. [`Sender::send`] takes the next nonce (its own counter, re-read from the chain after any send error),
+//!    estimates gas, signs, and commits the signed transaction with the items it carries to the store
+//!    **before** broadcasting it;
+//! 3. it waits for a receipt, bumping the fees of a transaction that is not mined in time (same nonce, every
+//!    signed hash kept), and then for the configured confirmation depth;
+//! 4. on start-up, [`Sender::resolve`] finds out what happened to each stored transaction: mined (by any of
+//!    its hashes), still unknown with its nonce free (re-broadcast), or dropped because the nonce went to
+//!    another transaction.
+
+use std::time::Duration;
+
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use tokio::time::Instant;
+
+use crate::store::{Change, PendingTx, Store, StoreError, TxJob};
+
+/// Gas limit headroom over the estimate, in percent.
+const GAS_HEADROOM_PERCENT: u64 = 20;
+/// A replacement must pay at least this much more (nodes require 10%).
+const BUMP_PERCENT: u128 = 125;
+
+/// How transactions are confirmed and re-priced.
+#[derive(Clone, Debug)]
+pub struct TxPolicy {
+    /// Blocks on top of the including one before a receipt counts (1 = the including block).
+    pub confirmations: u64,
+    /// How long a transaction may stay unmined before its fees are bumped.
+    pub bump_after: Duration,
+    /// Fees are never bumped above this many wei per gas.
+    pub max_fee_per_gas: u128,
+    /// How long to wait for a receipt before giving up on this tick (the transaction stays stored).
+    pub receipt_timeout: Duration,
+    /// Delay between receipt polls.
+    pub poll_interval: Duration,
+}
+
+/// Why a send did not produce a confirmed receipt.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The node or the RPC failed; the stored transaction (if any) is resolved on the next tick.
+    #[error("RPC: {0}")]
+    Rpc(String),
+    /// The call would revert.
+    #[error("the transaction would revert: {0}")]
+    WouldRevert(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Not mined before the timeout; it stays stored and is resolved on the next tick.
+    #[error("transaction at nonce {0} not mined in time")]
+    Timeout(u64),
+}
+
+/// What happened to a stored transaction.
+#[derive(Debug)]
+pub enum Resolution {
+    /// Mined (successfully or not) and confirmed.
+    Mined(Box<TransactionReceipt>),
+    /// Its nonce was used by another transaction: none of its hashes can be mined any more.
+    Dropped,
+}
+
+/// Sends the keeper's transactions.
+pub struct Sender {
+    provider: DynProvider,
+    wallet: EthereumWallet,
+    address: Address,
+    chain_id: u64,
+    next_nonce: Option<u64>,
+    policy: TxPolicy,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("address", &self.address)
+            .field("next_nonce", &self.next_nonce)
+            .finish()
+    }
+}
+
+fn rpc(err: impl std::fmt::Display) -> SendError {
+    SendError::Rpc(err.to_string())
+}
+
+impl Sender {
+    /// A sender for the key in `wallet` on `chain_id`.
+    pub fn new(provider: DynProvider, wallet: EthereumWallet, chain_id: u64, policy: TxPolicy) -> Self {
+        let address =
+            alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(&wallet);
+        Self { provider, wallet, address, chain_id, next_nonce: None, policy }
+    }
+
+    /// The keeper's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Forgets the cached nonce; the next send reads it from the chain.
+    pub fn resync(&mut self) {
+        self.next_nonce = None;
+    }
+
+    /// The gas `input` to `to` would use from the keeper; an error if it would revert.
+    pub async fn estimate(&self, to: Address, input: &Bytes) -> Result<u64, SendError> {
+        let request =
+            TransactionRequest::default().with_from(self.address).with_to(to).with_input(input.clone());
+        self.provider.estimate_gas(request).await.map_err(|err| SendError::WouldRevert(err.to_string()))
+    }
+
+    /// Signs, stores (with `change`, atomically), broadcasts and confirms a call of `input` on `to` for `job`.
+    /// `gas` is the estimate the caller obtained while simulating; `change` (given the signed transaction) is what the
+    /// store records with it. Returns the confirmed receipt, or an error
+    /// after which the stored transaction is resolved by [`Sender::resolve`] on the next tick.
+    pub async fn send(
+        &mut self,
+        store: &dyn Store,
+        job: TxJob,
+        to: Address,
+        input: Bytes,
+        gas: u64,
+        change: impl FnOnce(&PendingTx) -> Change,
+    ) -> Result<TransactionReceipt, SendError> {
+        let nonce = match self.next_nonce {
+            Some(nonce) => nonce,
+            None => self.provider.get_transaction_count(self.address).pending().await.map_err(rpc)?,
+        };
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        let mut pending = PendingTx {
+            nonce,
+            job,
+            hashes: Vec::new(),
+            raw: Bytes::new(),
+            gas_limit: gas + gas * GAS_HEADROOM_PERCENT / 100,
+            max_fee_per_gas: fees.max_fee_per_gas.min(self.policy.max_fee_per_gas),
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(self.policy.max_fee_per_gas),
+            to,
+            input,
+        };
+        self.sign_into(&mut pending).await?;
+        let mut change = change(&pending);
+        change.put_tx = Some(pending.clone());
+        store.commit(change)?;
+        if let Err(err) = self.broadcast(&pending.raw).await {
+            // The transaction is stored; whether it got out is for `resolve` to find out.
+            self.next_nonce = None;
+            return Err(err);
+        }
+        self.next_nonce = Some(nonce + 1);
+        match self.confirm(store, &mut pending).await {
+            Ok(receipt) => Ok(receipt),
+            Err(err) => {
+                self.next_nonce = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Finds out what happened to a stored transaction, re-broadcasting it if the node lost it.
+    pub async fn resolve(
+        &mut self,
+        store: &dyn Store,
+        pending: &mut PendingTx,
+    ) -> Result<Resolution, SendError> {
+        self.next_nonce = None;
+        for hash in pending.hashes.clone() {
+            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(rpc)? {
+                let receipt = self.await_depth(receipt).await?;
+                return Ok(Resolution::Mined(Box::new(receipt)));
+            }
+        }
+        let mined_nonce = self.provider.get_transaction_count(self.address).await.map_err(rpc)?;
+        if mined_nonce > pending.nonce {
+            // Check once more: a hash may have been mined between the two reads.
+            for hash in pending.hashes.clone() {
+                if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(rpc)? {
+                    return Ok(Resolution::Mined(Box::new(self.await_depth(receipt).await?)));
+                }
+            }
+            return Ok(Resolution::Dropped);
+        }
+        self.broadcast(&pending.raw).await?;
+        self.confirm(store, pending).await.map(|r| Resolution::Mined(Box::new(r)))
+    }
+
+    async fn sign_into(&self, pending: &mut PendingTx) -> Result<(), SendError> {
+        let request = TransactionRequest::default()
+            .with_from(self.address)
+            .with_to(pending.to)
+            .with_input(pending.input.clone())
+            .with_nonce(pending.nonce)
+            .with_chain_id(self.chain_id)
+            .with_gas_limit(pending.gas_limit)
+            .with_max_fee_per_gas(pending.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(pending.max_priority_fee_per_gas);
+        let envelope =
+            request.build(&self.wallet).await.map_err(|err| SendError::Rpc(format!("sign: {err}")))?;
+        pending.hashes.push(*envelope.tx_hash());
+        pending.raw = envelope.encoded_2718().into();
+        Ok(())
+    }
+
+    async fn broadcast(&self, raw: &Bytes) -> Result<(), SendError> {
+        match self.provider.send_raw_transaction(raw).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let text = err.to_string().to_lowercase();
+                // The node has it already (a re-broadcast): fine.
+                if text.contains("already known") || text.contains("already imported") {
+                    return Ok(());
+                }
+                Err(rpc(err))
+            }
+        }
+    }
+
+    /// Waits for any of the transaction's hashes to be mined, bumping fees when it takes too long.
+    async fn confirm(
+        &mut self,
+        store: &dyn Store,
+        pending: &mut PendingTx,
+    ) -> Result<TransactionReceipt, SendError> {
+        let deadline = Instant::now() + self.policy.receipt_timeout;
+        let mut bump_at = Instant::now() + self.policy.bump_after;
+        loop {
+            for hash in pending.hashes.iter().rev() {
+                if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
+                    return self.await_depth(receipt).await;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SendError::Timeout(pending.nonce));
+            }
+            if now >= bump_at && pending.max_fee_per_gas < self.policy.max_fee_per_gas {
+                self.bump(store, pending).await?;
+                bump_at = now + self.policy.bump_after;
+            }
+            tokio::time::sleep(self.policy.poll_interval).await;
+        }
+    }
+
+    async fn bump(&mut self, store: &dyn Store, pending: &mut PendingTx) -> Result<(), SendError> {
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        let cap = self.policy.max_fee_per_gas;
+        pending.max_fee_per_gas =
+            (pending.max_fee_per_gas * BUMP_PERCENT / 100).max(fees.max_fee_per_gas).min(cap);
+        pending.max_priority_fee_per_gas = (pending.max_priority_fee_per_gas * BUMP_PERCENT / 100)
+            .max(fees.max_priority_fee_per_gas)
+            .min(pending.max_fee_per_gas);
+        self.sign_into(pending).await?;
+        store.commit(Change { put_tx: Some(pending.clone()), ..Change::default() })?;
+        tracing::warn!(
+            nonce = pending.nonce,
+            hash = %pending.hashes.last().copied().unwrap_or_default(),
+            max_fee_per_gas = pending.max_fee_per_gas,
+            "transaction not mined in time; re-sent with higher fees"
+        );
+        match self.broadcast(&pending.raw).await {
+            Ok(()) => Ok(()),
+            // An earlier version was mined meanwhile ("nonce too low"), or the node keeps the cheaper one
+            // ("underpriced"): the receipt loop finds out which hash landed.
+            Err(err) => {
+                tracing::warn!(error = %err, nonce = pending.nonce, "fee bump not accepted");
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until `receipt`'s block is `confirmations` deep, re-reading the receipt so a reorg that drops it is
+    /// noticed (the wait then starts over with whatever hash gets mined).
+    async fn await_depth(&self, receipt: TransactionReceipt) -> Result<TransactionReceipt, SendError> {
+        let mut receipt = receipt;
+        let deadline = Instant::now() + self.policy.receipt_timeout;
+        loop {
+            let included = receipt.block_number.unwrap_or_default();
+            let head = self.provider.get_block_number().await.map_err(rpc)?;
+            if head + 1 >= included + self.policy.confirmations {
+                match self.provider.get_transaction_receipt(receipt.transaction_hash).await.map_err(rpc)? {
+                    Some(current) if current.block_hash == receipt.block_hash => return Ok(current),
+                    Some(current) => receipt = current,
+                    None => {
+                        return Err(SendError::Rpc("receipt disappeared (reorg); retrying next tick".into()));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(SendError::Timeout(0));
+            }
+            tokio::time::sleep(self.policy.poll_interval).await;
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The keeper's durable state behind the [`Store`] trait: accepted payments and their status, the transactions in
+//! flight with the items they carry, subscription execution outcomes, registered channel vouchers and watched
+//! channels. Every change that must be atomic (a transaction and the items it carries; a receipt's outcomes and
+//! the transaction's removal) goes through one [`Store::commit`]. [`RedbStore`] keeps it in an embedded
+//! database file; a server database backing several keepers would implement the same trait.
+
+mod redb_store;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use serde::{Deserialize, Serialize};
+
+pub use redb_store::RedbStore;
+
+/// Why the store failed. Every variant means the state could not be read or written; none is recoverable by
+/// retrying with other input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database.
+    #[error("the database {0} is in use by another keeper")]
+    Locked(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A stored value is not what this version writes.
+    #[error("corrupt record in {table}: {message}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What failed to decode.
+        message: String,
+    },
+}
+
+/// Identifies an x402 payment: EIP-3009 nonces are unique per (token, payer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PaymentKey {
+    /// The token.
+    pub token: Address,
+    /// The payer (the authorization's `from`).
+    pub payer: Address,
+    /// The authorization's nonce.
+    pub nonce: B256,
+}
+
+impl PaymentKey {
+    /// The key's bytes in the database: token, payer, nonce.
+    pub fn to_bytes(&self) -> [u8; 72] {
+        let mut out = [0u8; 72];
+        out[..20].copy_from_slice(self.token.as_slice());
+        out[20..40].copy_from_slice(self.payer.as_slice());
+        out[40..].copy_from_slice(self.nonce.as_slice());
+        out
+    }
+
+    /// The payment's id in the HTTP API and the CLI: `<token>:<payer>:<nonce>`, in hex.
+    pub fn id(&self) -> String {
+        format!("{}:{}:{}", self.token, self.payer, self.nonce)
+    }
+
+    /// Parses [`PaymentKey::id`].
+    pub fn parse(id: &str) -> Option<Self> {
+        let mut parts = id.split(':');
+        let key = Self {
+            token: parts.next()?.parse().ok()?,
+            payer: parts.next()?.parse().ok()?,
+            nonce: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(key)
+    }
+}
+
+/// Where a payment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Accepted, waiting for the next batch.
+    Queued,
+    /// In a transaction that is not confirmed yet.
+    Submitted,
+    /// Transferred to the merchant, in `tx_hash`.
+    Settled,
+    /// Will not be settled; `reason` says why.
+    Failed,
+}
+
+/// An accepted payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    /// Token, payer and nonce.
+    pub key: PaymentKey,
+    /// The merchant.
+    pub to: Address,
+    /// Amount in the token's smallest unit.
+    pub value: U256,
+    /// Valid strictly after (unix seconds).
+    pub valid_after: U256,
+    /// Valid strictly before (unix seconds).
+    pub valid_before: U256,
+    /// The payer's signature.
+    pub signature: Bytes,
+    /// Where it is.
+    pub status: PaymentStatus,
+    /// The transaction that carries (Submitted) or settled it (Settled).
+    pub tx_hash: Option<B256>,
+    /// The block that settled it.
+    pub block: Option<u64>,
+    /// Why it failed: an x402 error reason.
+    pub reason: Option<String>,
+    /// Order of acceptance; the queue is settled oldest first.
+    pub seq: u64,
+    /// Batches that carried it and did not land (reverted or replaced); it fails after a few.
+    pub attempts: u32,
+}
+
+/// Outcome of storing a new payment.
+#[derive(Debug)]
+pub enum Accepted {
+    /// Stored and queued.
+    Queued(Box<PaymentRecord>),
+    /// The same (token, payer, nonce) was accepted before; here is its record.
+    Duplicate(Box<PaymentRecord>),
+    /// The queue holds its maximum; try later.
+    QueueFull,
+}
+
+/// What a keeper transaction does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxJob {
+    /// `X402Payment.settleBatch(token, items)`; the items in order.
+    Payments {
+        /// The token of the batch.
+        token: Address,
+        /// The payments carried, in calldata order.
+        items: Vec<PaymentKey>,
+    },
+    /// `Subscription.executeBatch(ids)`.
+    Subscriptions {
+        /// The ids, in calldata order.
+        ids: Vec<U256>,
+    },
+    /// `PaymentChannel.claimBatch(...)`: registered vouchers claimed before a close.
+    ChannelClaims {
+        /// The channels claimed, in calldata order.
+        channels: Vec<B256>,
+    },
+    /// `PaymentChannel.finalizeClose(channel)`.
+    ChannelFinalize {
+        /// The channel.
+        channel: B256,
+    },
+}
+
+impl TxJob {
+    /// The job's name in logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Payments { .. } => "payments",
+            Self::Subscriptions { .. } => "subscriptions",
+            Self::ChannelClaims { .. } | Self::ChannelFinalize { .. } => "channels",
+        }
+    }
+}
+
+/// A signed keeper transaction that was (or is about to be) broadcast and is not confirmed yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTx {
+    /// The keeper's nonce it uses.
+    pub nonce: u64,
+    /// What it does.
+    pub job: TxJob,
+    /// Every hash signed at this nonce (fee bumps add one each); at most one of them can be mined.
+    pub hashes: Vec<B256>,
+    /// The latest signed transaction, for re-broadcast.
+    pub raw: Bytes,
+    /// Its gas limit.
+    pub gas_limit: u64,
+    /// Its fee cap per gas.
+    pub max_fee_per_gas: u128,
+    /// Its priority fee per gas.
+    pub max_priority_fee_per_gas: u128,
+    /// The target contract.
+    pub to: Address,
+    /// The call data.
+    pub input: Bytes,
+}
+
+/// What one subscription execution did, from the transaction's events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// The subscription.
+    pub subscription: U256,
+    /// `charged`, or the contract's skip outcome (`past_due` etc.).
+    pub outcome: String,
+    /// The period charged (its due time), when charged.
+    pub due_at: Option<U256>,
+    /// Amount charged (including the keeper's reward).
+    pub amount: Option<U256>,
+    /// The keeper's reward.
+    pub reward: Option<U256>,
+    /// The transaction.
+    pub tx_hash: B256,
+    /// Its block.
+    pub block: u64,
+    /// Position in the batch.
+    pub index: u32,
+}
+
+/// The best voucher a recipient registered for a channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoucherRecord {
+    /// The channel.
+    pub channel: B256,
+    /// Cumulative amount.
+    pub amount: U256,
+    /// The payer's signature.
+    pub signature: Bytes,
+}
+
+/// One atomic change to the store.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Payments to write (new status); they enter or leave the queue by status.
+    pub payments: Vec<PaymentRecord>,
+    /// A transaction to store (before its broadcast) or replace (after a fee bump).
+    pub put_tx: Option<PendingTx>,
+    /// A transaction to forget (confirmed or dropped), by nonce.
+    pub remove_tx: Option<u64>,
+    /// Subscription outcomes to record.
+    pub executions: Vec<ExecutionRecord>,
+    /// Channels to watch (a close was started, or a voucher registered).
+    pub watch: Vec<B256>,
+    /// Channels no longer worth watching (closed).
+    pub unwatch: Vec<B256>,
+    /// Counters to set (scan cursors).
+    pub meta: Vec<(&'static str, u64)>,
+}
+
+/// The keeper's durable state.
+pub trait Store: Send + Sync {
+    /// Stores a new payment as Queued unless its key is known or `max_queued` payments are queued already.
+    fn accept_payment(&self, record: PaymentRecord, max_queued: u64) -> Result<Accepted, StoreError>;
+    /// The payment with `key`.
+    fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError>;
+    /// Up to `limit` queued payments, oldest first.
+    fn queued_payments(&self, limit: usize) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// How many payments are queued.
+    fn queued_count(&self) -> Result<u64, StoreError>;
+    /// Payments counted by status.
+    fn payment_counts(&self) -> Result<[u64; 4], StoreError>;
+    /// The transactions in flight, lowest nonce first.
+    fn pending_txs(&self) -> Result<Vec<PendingTx>, StoreError>;
+    /// Applies `change` atomically.
+    fn commit(&self, change: Change) -> Result<(), StoreError>;
+    /// Stores `voucher` if it is the channel's highest; returns whether it was.
+    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<bool, StoreError>;
+    /// The registered voucher of `channel`.
+    fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError>;
+    /// Channels being watched.
+    fn watched_channels(&self) -> Result<Vec<B256>, StoreError>;
+    /// Recorded outcomes of `subscription`, oldest first.
+    fn executions(&self, subscription: U256) -> Result<Vec<ExecutionRecord>, StoreError>;
+    /// A counter set by [`Change::meta`].
+    fn meta(&self, name: &str) -> Result<Option<u64>, StoreError>;
+}
