@@ -177,6 +177,8 @@ pub struct Keeper {
     pub(crate) shared: Arc<Shared>,
     pub(crate) sender: Sender,
     ticks: u64,
+    /// The current tick was started early because a full batch of payments is queued: only full batches go out.
+    pub(crate) woken: bool,
     /// Bound at start so its address is known before [`Keeper::run`] serves on it.
     listener: Option<tokio::net::TcpListener>,
 }
@@ -259,7 +261,7 @@ pub async fn start(
         chain_time: tokio::sync::Mutex::new((None, 0)),
         bucket: std::sync::Mutex::new(bucket),
     });
-    Ok(Some(Keeper { shared, sender, ticks: 0, listener: Some(listener) }))
+    Ok(Some(Keeper { shared, sender, ticks: 0, woken: false, listener: Some(listener) }))
 }
 
 impl Keeper {
@@ -378,31 +380,35 @@ impl Keeper {
             }
             tokio::spawn(http::serve(listener, Arc::clone(&shared), shutdown.clone()))
         });
+        let mut woken = false;
         loop {
-            let tick = self.tick();
-            tokio::pin!(tick);
-            let finished = tokio::select! {
-                errors = &mut tick => Some(errors),
-                _ = shutdown.changed() => None,
-            };
-            if finished.is_none() {
-                shared.stopping.store(true, Ordering::Relaxed);
-                tracing::info!("shutdown requested; letting the current tick finish");
-                if tokio::time::timeout(SHUTDOWN_GRACE, &mut tick).await.is_err() {
-                    tracing::warn!(
-                        "tick abandoned; its transaction is stored and resolved on the next start"
-                    );
+            self.woken = woken;
+            let finished = {
+                let tick = self.tick();
+                tokio::pin!(tick);
+                let finished = tokio::select! {
+                    _ = &mut tick => true,
+                    _ = shutdown.changed() => false,
+                };
+                if !finished {
+                    shared.stopping.store(true, Ordering::Relaxed);
+                    tracing::info!("shutdown requested; letting the current tick finish");
+                    if tokio::time::timeout(SHUTDOWN_GRACE, &mut tick).await.is_err() {
+                        tracing::warn!(
+                            "tick abandoned; its transaction is stored and resolved on the next start"
+                        );
+                    }
                 }
+                finished
+            };
+            if !finished || once || *shutdown.borrow() {
                 break;
             }
-            if once || *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(shared.settings.interval) => {}
-                _ = shared.wake.notified() => {}
+            woken = tokio::select! {
+                _ = tokio::time::sleep(shared.settings.interval) => false,
+                _ = shared.wake.notified() => true,
                 _ = shutdown.changed() => break,
-            }
+            };
         }
         shared.stopping.store(true, Ordering::Relaxed);
         if let Some(server) = server {

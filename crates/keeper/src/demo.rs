@@ -112,7 +112,7 @@ impl Demo {
         Ok(())
     }
 
-    /// `subscriber` approves the Subscription contract without limit and subscribes to pay `recipient` `amount`
+    /// `subscriber` approves the Subscription contract without limit (once) and subscribes to pay `recipient` `amount`
     /// every `period` seconds from now; returns the subscription id.
     pub async fn subscribe(
         &self,

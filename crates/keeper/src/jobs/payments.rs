@@ -62,12 +62,19 @@ async fn reason_for(keeper: &Keeper, record: &PaymentRecord, outcome: u8) -> Opt
     }
 }
 
-/// Settles the queue until it is empty, the keeper is stopping, or a batch cannot be sent.
+/// Settles the queue: on an interval tick, whatever is queued; after that (and on a tick started early because a
+/// batch filled up) only full batches, so payments arriving during a batch wait for the next full batch or tick
+/// instead of going out in small ones. Stops when the keeper is stopping or a batch cannot be sent.
 pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
     let batch_size = keeper.shared.settings.payments_batch;
+    let mut partial_allowed = !keeper.woken;
     while !keeper.shared.is_stopping() {
         let queued = keeper.shared.store.queued_payments(batch_size)?;
+        if queued.len() < batch_size && !partial_allowed {
+            break;
+        }
+        partial_allowed = false;
         let Some(first) = queued.first() else { break };
         let token = first.key.token;
         let now = keeper.shared.fresh_chain_time().await?;

@@ -1,0 +1,536 @@
+//! The keeper daemon against a real anvil, run as the user runs it (`x402 deploy`, then `x402 keeper` as a
+//! separate process): subscriptions charged exactly once per period, 500 queued authorizations settled in a few
+//! batches with the bad ones refused or reported, `kill -9` mid-batch, anvil restarted from a state dump, and two
+//! keepers on one database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use common::{Scratch, address_of, assert_success, deploy, key_hex, x402};
+use serde_json::Value;
+use x402_bindings::{Subscription, TestStablecoin};
+use x402_keeper::config::Contracts;
+use x402_keeper::demo::Demo;
+
+const USDC: u64 = 1_000_000;
+const PERIOD: u64 = 3600;
+const MERCHANT: usize = 7;
+const KEEPER: usize = 9;
+
+/// A deployed anvil with the demo helpers.
+struct Net {
+    anvil: AnvilInstance,
+    scratch: Scratch,
+    demo: Demo,
+    keys: Vec<PrivateKeySigner>,
+}
+
+async fn net(anvil: AnvilInstance) -> Net {
+    let scratch = Scratch::new();
+    assert_success(&deploy(&anvil, &scratch, "local", &[]));
+    let record = scratch.record("local");
+    let contracts = Contracts {
+        x402_payment: address_of(&record, "X402Payment", "proxy"),
+        subscription: address_of(&record, "Subscription", "proxy"),
+        payment_channel: address_of(&record, "PaymentChannel", "proxy"),
+        deployed_block: 0,
+    };
+    let token: Address = record["token"]["address"].as_str().unwrap().parse().unwrap();
+    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let demo = Demo::connect(&anvil.endpoint(), &keys, token, contracts).await.unwrap();
+    for payer in &keys[1..=5] {
+        demo.mint(payer.address(), U256::from(1_000_000 * USDC)).await.unwrap();
+    }
+    Net { anvil, scratch, demo, keys }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An `x402 keeper` process.
+struct KeeperProc {
+    child: Child,
+    api: String,
+    log: std::path::PathBuf,
+}
+
+impl KeeperProc {
+    fn start(net: &Net, data_dir: &Path, interval: u64, log: &str) -> Self {
+        let port = free_port();
+        let dir = net.scratch.dir().to_str().unwrap().to_owned();
+        let listen = format!("127.0.0.1:{port}");
+        let rpc = net.anvil.endpoint();
+        let log_path = net.scratch.dir().join(log);
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = x402(
+            &[
+                "keeper",
+                "--network",
+                "local",
+                "--rpc-url",
+                &rpc,
+                "--deployments-dir",
+                &dir,
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "--listen",
+                &listen,
+                "--interval",
+                &interval.to_string(),
+                "--log-format",
+                "json",
+            ],
+            Some(&key_hex(&net.anvil, KEEPER)),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+        Self { child, api: format!("http://{listen}"), log: log_path }
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/ready", self.api)).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(self.child.try_wait().unwrap().is_none(), "the keeper exited");
+            assert!(Instant::now() < deadline, "the keeper did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn post(&self, route: &str, body: &Value) -> (u16, Value) {
+        let response =
+            reqwest::Client::new().post(format!("{}{route}", self.api)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn payment(&self, id: &str) -> Value {
+        reqwest::get(format!("{}/payments/{id}", self.api)).await.unwrap().json().await.unwrap()
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for KeeperProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {} ---", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Posts `count` payments of distinct values from payers 1..=5 to the merchant; returns (id, payer, value).
+async fn queue(net: &Net, keeper: &KeeperProc, count: usize, tag: &str) -> Vec<(String, Address, U256)> {
+    let now = net.demo.now().await.unwrap();
+    let merchant = net.keys[MERCHANT].address();
+    let mut out = Vec::new();
+    for i in 0..count {
+        let payer = &net.keys[1 + i % 5];
+        let value = U256::from(1_000 + i as u64);
+        let body = net.demo.payment(payer, merchant, value, now, format!("{tag}{i}").as_bytes()).unwrap();
+        let (status, answer) = keeper.post("/payments", &body).await;
+        assert_eq!(status, 202, "payment {i}: {answer}");
+        out.push((answer["id"].as_str().unwrap().to_owned(), payer.address(), value));
+    }
+    out
+}
+
+async fn settled_txs(keeper: &KeeperProc, ids: &[(String, Address, U256)]) -> Option<HashSet<String>> {
+    let mut txs = HashSet::new();
+    for (id, _, _) in ids {
+        let record = keeper.payment(id).await;
+        if record["status"] != "settled" {
+            return None;
+        }
+        txs.insert(record["transaction"].as_str().unwrap().to_owned());
+    }
+    Some(txs)
+}
+
+async fn keeper_nonce(net: &Net) -> u64 {
+    net.demo.provider.get_transaction_count(net.keys[KEEPER].address()).await.unwrap()
+}
+
+fn total(ids: &[(String, Address, U256)]) -> U256 {
+    ids.iter().map(|(_, _, v)| *v).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_are_charged_exactly_once_per_period_over_many_periods() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let mut subs = Vec::new();
+    for i in 0..6u64 {
+        let subscriber = net.keys[1 + (i as usize % 3)].address();
+        let amount = U256::from((i + 1) * USDC);
+        subs.push((net.demo.subscribe(subscriber, merchant, amount, PERIOD).await.unwrap(), amount));
+    }
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper = KeeperProc::start(&net, &data, 1, "keeper.log");
+    keeper.wait_ready().await;
+    let contract = Subscription::new(net.demo.contracts.subscription, &net.demo.provider);
+    let count_of = |id: U256| {
+        let contract = contract.clone();
+        async move { contract.getSubscription(id).call().await.unwrap().count }
+    };
+    // Eight periods one by one, then a jump of three periods at once (caught up one period per round).
+    let mut periods = 1u64;
+    for step in [1u64, 1, 1, 1, 1, 1, 1, 3] {
+        for (id, _) in &subs {
+            wait_until("the period's charges", 60, || async { u64::from(count_of(*id).await) >= periods })
+                .await;
+        }
+        net.demo.advance(step * PERIOD).await.unwrap();
+        periods += step;
+    }
+    for (id, _) in &subs {
+        wait_until("the last charges", 60, || async { u64::from(count_of(*id).await) >= periods }).await;
+    }
+    // A few more ticks at the same chain time must charge nothing more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (id, amount) in &subs {
+        assert_eq!(u64::from(count_of(*id).await), periods, "subscription {id} charged once per period");
+        let records: Vec<Value> = reqwest::get(format!("{}/subscriptions/{id}/executions", keeper.api))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let charged: Vec<&Value> = records.iter().filter(|r| r["outcome"] == "charged").collect();
+        assert_eq!(charged.len() as u64, periods, "every charge recorded once: {records:?}");
+        let due: HashSet<&str> = charged.iter().map(|r| r["due_at"].as_str().unwrap()).collect();
+        assert_eq!(due.len() as u64, periods, "no period charged twice");
+        assert!(charged.iter().all(|r| r["amount"].as_str().unwrap() == format!("{amount:#x}")));
+    }
+    // Tokens: subscribers paid amount x periods; the merchant's credit plus the keeper's rewards equal it.
+    let charged_total: U256 = subs.iter().map(|(_, a)| *a * U256::from(periods)).sum();
+    let credited = contract.withdrawableBalance(merchant, net.demo.token.address).call().await.unwrap();
+    let rewards = net.demo.balance(net.keys[KEEPER].address()).await.unwrap();
+    assert_eq!(credited + rewards, charged_total);
+    assert_eq!(rewards, charged_total / U256::from(1000), "0.1% keeper reward");
+    let status = keeper.terminate();
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_ones() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let data = net.scratch.dir().join("keeper");
+    // A long interval: batches go out when 250 payments are queued.
+    let mut keeper = KeeperProc::start(&net, &data, 600, "keeper.log");
+    keeper.wait_ready().await;
+    let before: Vec<U256> =
+        futures_balances(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>())
+            .await;
+    let now = net.demo.now().await.unwrap();
+    let payer = &net.keys[1];
+
+    // Refused at intake.
+    let mut bad_signature = net.demo.payment(payer, merchant, U256::from(5), now, b"bad-sig").unwrap();
+    let forged = net.demo.payment(&net.keys[2], merchant, U256::from(5), now, b"bad-sig").unwrap();
+    bad_signature["paymentPayload"]["payload"]["signature"] =
+        forged["paymentPayload"]["payload"]["signature"].clone();
+    let expired = {
+        let terms = x402_keeper::payload::ExactTerms {
+            to: merchant,
+            value: U256::from(5),
+            valid_after: now - 600,
+            valid_before: now - 1,
+            nonce: keccak256(b"expired"),
+        };
+        x402_keeper::payload::signed_request(
+            payer,
+            payer.address(),
+            &net.demo.token,
+            net.demo.chain_id,
+            terms,
+        )
+        .unwrap()
+    };
+    let broke = PrivateKeySigner::random();
+    let unfunded = net.demo.payment(&broke, merchant, U256::from(5), now, b"broke").unwrap();
+    let mut wrong_token = net.demo.payment(payer, merchant, U256::from(5), now, b"wrong-token").unwrap();
+    wrong_token["paymentRequirements"]["asset"] = Value::String(format!("{:#x}", Address::repeat_byte(0x42)));
+    wrong_token["paymentPayload"]["accepted"]["asset"] = wrong_token["paymentRequirements"]["asset"].clone();
+    // A nonce used on-chain before it reaches the keeper.
+    let used = net.demo.payment(payer, merchant, U256::from(5), now, b"used").unwrap();
+    submit_directly(&net, &used).await;
+    for (body, reason) in [
+        (&bad_signature, "invalid_exact_evm_payload_signature"),
+        (&expired, "invalid_exact_evm_payload_authorization_valid_before"),
+        (&unfunded, "insufficient_funds"),
+        (&wrong_token, "invalid_payment_requirements"),
+        (&used, "invalid_exact_evm_nonce_already_used"),
+    ] {
+        let (status, answer) = keeper.post("/payments", body).await;
+        assert_eq!((status, answer["invalidReason"].as_str()), (400, Some(reason)), "{answer}");
+    }
+    let (status, answer) = keeper.post("/payments", &serde_json::json!({"x402Version": "two"})).await;
+    assert_eq!((status, answer["invalidReason"].as_str()), (400, Some("invalid_payload")));
+
+    // Accepted, then front-run (settled directly by someone else) or drained before the batch: reported per item.
+    let front_run = net.demo.payment(&net.keys[3], merchant, U256::from(7), now, b"front-run").unwrap();
+    let (status, front_run_answer) = keeper.post("/payments", &front_run).await;
+    assert_eq!(status, 202);
+    submit_directly(&net, &front_run).await;
+    let drainer = &net.keys[6];
+    net.demo.mint(drainer.address(), U256::from(9)).await.unwrap();
+    let drained = net.demo.payment(drainer, merchant, U256::from(9), now, b"drained").unwrap();
+    let (status, drained_answer) = keeper.post("/payments", &drained).await;
+    assert_eq!(status, 202);
+    let token = TestStablecoin::new(net.demo.token.address, &net.demo.provider);
+    token
+        .transfer(net.keys[0].address(), U256::from(9))
+        .from(drainer.address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    let nonce_before = keeper_nonce(&net).await;
+    let good = queue(&net, &keeper, 498, "good").await;
+    // 500 accepted in all: two full batches of 250 go out without waiting for the interval.
+    wait_until("500 settlements", 120, || async {
+        futures_statuses(&keeper, &[&front_run_answer, &drained_answer]).await
+            && settled_txs(&keeper, &good).await.is_some()
+    })
+    .await;
+    let txs = settled_txs(&keeper, &good).await.unwrap();
+    assert!(txs.len() <= 3, "498 settled in {} transactions", txs.len());
+    assert_eq!(keeper_nonce(&net).await - nonce_before, 2, "two settleBatch transactions");
+    let front = keeper.payment(front_run_answer["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (front["status"].as_str(), front["reason"].as_str()),
+        (Some("failed"), Some("invalid_exact_evm_nonce_already_used"))
+    );
+    let drained = keeper.payment(drained_answer["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (drained["status"].as_str(), drained["reason"].as_str()),
+        (Some("failed"), Some("insufficient_funds"))
+    );
+
+    // Every balance to the unit: the merchant got the 498 payments plus the two direct transfers.
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), total(&good) + U256::from(5 + 7));
+    let after =
+        futures_balances(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>())
+            .await;
+    for (i, payer) in net.keys[1..=5].iter().enumerate() {
+        let paid: U256 = good.iter().filter(|(_, p, _)| *p == payer.address()).map(|(_, _, v)| *v).sum();
+        let direct = match i {
+            0 => U256::from(5),
+            2 => U256::from(7),
+            _ => U256::ZERO,
+        };
+        assert_eq!(before[i] - after[i], paid + direct, "payer {i}");
+    }
+    let metrics = reqwest::get(format!("{}/metrics", keeper.api)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("x402_keeper_items_total{job=\"payments\",outcome=\"settled\"} 498"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("x402_keeper_queue_depth 0"), "{metrics}");
+}
+
+async fn futures_balances(net: &Net, who: &[Address]) -> Vec<U256> {
+    let mut out = Vec::new();
+    for address in who {
+        out.push(net.demo.balance(*address).await.unwrap());
+    }
+    out
+}
+
+async fn futures_statuses(keeper: &KeeperProc, answers: &[&Value]) -> bool {
+    for answer in answers {
+        let record = keeper.payment(answer["id"].as_str().unwrap()).await;
+        if record["status"] == "queued" || record["status"] == "submitted" {
+            return false;
+        }
+    }
+    true
+}
+
+/// Someone else submits the payment's authorization straight to the token.
+async fn submit_directly(net: &Net, body: &Value) {
+    let payload = &body["paymentPayload"]["payload"];
+    let a = &payload["authorization"];
+    let token = TestStablecoin::new(net.demo.token.address, &net.demo.provider);
+    let number = |v: &Value| U256::from_str_radix(v.as_str().unwrap(), 10).unwrap();
+    token
+        .transferWithAuthorization_0(
+            a["from"].as_str().unwrap().parse().unwrap(),
+            a["to"].as_str().unwrap().parse().unwrap(),
+            number(&a["value"]),
+            number(&a["validAfter"]),
+            number(&a["validBefore"]),
+            a["nonce"].as_str().unwrap().parse::<B256>().unwrap(),
+            payload["signature"].as_str().unwrap().parse().unwrap(),
+        )
+        .from(net.keys[0].address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_batch_then_restart_loses_nothing_and_pays_nothing_twice() {
+    // Two-second blocks: the batch sits in the mempool long enough to kill the keeper while it is in flight.
+    let net = net(common::anvil().block_time(2).spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper = KeeperProc::start(&net, &data, 600, "keeper-1.log");
+    keeper.wait_ready().await;
+    let nonce_before = keeper_nonce(&net).await;
+    // The 250th payment fills a batch, which goes out at once; the keeper dies while it waits to be mined.
+    let mut ids = queue(&net, &keeper, 250, "k").await;
+    wait_until("the first batch in flight", 60, || async {
+        keeper.payment(&ids[0].0).await["status"] == "submitted"
+    })
+    .await;
+    keeper.kill_9();
+
+    let mut keeper = KeeperProc::start(&net, &data, 1, "keeper-2.log");
+    keeper.wait_ready().await;
+    ids.extend(queue(&net, &keeper, 50, "l").await);
+    wait_until("every payment settled after the restart", 120, || async {
+        settled_txs(&keeper, &ids).await.is_some()
+    })
+    .await;
+    let txs = settled_txs(&keeper, &ids).await.unwrap();
+    // Nothing lost, nothing paid twice: the merchant got exactly the 300 payments, and the keeper sent exactly
+    // the settlement transactions the records name.
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), total(&ids));
+    assert_eq!(keeper_nonce(&net).await - nonce_before, txs.len() as u64, "no extra transaction: {txs:?}");
+    let mut in_flight = HashSet::new();
+    for (id, _, _) in &ids[..250] {
+        in_flight.insert(keeper.payment(id).await["transaction"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(in_flight.len(), 1, "the batch in flight at the kill landed once, as one transaction");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovers_by_itself_when_anvil_restarts_from_a_state_dump() {
+    let port = free_port();
+    let state_file = tempfile::NamedTempFile::new().unwrap();
+    let state = state_file.path().to_str().unwrap().to_owned();
+    let anvil = common::anvil().port(port).args(["--dump-state", &state]).spawn();
+    let mut net = net(anvil).await;
+    let merchant = net.keys[MERCHANT].address();
+    let sub = net.demo.subscribe(net.keys[1].address(), merchant, U256::from(USDC), PERIOD).await.unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper = KeeperProc::start(&net, &data, 1, "keeper.log");
+    keeper.wait_ready().await;
+    let first = queue(&net, &keeper, 40, "a").await;
+    wait_until("the first payments", 60, || async { settled_txs(&keeper, &first).await.is_some() }).await;
+
+    // anvil stops (dumping its state on SIGTERM) and comes back from the dump on the same port.
+    let pid = net.anvil.child().id().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    net.anvil.child_mut().wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready = reqwest::get(format!("{}/ready", keeper.api)).await.unwrap().status().as_u16();
+    assert_eq!(ready, 503, "not ready while the chain is down");
+    let restarted = common::anvil().port(port).args(["--load-state", &state]).spawn();
+    let old = std::mem::replace(&mut net.anvil, restarted);
+    drop(old);
+    keeper.wait_ready().await;
+
+    let second = queue(&net, &keeper, 40, "b").await;
+    wait_until("the payments queued after the restart", 60, || async {
+        settled_txs(&keeper, &second).await.is_some()
+    })
+    .await;
+    net.demo.advance(PERIOD).await.unwrap();
+    let contract = Subscription::new(net.demo.contracts.subscription, &net.demo.provider);
+    wait_until("the subscription's second charge", 60, || async {
+        contract.getSubscription(sub).call().await.unwrap().count >= 2
+    })
+    .await;
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), total(&first) + total(&second));
+    let metrics = reqwest::get(format!("{}/metrics", keeper.api)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("x402_keeper_errors_total{job=\"rpc\"}"), "the outage was counted: {metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_keepers_on_one_database_never_conflict() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let data = net.scratch.dir().join("keeper");
+    let mut first = KeeperProc::start(&net, &data, 1, "keeper-a.log");
+    first.wait_ready().await;
+    // Same database, same key: the second waits as a standby and serves nothing.
+    let mut second = KeeperProc::start(&net, &data, 1, "keeper-b.log");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(second.child.try_wait().unwrap().is_none(), "the standby keeps running");
+    assert!(reqwest::get(format!("{}/ready", second.api)).await.is_err(), "the standby serves nothing");
+    let log = std::fs::read_to_string(net.scratch.dir().join("keeper-b.log")).unwrap();
+    assert!(log.contains("standby"), "{log}");
+
+    let nonce_before = keeper_nonce(&net).await;
+    let a = queue(&net, &first, 100, "a").await;
+    wait_until("the first keeper's settlements", 60, || async { settled_txs(&first, &a).await.is_some() })
+        .await;
+    first.kill_9();
+    // The standby takes over the database and the work.
+    second.wait_ready().await;
+    let b = queue(&net, &second, 60, "b").await;
+    let mut txs = settled_txs(&second, &a).await.unwrap();
+    wait_until("the second keeper's settlements", 60, || async { settled_txs(&second, &b).await.is_some() })
+        .await;
+    txs.extend(settled_txs(&second, &b).await.unwrap());
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), total(&a) + total(&b));
+    assert_eq!(
+        keeper_nonce(&net).await - nonce_before,
+        txs.len() as u64,
+        "every keeper transaction is a recorded batch"
+    );
+}
