@@ -15,6 +15,9 @@ use crate::config::Contracts;
 use crate::intake::Token;
 use crate::payload::{ExactTerms, signed_request};
 
+/// Value of the reference transfer [`Demo::standalone_transfer_gas`] makes.
+pub const STANDALONE_VALUE: u64 = 1_000;
+
 /// A demo step failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -240,7 +243,8 @@ impl Demo {
     }
 
     /// Gas of one standalone `transferWithAuthorization` transaction (what a facilitator sends per payment),
-    /// sent by `relayer` for a fresh authorization of `payer`.
+    /// sent by `relayer` for a fresh authorization of `payer` paying [`STANDALONE_VALUE`] to `to`. Pay a `to` that
+    /// already holds tokens, as batched payments to a merchant do: a first credit costs about 17k gas more.
     pub async fn standalone_transfer_gas(
         &self,
         relayer: Address,
@@ -248,7 +252,7 @@ impl Demo {
         to: Address,
     ) -> Result<u64, DemoError> {
         let now = self.now().await?;
-        let value = U256::from(1_000u64);
+        let value = U256::from(STANDALONE_VALUE);
         let nonce = keccak256([payer.address().as_slice(), b"standalone", &now.to_be_bytes()].concat());
         let authorization = x402_bindings::eip3009::TransferWithAuthorization {
             from: payer.address(),
