@@ -70,11 +70,18 @@ impl Demo {
             alloy::contract::Error,
         >,
     ) -> Result<TransactionReceipt, DemoError> {
-        let receipt = pending
-            .map_err(|e| DemoError(format!("{what}: {e}")))?
-            .get_receipt()
-            .await
-            .map_err(|e| DemoError(format!("{what}: {e}")))?;
+        let hash = *pending.map_err(|e| DemoError(format!("{what}: {e}")))?.tx_hash();
+        // Polled directly: alloy's receipt watcher waits a poll interval (about 250 ms) even on an automining anvil.
+        let mut delay = std::time::Duration::from_millis(2);
+        let receipt = loop {
+            match self.provider.get_transaction_receipt(hash).await {
+                Ok(Some(receipt)) => break receipt,
+                Ok(None) => {}
+                Err(e) => return Err(DemoError(format!("{what}: {e}"))),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_millis(500));
+        };
         if !receipt.status() {
             return Err(DemoError(format!("{what} reverted in {}", receipt.transaction_hash)));
         }
