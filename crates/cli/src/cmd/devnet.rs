@@ -165,7 +165,7 @@ impl DevnetArgs {
                 ));
             }
             let subscriber = payers[i % payers.len()].address();
-            let amount = U256::from((10 + i as u64) * USDC);
+            let amount = U256::from((10 + i as u64 % 10) * USDC);
             let id = demo.subscribe(subscriber, merchant, amount, PERIOD).await?;
             subscriptions.push((id, amount));
         }
