@@ -3,56 +3,31 @@ pragma solidity 0.8.30;
 
 import {PaymentChannel} from "../../contracts/PaymentChannel.sol";
 import {Subscription} from "../../contracts/Subscription.sol";
-import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {ISubscription} from "../../contracts/interfaces/ISubscription.sol";
-import {Deploy} from "../../script/Deploy.s.sol";
-import {Test} from "forge-std/Test.sol";
+import {DeploymentFixture} from "./DeploymentFixture.sol";
 
-/// @notice PaymentChannel and Subscription deployed by script/Deploy.s.sol itself (production wiring), with a
-/// TestStablecoin, a funded payer/subscriber with a known key, and voucher signing helpers.
-abstract contract RecurringFixture is Test {
-    uint256 internal constant START = 1_700_000_000;
+/// @notice PaymentChannel and Subscription as script/Deploy.s.sol deploys them, a funded payer/subscriber with a
+/// known key, and voucher signing helpers.
+abstract contract RecurringFixture is DeploymentFixture {
     uint256 internal constant DEPOSIT = 100e6; // 100 USDC
     uint256 internal constant CHALLENGE = 1 hours;
     uint256 internal constant PERIOD = 30 days;
     uint256 internal constant PRICE = 10e6; // 10 USDC per period
 
-    Deploy internal script;
-    Deploy.Deployment internal deployment;
-    TestStablecoin internal usdc;
     PaymentChannel internal channels;
     Subscription internal subscriptions;
 
-    address internal admin = makeAddr("admin");
     address internal recipient = makeAddr("recipient");
     address internal keeper = makeAddr("keeper");
-    address internal stranger = makeAddr("stranger");
     address internal payer;
     uint256 internal payerKey;
 
     function setUp() public virtual {
-        vm.warp(START);
         (payer, payerKey) = makeAddrAndKey("payer");
-        usdc = new TestStablecoin("USDC", "USDC", "2", address(this));
-        script = new Deploy();
-        deployment = script.deploy(
-            Deploy.Config({
-                admin: admin,
-                arbiter: admin,
-                refundWindow: 600,
-                token: address(usdc),
-                treasury: admin,
-                platformFeeBps: 2000
-            }),
-            address(script)
-        );
+        deployStack(admin, 2000);
         channels = PaymentChannel(deployment.paymentChannel);
         subscriptions = Subscription(deployment.subscription);
-        usdc.mint(payer, 1_000_000e6);
-        vm.startPrank(payer);
-        usdc.approve(address(channels), type(uint256).max);
-        usdc.approve(address(subscriptions), type(uint256).max);
-        vm.stopPrank();
+        fundAndApprove(payer, address(channels), address(subscriptions));
     }
 
     /*//////////////////////////////////////////////////////////////

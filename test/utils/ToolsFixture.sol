@@ -3,57 +3,32 @@ pragma solidity 0.8.30;
 
 import {CreditSystem} from "../../contracts/CreditSystem.sol";
 import {RevenueSplitter} from "../../contracts/RevenueSplitter.sol";
-import {TestStablecoin} from "../../contracts/TestStablecoin.sol";
 import {ToolRegistry} from "../../contracts/ToolRegistry.sol";
-import {Deploy} from "../../script/Deploy.s.sol";
-import {Test} from "forge-std/Test.sol";
+import {DeploymentFixture} from "./DeploymentFixture.sol";
 
-/// @notice The tool contracts deployed and wired by script/Deploy.s.sol itself, so tests exercise the production
-/// wiring: a TestStablecoin, the RevenueSplitter, the ToolRegistry and the CreditSystem.
-abstract contract ToolsFixture is Test {
-    uint256 internal constant START = 1_700_000_000;
+/// @notice The tool contracts as script/Deploy.s.sol deploys and wires them: the RevenueSplitter, the ToolRegistry
+/// and the CreditSystem, and a funded user with a known key.
+abstract contract ToolsFixture is DeploymentFixture {
     uint96 internal constant PRICE = 2500; // 0.0025 USDC per call
     uint16 internal constant FEE_BPS = 2000;
 
-    Deploy internal script;
-    Deploy.Deployment internal deployment;
-    TestStablecoin internal usdc;
     RevenueSplitter internal splitter;
     ToolRegistry internal registry;
     CreditSystem internal credits;
 
-    address internal admin = makeAddr("admin");
     address internal treasury = makeAddr("treasury");
     address internal developer = makeAddr("developer");
     address internal payout = makeAddr("payout");
-    address internal stranger = makeAddr("stranger");
     address internal user;
     uint256 internal userKey;
 
     function setUp() public virtual {
-        vm.warp(START);
         (user, userKey) = makeAddrAndKey("user");
-        usdc = new TestStablecoin("USDC", "USDC", "2", address(this));
-        script = new Deploy();
-        deployment = script.deploy(
-            Deploy.Config({
-                admin: admin,
-                arbiter: admin,
-                refundWindow: 600,
-                token: address(usdc),
-                treasury: treasury,
-                platformFeeBps: FEE_BPS
-            }),
-            address(script)
-        );
+        deployStack(treasury, FEE_BPS);
         splitter = RevenueSplitter(deployment.revenueSplitter);
         registry = ToolRegistry(deployment.toolRegistry);
         credits = CreditSystem(deployment.creditSystem);
-        usdc.mint(user, 1_000_000e6);
-        vm.startPrank(user);
-        usdc.approve(address(registry), type(uint256).max);
-        usdc.approve(address(credits), type(uint256).max);
-        vm.stopPrank();
+        fundAndApprove(user, address(registry), address(credits));
     }
 
     function registerTool(string memory name) internal returns (uint256 toolId) {
