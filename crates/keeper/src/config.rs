@@ -22,6 +22,17 @@ pub enum Job {
     Channels,
 }
 
+impl Job {
+    /// The job's name in settings, logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Subscriptions => "subscriptions",
+            Self::Payments => "payments",
+            Self::Channels => "channels",
+        }
+    }
+}
+
 /// The settings a TOML file may give (every key optional).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -308,11 +308,7 @@ impl Keeper {
                 if self.shared.is_stopping() {
                     break;
                 }
-                let name = match job {
-                    Job::Subscriptions => "subscriptions",
-                    Job::Payments => "payments",
-                    Job::Channels => "channels",
-                };
+                let name = job.name();
                 self.shared.metrics.add("x402_keeper_ticks_total", &[("job", name)], 1.0);
                 let result = match job {
                     Job::Subscriptions => jobs::subscriptions::run(self).await,

@@ -190,9 +190,8 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         attempts: 0,
     };
     match shared.store.accept_payment(record, shared.settings.max_queue) {
-        Ok(Accepted::Queued(record)) => {
+        Ok(Accepted::Queued { record, queued }) => {
             count(&shared, "queued");
-            let queued = shared.store.queued_count().unwrap_or_default();
             shared.metrics.set("x402_keeper_queue_depth", &[], queued as f64);
             if queued >= shared.settings.payments_batch as u64 {
                 shared.wake.notify_one();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
-use alloy::primitives::{Address, Bytes};
+use alloy::primitives::{Address, B256, Bytes};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use tokio::time::Instant;
@@ -118,7 +118,8 @@ impl Sender {
     /// Signs, stores (with `change`, atomically), broadcasts and confirms a call of `input` on `to` for `job`.
     /// `gas` is the estimate the caller obtained while simulating; `change` (given the signed transaction) is what the
     /// store records with it. Returns the confirmed receipt, or an error
-    /// after which the stored transaction is resolved by [`Sender::resolve`] on the next tick.
+    /// after which the stored transaction is resolved by [`Sender::resolve`] on the next tick. The stored
+    /// transaction is returned with the receipt (with every hash signed for it, fee bumps included).
     pub async fn send(
         &mut self,
         store: &dyn Store,
@@ -127,7 +128,7 @@ impl Sender {
         input: Bytes,
         gas: u64,
         change: impl FnOnce(&PendingTx) -> Change,
-    ) -> Result<TransactionReceipt, SendError> {
+    ) -> Result<(TransactionReceipt, PendingTx), SendError> {
         let nonce = match self.next_nonce {
             Some(nonce) => nonce,
             None => self.provider.get_transaction_count(self.address).pending().await.map_err(rpc)?,
@@ -155,7 +156,7 @@ impl Sender {
         }
         self.next_nonce = Some(nonce + 1);
         match self.confirm(store, &mut pending).await {
-            Ok(receipt) => Ok(receipt),
+            Ok(receipt) => Ok((receipt, pending)),
             Err(err) => {
                 self.next_nonce = None;
                 Err(err)
@@ -170,24 +171,30 @@ impl Sender {
         pending: &mut PendingTx,
     ) -> Result<Resolution, SendError> {
         self.next_nonce = None;
-        for hash in pending.hashes.clone() {
-            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(rpc)? {
-                let receipt = self.await_depth(receipt).await?;
-                return Ok(Resolution::Mined(Box::new(receipt)));
-            }
+        if let Some(receipt) = self.find_receipt(&pending.hashes).await? {
+            return Ok(Resolution::Mined(Box::new(self.await_depth(receipt).await?)));
         }
         let mined_nonce = self.provider.get_transaction_count(self.address).await.map_err(rpc)?;
         if mined_nonce > pending.nonce {
             // Check once more: a hash may have been mined between the two reads.
-            for hash in pending.hashes.clone() {
-                if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(rpc)? {
-                    return Ok(Resolution::Mined(Box::new(self.await_depth(receipt).await?)));
-                }
-            }
-            return Ok(Resolution::Dropped);
+            return match self.find_receipt(&pending.hashes).await? {
+                Some(receipt) => Ok(Resolution::Mined(Box::new(self.await_depth(receipt).await?))),
+                None => Ok(Resolution::Dropped),
+            };
         }
         self.broadcast(&pending.raw).await?;
         self.confirm(store, pending).await.map(|r| Resolution::Mined(Box::new(r)))
+    }
+
+    /// The receipt of whichever of `hashes` (all signed at one nonce, so at most one) was mined; the newest is
+    /// asked first.
+    async fn find_receipt(&self, hashes: &[B256]) -> Result<Option<TransactionReceipt>, SendError> {
+        for hash in hashes.iter().rev() {
+            if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
+                return Ok(Some(receipt));
+            }
+        }
+        Ok(None)
     }
 
     async fn sign_into(&self, pending: &mut PendingTx) -> Result<(), SendError> {
@@ -230,10 +237,8 @@ impl Sender {
         let deadline = Instant::now() + self.policy.receipt_timeout;
         let mut bump_at = Instant::now() + self.policy.bump_after;
         loop {
-            for hash in pending.hashes.iter().rev() {
-                if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
-                    return self.await_depth(receipt).await;
-                }
+            if let Some(receipt) = self.find_receipt(&pending.hashes).await? {
+                return self.await_depth(receipt).await;
             }
             let now = Instant::now();
             if now >= deadline {

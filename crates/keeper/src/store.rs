@@ -9,6 +9,8 @@ mod redb_store;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Job;
+
 pub use redb_store::RedbStore;
 
 /// Why the store failed. Every variant means the state could not be read or written; none is recoverable by
@@ -115,8 +117,13 @@ pub struct PaymentRecord {
 /// Outcome of storing a new payment.
 #[derive(Debug)]
 pub enum Accepted {
-    /// Stored and queued.
-    Queued(Box<PaymentRecord>),
+    /// Stored and queued; the queue now holds `queued` payments.
+    Queued {
+        /// The stored record.
+        record: Box<PaymentRecord>,
+        /// Payments queued, this one included.
+        queued: u64,
+    },
     /// The same (token, payer, nonce) was accepted before; here is its record.
     Duplicate(Box<PaymentRecord>),
     /// The queue holds its maximum; try later.
@@ -152,13 +159,18 @@ pub enum TxJob {
 }
 
 impl TxJob {
+    /// The keeper job that sends it.
+    pub fn job(&self) -> Job {
+        match self {
+            Self::Payments { .. } => Job::Payments,
+            Self::Subscriptions { .. } => Job::Subscriptions,
+            Self::ChannelClaims { .. } | Self::ChannelFinalize { .. } => Job::Channels,
+        }
+    }
+
     /// The job's name in logs and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Payments { .. } => "payments",
-            Self::Subscriptions { .. } => "subscriptions",
-            Self::ChannelClaims { .. } | Self::ChannelFinalize { .. } => "channels",
-        }
+        self.job().name()
     }
 }
 
@@ -246,8 +258,6 @@ pub trait Store: Send + Sync {
     fn queued_payments(&self, limit: usize) -> Result<Vec<PaymentRecord>, StoreError>;
     /// How many payments are queued.
     fn queued_count(&self) -> Result<u64, StoreError>;
-    /// Payments counted by status.
-    fn payment_counts(&self) -> Result<[u64; 4], StoreError>;
     /// The transactions in flight, lowest nonce first.
     fn pending_txs(&self) -> Result<Vec<PendingTx>, StoreError>;
     /// Applies `change` atomically.

@@ -126,12 +126,7 @@ pub(crate) async fn send_and_apply(
     change: impl FnOnce(&PendingTx) -> crate::store::Change,
 ) -> Result<TransactionReceipt, JobError> {
     let store = std::sync::Arc::clone(&keeper.shared.store);
-    let receipt = keeper.sender.send(store.as_ref(), job.clone(), to, input.clone(), gas, change).await?;
-    let pending = store
-        .pending_txs()?
-        .into_iter()
-        .find(|p| p.hashes.contains(&receipt.transaction_hash))
-        .ok_or_else(|| JobError::Call("the confirmed transaction is not in the store".into()))?;
+    let (receipt, pending) = keeper.sender.send(store.as_ref(), job, to, input, gas, change).await?;
     apply(keeper, &pending, Resolution::Mined(Box::new(receipt.clone()))).await?;
     Ok(receipt)
 }

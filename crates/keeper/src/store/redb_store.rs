@@ -33,7 +33,6 @@ const WATCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("watched");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 const NEXT_SEQ: &str = "next_seq";
-const STATUS_COUNTERS: [&str; 4] = ["count_queued", "count_submitted", "count_settled", "count_failed"];
 
 /// The store in one database file.
 pub struct RedbStore {
@@ -56,15 +55,6 @@ fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { table, message: err.to_string() })
-}
-
-fn status_index(status: PaymentStatus) -> usize {
-    match status {
-        PaymentStatus::Queued => 0,
-        PaymentStatus::Submitted => 1,
-        PaymentStatus::Settled => 2,
-        PaymentStatus::Failed => 3,
-    }
 }
 
 impl RedbStore {
@@ -96,13 +86,6 @@ impl RedbStore {
     }
 }
 
-fn add_to_counter(tx: &WriteTransaction, name: &'static str, delta: i64) -> Result<(), StoreError> {
-    let mut meta = tx.open_table(META).map_err(db_err)?;
-    let current = meta.get(name).map_err(db_err)?.map(|v| v.value()).unwrap_or(0);
-    meta.insert(name, current.saturating_add_signed(delta)).map_err(db_err)?;
-    Ok(())
-}
-
 fn execution_key(record: &ExecutionRecord) -> [u8; 44] {
     let mut key = [0u8; 44];
     key[..32].copy_from_slice(&record.subscription.to_be_bytes::<32>());
@@ -122,7 +105,8 @@ impl Store for RedbStore {
                 return Ok(());
             }
             let mut queue = tx.open_table(QUEUE).map_err(db_err)?;
-            if queue.len().map_err(db_err)? >= max_queued {
+            let queued = queue.len().map_err(db_err)?;
+            if queued >= max_queued {
                 return Ok(());
             }
             let mut meta = tx.open_table(META).map_err(db_err)?;
@@ -133,8 +117,7 @@ impl Store for RedbStore {
             record.status = PaymentStatus::Queued;
             payments.insert(key.as_slice(), encode(&record)?.as_slice()).map_err(db_err)?;
             queue.insert(seq, key.as_slice()).map_err(db_err)?;
-            add_to_counter(tx, STATUS_COUNTERS[0], 1)?;
-            outcome = Accepted::Queued(Box::new(record.clone()));
+            outcome = Accepted::Queued { record: Box::new(record.clone()), queued: queued + 1 };
             Ok(())
         })?;
         Ok(outcome)
@@ -171,16 +154,6 @@ impl Store for RedbStore {
         tx.open_table(QUEUE).map_err(db_err)?.len().map_err(db_err)
     }
 
-    fn payment_counts(&self) -> Result<[u64; 4], StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let meta = tx.open_table(META).map_err(db_err)?;
-        let mut counts = [0u64; 4];
-        for (count, name) in counts.iter_mut().zip(STATUS_COUNTERS) {
-            *count = meta.get(name).map_err(db_err)?.map(|v| v.value()).unwrap_or(0);
-        }
-        Ok(counts)
-    }
-
     fn pending_txs(&self) -> Result<Vec<PendingTx>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let txs = tx.open_table(TXS).map_err(db_err)?;
@@ -198,7 +171,6 @@ impl Store for RedbStore {
             {
                 let mut payments = tx.open_table(PAYMENTS).map_err(db_err)?;
                 let mut queue = tx.open_table(QUEUE).map_err(db_err)?;
-                let mut deltas = [0i64; 4];
                 for record in &change.payments {
                     let key = record.key.to_bytes();
                     let previous: Option<PaymentRecord> = payments
@@ -206,23 +178,13 @@ impl Store for RedbStore {
                         .map_err(db_err)?
                         .map(|v| decode("payments", v.value()))
                         .transpose()?;
-                    if let Some(previous) = &previous {
-                        deltas[status_index(previous.status)] -= 1;
-                        if previous.status == PaymentStatus::Queued {
-                            queue.remove(previous.seq).map_err(db_err)?;
-                        }
+                    if let Some(previous) = previous.filter(|p| p.status == PaymentStatus::Queued) {
+                        queue.remove(previous.seq).map_err(db_err)?;
                     }
-                    deltas[status_index(record.status)] += 1;
                     if record.status == PaymentStatus::Queued {
                         queue.insert(record.seq, key.as_slice()).map_err(db_err)?;
                     }
                     payments.insert(key.as_slice(), encode(record)?.as_slice()).map_err(db_err)?;
-                }
-                drop((payments, queue));
-                for (name, delta) in STATUS_COUNTERS.into_iter().zip(deltas) {
-                    if delta != 0 {
-                        add_to_counter(tx, name, delta)?;
-                    }
                 }
             }
             {
