@@ -7,11 +7,9 @@
 use std::time::Instant;
 
 use alloy::primitives::{Address, U256, address};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use x402_bindings::eip3009::TransferWithAuthorization;
-use x402_keeper::intake::{Token, Verifier, domain_of};
-use x402_keeper::payload::PaymentRequest;
+use x402_keeper::intake::{Token, Verifier};
+use x402_keeper::payload::{ExactTerms, PaymentRequest, signed_request};
 
 const PAYLOADS: usize = 20_000;
 const NOW: u64 = 1_800_000_000;
@@ -23,42 +21,19 @@ fn main() {
         version: "2".into(),
     };
     let verifier = Verifier::new(84_532, Some("base-sepolia"), std::slice::from_ref(&token), 6);
-    let domain = domain_of(&token, 84_532);
     let merchant = Address::repeat_byte(0x42);
     let payers: Vec<PrivateKeySigner> = (0..16).map(|_| PrivateKeySigner::random()).collect();
     let bodies: Vec<String> = (0..PAYLOADS)
         .map(|i| {
             let payer = &payers[i % payers.len()];
-            let authorization = TransferWithAuthorization {
-                from: payer.address(),
+            let terms = ExactTerms {
                 to: merchant,
                 value: U256::from(10_000u64),
-                validAfter: U256::from(NOW - 60),
-                validBefore: U256::from(NOW + 600),
+                valid_after: NOW - 60,
+                valid_before: NOW + 600,
                 nonce: alloy::primitives::keccak256(i.to_be_bytes()),
             };
-            let signature = payer.sign_typed_data_sync(&authorization, &domain).unwrap();
-            let requirements = serde_json::json!({
-                "scheme": "exact", "network": "eip155:84532", "amount": "10000",
-                "asset": token.address, "payTo": merchant,
-            });
-            serde_json::json!({
-                "x402Version": 2,
-                "paymentPayload": {
-                    "x402Version": 2,
-                    "accepted": requirements,
-                    "payload": {
-                        "signature": alloy::hex::encode_prefixed(signature.as_bytes()),
-                        "authorization": {
-                            "from": authorization.from, "to": authorization.to, "value": "10000",
-                            "validAfter": (NOW - 60).to_string(), "validBefore": (NOW + 600).to_string(),
-                            "nonce": authorization.nonce,
-                        }
-                    }
-                },
-                "paymentRequirements": requirements,
-            })
-            .to_string()
+            signed_request(payer, payer.address(), &token, 84_532, terms).unwrap().to_string()
         })
         .collect();
 

@@ -9,13 +9,11 @@ use alloy::network::EthereumWallet;
 use alloy::node_bindings::Anvil;
 use alloy::primitives::{Address, U256, address, keccak256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use x402_bindings::TestStablecoin;
-use x402_bindings::eip3009::TransferWithAuthorization;
-use x402_keeper::intake::{InvalidReason, OnchainError, Token, Verifier, check_onchain, domain_of};
-use x402_keeper::payload::PaymentRequest;
+use x402_keeper::intake::{InvalidReason, OnchainError, Token, Verifier, check_onchain};
+use x402_keeper::payload::{ExactTerms, PaymentRequest, signed_request};
 
 const NOW: u64 = 1_800_000_000;
 const MERCHANT: Address = address!("0x0000000000000000000000000000000000004242");
@@ -26,35 +24,14 @@ fn usdc(address: Address) -> Token {
 
 /// A valid v2 request paying MERCHANT 10000 units of `token`, signed by `payer`, as JSON to mutate.
 fn request(payer: &PrivateKeySigner, token: &Token, chain_id: u64, now: u64, nonce: u8) -> Value {
-    let authorization = TransferWithAuthorization {
-        from: payer.address(),
+    let terms = ExactTerms {
         to: MERCHANT,
         value: U256::from(10_000u64),
-        validAfter: U256::from(now - 60),
-        validBefore: U256::from(now + 600),
+        valid_after: now - 60,
+        valid_before: now + 600,
         nonce: keccak256([nonce]),
     };
-    let signature = payer.sign_typed_data_sync(&authorization, &domain_of(token, chain_id)).unwrap();
-    let requirements = json!({
-        "scheme": "exact", "network": format!("eip155:{chain_id}"), "amount": "10000",
-        "asset": token.address, "payTo": MERCHANT,
-    });
-    json!({
-        "x402Version": 2,
-        "paymentPayload": {
-            "x402Version": 2,
-            "accepted": requirements,
-            "payload": {
-                "signature": alloy::hex::encode_prefixed(signature.as_bytes()),
-                "authorization": {
-                    "from": authorization.from, "to": MERCHANT, "value": "10000",
-                    "validAfter": (now - 60).to_string(), "validBefore": (now + 600).to_string(),
-                    "nonce": authorization.nonce,
-                }
-            }
-        },
-        "paymentRequirements": requirements,
-    })
+    signed_request(payer, payer.address(), token, chain_id, terms).unwrap()
 }
 
 /// A change that breaks one field of a valid request.
