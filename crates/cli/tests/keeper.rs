@@ -265,8 +265,7 @@ async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_on
     let mut keeper = KeeperProc::start(&net, &data, 600, "keeper.log");
     keeper.wait_ready().await;
     let before: Vec<U256> =
-        futures_balances(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>())
-            .await;
+        balances_of(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>()).await;
     let now = net.demo.now().await.unwrap();
     let payer = &net.keys[1];
 
@@ -338,7 +337,7 @@ async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_on
     let good = queue(&net, &keeper, 498, "good").await;
     // 500 accepted in all: two full batches of 250 go out without waiting for the interval.
     wait_until("500 settlements", 120, || async {
-        futures_statuses(&keeper, &[&front_run_answer, &drained_answer]).await
+        all_final(&keeper, &[&front_run_answer, &drained_answer]).await
             && settled_txs(&keeper, &good).await.is_some()
     })
     .await;
@@ -359,8 +358,7 @@ async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_on
     // Every balance to the unit: the merchant got the 498 payments plus the two direct transfers.
     assert_eq!(net.demo.balance(merchant).await.unwrap(), total(&good) + U256::from(5 + 7));
     let after =
-        futures_balances(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>())
-            .await;
+        balances_of(&net, &net.keys[1..=5].iter().map(PrivateKeySigner::address).collect::<Vec<_>>()).await;
     for (i, payer) in net.keys[1..=5].iter().enumerate() {
         let paid: U256 = good.iter().filter(|(_, p, _)| *p == payer.address()).map(|(_, _, v)| *v).sum();
         let direct = match i {
@@ -378,7 +376,8 @@ async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_on
     assert!(metrics.contains("x402_keeper_queue_depth 0"), "{metrics}");
 }
 
-async fn futures_balances(net: &Net, who: &[Address]) -> Vec<U256> {
+/// The token balances of `who`, in order.
+async fn balances_of(net: &Net, who: &[Address]) -> Vec<U256> {
     let mut out = Vec::new();
     for address in who {
         out.push(net.demo.balance(*address).await.unwrap());
@@ -386,7 +385,8 @@ async fn futures_balances(net: &Net, who: &[Address]) -> Vec<U256> {
     out
 }
 
-async fn futures_statuses(keeper: &KeeperProc, answers: &[&Value]) -> bool {
+/// Whether every one of `answers`' payments reached a final status (settled or failed).
+async fn all_final(keeper: &KeeperProc, answers: &[&Value]) -> bool {
     for answer in answers {
         let record = keeper.payment(answer["id"].as_str().unwrap()).await;
         if record["status"] == "queued" || record["status"] == "submitted" {

@@ -66,6 +66,7 @@ pub(crate) struct DevnetArgs {
 const MERCHANT: usize = 7;
 const KEEPER: usize = 9;
 
+#[derive(Default)]
 struct Totals {
     settled: usize,
     settle_txs: Vec<B256>,
@@ -143,7 +144,7 @@ impl DevnetArgs {
             payments_batch: Some(250),
             ..Default::default()
         };
-        let settings = settings_from_record(&path, rpc_url.clone(), file, (None, None, None))?;
+        let settings = settings_from_record(&path, rpc_url.clone(), &file)?;
         let token = settings.tokens[0];
         let demo = Demo::connect(&rpc_url, &keys, token, settings.contracts).await?;
         let merchant = keys[MERCHANT].address();
@@ -191,16 +192,7 @@ impl DevnetArgs {
         say(format!("keeper      {keeper_address}, API {api}, a tick every {} s", self.interval));
         wait_ready(&api).await?;
 
-        let mut totals = Totals {
-            settled: 0,
-            settle_txs: Vec::new(),
-            settle_gas: 0,
-            charged: 0,
-            charge_txs: 0,
-            charge_gas: 0,
-            claims: 0,
-            finalized: 0,
-        };
+        let mut totals = Totals::default();
 
         // The voucher the merchant registers with the keeper.
         let voucher = demo.voucher(channel_payer, channel, U256::from(25 * USDC)).await?;

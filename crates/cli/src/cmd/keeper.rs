@@ -47,8 +47,7 @@ pub(crate) struct KeeperArgs {
 pub(crate) fn settings_from_record(
     path: &Path,
     rpc_url: String,
-    mut file: x402_keeper::config::FileSettings,
-    overrides: (Option<PathBuf>, Option<SocketAddr>, Option<u64>),
+    file: &x402_keeper::config::FileSettings,
 ) -> eyre::Result<Settings> {
     let Some(record) = Record::load(path)? else {
         bail!("no deployment record at {}: run `x402 deploy` first", path.display());
@@ -71,16 +70,6 @@ pub(crate) fn settings_from_record(
         deployed_block,
     };
     let token = record.token.address.ok_or_else(|| eyre::eyre!("{} records no token", path.display()))?;
-    let (data_dir, listen, interval) = overrides;
-    if data_dir.is_some() {
-        file.data_dir = data_dir;
-    }
-    if listen.is_some() {
-        file.listen = listen;
-    }
-    if interval.is_some() {
-        file.interval_secs = interval;
-    }
     let network_name =
         (record.network != crate::network::Network::Local).then(|| record.network.name().to_owned());
     Ok(file.resolve(rpc_url, record.chain_id, network_name, contracts, vec![token])?)
@@ -114,13 +103,12 @@ impl KeeperArgs {
     pub(crate) async fn run(self) -> eyre::Result<ExitCode> {
         logging::init(self.log_format, "info");
         let path = Record::path(&self.target.deployments_dir, self.target.network);
-        let file = load_file(self.config.as_deref())?;
-        let settings = settings_from_record(
-            &path,
-            self.target.rpc_url()?,
-            file,
-            (self.data_dir.clone(), self.listen, self.interval),
-        )?;
+        let mut file = load_file(self.config.as_deref())?;
+        // Flags and environment variables override the file.
+        file.data_dir = self.data_dir.clone().or(file.data_dir);
+        file.listen = self.listen.or(file.listen);
+        file.interval_secs = self.interval.or(file.interval_secs);
+        let settings = settings_from_record(&path, self.target.rpc_url()?, &file)?;
         let signer = keys::load(self.keystore.as_deref())?;
         let mut shutdown = shutdown_signal()?;
         let Some(keeper) = daemon::start(settings, signer, &mut shutdown).await? else {
