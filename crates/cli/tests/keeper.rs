@@ -67,6 +67,11 @@ struct KeeperProc {
 
 impl KeeperProc {
     fn start(net: &Net, data_dir: &Path, interval: u64, log: &str) -> Self {
+        Self::start_with(net, data_dir, interval, log, &[])
+    }
+
+    /// [`KeeperProc::start`] with more command-line arguments.
+    fn start_with(net: &Net, data_dir: &Path, interval: u64, log: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let dir = net.scratch.dir().to_str().unwrap().to_owned();
         let listen = format!("127.0.0.1:{port}");
@@ -90,7 +95,11 @@ impl KeeperProc {
                 &interval.to_string(),
                 "--log-format",
                 "json",
-            ],
+            ]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect::<Vec<_>>(),
             Some(&key_hex(&net.anvil, KEEPER)),
         )
         .stdout(Stdio::null())
@@ -115,8 +124,18 @@ impl KeeperProc {
     }
 
     async fn post(&self, route: &str, body: &Value) -> (u16, Value) {
-        let response =
-            reqwest::Client::new().post(format!("{}{route}", self.api)).json(body).send().await.unwrap();
+        self.post_raw(route, body.to_string()).await
+    }
+
+    /// Posts `body` as is, labelled as JSON.
+    async fn post_raw(&self, route: &str, body: String) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{route}", self.api))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -533,4 +552,87 @@ async fn two_keepers_on_one_database_never_conflict() {
         txs.len() as u64,
         "every keeper transaction is a recorded batch"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_keeps_serving() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(
+        &config,
+        "[keeper]\nmax_queue = 3\nrate_limit_per_sec = 5\nrate_limit_burst = 10\nmax_body_bytes = 2048\n",
+    )
+    .unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    let now = net.demo.now().await.unwrap();
+
+    // A body over max_body_bytes is refused before it is parsed.
+    let (status, _) = keeper.post_raw("/payments", format!("{{\"pad\":\"{}\"}}", "x".repeat(4096))).await;
+    assert_eq!(status, 413);
+    // Not JSON, and JSON of the wrong shape.
+    for body in ["not json", "{\"x402Version\":2,\"paymentPayload\":5}", "[]"] {
+        let (status, answer) = keeper.post_raw("/payments", body.to_owned()).await;
+        assert_eq!((status, answer["invalidReason"].as_str()), (400, Some("invalid_payload")), "{body}");
+    }
+
+    // The queue holds three; the fourth payment waits for room (429), a repeat of a queued one is answered.
+    let mut queued = Vec::new();
+    for i in 0..4u8 {
+        let body = net.demo.payment(&net.keys[1], merchant, U256::from(100), now, &[b'q', i]).unwrap();
+        let (status, answer) = keeper.post("/payments", &body).await;
+        if i < 3 {
+            assert_eq!(status, 202, "{answer}");
+            queued.push(body);
+        } else {
+            assert_eq!(status, 429, "{answer}");
+            assert!(answer["error"].as_str().unwrap().contains("queue is full"), "{answer}");
+        }
+    }
+    let (status, answer) = keeper.post("/payments", &queued[0]).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("queued")));
+
+    // A flood of 60 requests at once against a bucket of 10 refilled at 5/s: most are turned away with 429.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let flood: Vec<_> = (0..60)
+        .map(|_| {
+            let api = keeper.api.clone();
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{api}/payments"))
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in flood {
+        statuses.push(request.await.unwrap());
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+    assert!((30..=50).contains(&limited), "{limited} of 60 rate limited: {statuses:?}");
+
+    // The keeper is still alive and serving; after a pause the bucket lets requests in again.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let health = reqwest::get(format!("{}/health", keeper.api)).await.unwrap().status().as_u16();
+    assert_eq!(health, 200);
+    let (status, _) = keeper.post_raw("/payments", "{}".to_owned()).await;
+    assert_eq!(status, 400);
+    let metrics = reqwest::get(format!("{}/metrics", keeper.api)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(&format!("x402_keeper_intake_requests_total{{result=\"rate_limited\"}} {limited}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("x402_keeper_intake_requests_total{result=\"queue_full\"} 1"), "{metrics}");
+    assert!(metrics.contains("x402_keeper_queue_depth 3"), "{metrics}");
+    let status = keeper.terminate();
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
 }

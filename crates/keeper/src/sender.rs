@@ -56,6 +56,13 @@ pub enum SendError {
     /// Not mined before the timeout; it stays stored and is resolved on the next tick.
     #[error("transaction at nonce {0} not mined in time")]
     Timeout(u64),
+    /// Mined, but not buried under the confirmation depth before the timeout; resolved on the next tick.
+    #[error("transaction {0} mined but not confirmed in time")]
+    Unconfirmed(B256),
+    /// Mined, then gone from the chain before reaching the confirmation depth; resolved (re-broadcast if its nonce
+    /// is free again) on the next tick.
+    #[error("transaction {0} was reorganized out before its confirmation depth")]
+    Reorged(B256),
 }
 
 /// What happened to a stored transaction.
@@ -291,13 +298,11 @@ impl Sender {
                 match self.provider.get_transaction_receipt(receipt.transaction_hash).await.map_err(rpc)? {
                     Some(current) if current.block_hash == receipt.block_hash => return Ok(current),
                     Some(current) => receipt = current,
-                    None => {
-                        return Err(SendError::Rpc("receipt disappeared (reorg); retrying next tick".into()));
-                    }
+                    None => return Err(SendError::Reorged(receipt.transaction_hash)),
                 }
             }
             if Instant::now() >= deadline {
-                return Err(SendError::Timeout(0));
+                return Err(SendError::Unconfirmed(receipt.transaction_hash));
             }
             tokio::time::sleep(self.policy.poll_interval).await;
         }
