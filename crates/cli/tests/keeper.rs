@@ -1,7 +1,7 @@
 //! The keeper daemon against a real anvil, run as the user runs it (`x402 deploy`, then `x402 keeper` as a
 //! separate process): subscriptions charged exactly once per period, 500 queued authorizations settled in a few
-//! batches with the bad ones refused or reported, `kill -9` mid-batch, anvil restarted from a state dump, and two
-//! keepers on one database.
+//! batches with the bad ones refused or reported, `kill -9` mid-batch, anvil restarted from a state dump, two
+//! keepers on one database, and abusive intake (oversized bodies, a full queue, floods from one client).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -168,6 +168,11 @@ impl Drop for KeeperProc {
             }
         }
     }
+}
+
+/// An HTTP client whose connections come from `ip` (any 127.0.0.0/8 address reaches a keeper on 127.0.0.1).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
 }
 
 async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
@@ -561,7 +566,8 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     let config = net.scratch.dir().join("keeper.toml");
     std::fs::write(
         &config,
-        "[keeper]\nmax_queue = 3\nrate_limit_per_sec = 5\nrate_limit_burst = 10\nmax_body_bytes = 2048\n",
+        "[keeper]\nmax_queue = 3\nrate_limit_per_sec = 5\nrate_limit_burst = 10\nmax_body_bytes = 2048\n\
+         trusted_proxies = [\"127.0.0.3\"]\n",
     )
     .unwrap();
     let data = net.scratch.dir().join("keeper");
@@ -595,20 +601,18 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     let (status, answer) = keeper.post("/payments", &queued[0]).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("queued")));
 
-    // A flood of 60 requests at once against a bucket of 10 refilled at 5/s: most are turned away with 429.
+    // A flood of 60 requests at once from 127.0.0.1 against its bucket of 10 refilled at 5/s: most are turned
+    // away with 429 and a Retry-After.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let flood: Vec<_> = (0..60)
         .map(|_| {
             let api = keeper.api.clone();
             tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(format!("{api}/payments"))
-                    .body("{}")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
+                let response =
+                    reqwest::Client::new().post(format!("{api}/payments")).body("{}").send().await.unwrap();
+                let retry_after =
+                    response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                (response.status().as_u16(), retry_after)
             })
         })
         .collect();
@@ -616,9 +620,48 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     for request in flood {
         statuses.push(request.await.unwrap());
     }
-    let limited = statuses.iter().filter(|s| **s == 429).count();
-    assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+    let mut limited = statuses.iter().filter(|(s, _)| *s == 429).count();
+    assert!(statuses.iter().all(|(s, _)| *s == 400 || *s == 429), "{statuses:?}");
     assert!((30..=50).contains(&limited), "{limited} of 60 rate limited: {statuses:?}");
+    assert!(statuses.iter().all(|(s, r)| (*s == 429) == (r.as_deref() == Some("1"))), "{statuses:?}");
+
+    // Another client (127.0.0.2) has its own bucket: the flood did not touch it. An X-Forwarded-For header from
+    // it is ignored (it is not a trusted proxy), so naming a new address on every request buys nothing.
+    let other = client_from("127.0.0.2");
+    let started = Instant::now();
+    let requests: Vec<_> = (0..20)
+        .map(|i| {
+            let request = other
+                .post(format!("{}/payments", keeper.api))
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .body("{}");
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut served = 0;
+    for request in requests {
+        match request.await.unwrap() {
+            400 => served += 1,
+            429 => limited += 1,
+            status => panic!("unexpected {status}"),
+        }
+    }
+    // Its burst of 10, plus what its bucket refilled (5/s) while the requests ran.
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    assert!((10..=10 + refilled).contains(&served), "127.0.0.2 served {served}, refilled {refilled}");
+
+    // Behind the trusted proxy 127.0.0.3 each forwarded address is a client of its own: none is limited.
+    let proxy = client_from("127.0.0.3");
+    for i in 0..20 {
+        let response = proxy
+            .post(format!("{}/payments", keeper.api))
+            .header("x-forwarded-for", format!("203.0.113.77, 198.51.100.{i}"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "forwarded client {i}");
+    }
 
     // The keeper is still alive and serving; after a pause the bucket lets requests in again.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -635,4 +678,61 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     assert!(metrics.contains("x402_keeper_queue_depth 3"), "{metrics}");
     let status = keeper.terminate();
     assert!(status.success(), "SIGTERM exits cleanly: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enqueue_waits_out_the_rate_limit_and_payment_shows_each_outcome() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(&config, "[keeper]\nrate_limit_per_sec = 2\nrate_limit_burst = 3\n").unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(&net, &data, 1, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    let now = net.demo.now().await.unwrap();
+    let before = net.demo.balance(merchant).await.unwrap();
+
+    // Eight good payments and one from a payer without funds, in one file: more than the burst of 3 allows.
+    let mut requests: Vec<Value> = (0..8u64)
+        .map(|i| {
+            let payer = &net.keys[1 + (i as usize) % 5];
+            net.demo.payment(payer, merchant, U256::from(500 + i), now, &[b'e', i as u8]).unwrap()
+        })
+        .collect();
+    requests
+        .push(net.demo.payment(&PrivateKeySigner::random(), merchant, U256::from(7), now, b"broke").unwrap());
+    let file = net.scratch.dir().join("payments.json");
+    std::fs::write(&file, serde_json::to_string(&requests).unwrap()).unwrap();
+    let output =
+        x402(&["enqueue", file.to_str().unwrap(), "--keeper-url", &keeper.api], None).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    // Every good payment was queued, the 429s waited out rather than reported; the bad one is refused with
+    // its reason and makes the exit code 1.
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("rate limited; sending again in 1 s"), "{stdout}");
+    let ids: Vec<String> =
+        stdout.lines().filter_map(|line| line.split_once(": queued ").map(|(_, id)| id.to_owned())).collect();
+    assert_eq!(ids.len(), 8, "{stdout}");
+    assert!(stdout.contains("8: refused (400 Bad Request): insufficient_funds"), "{stdout}");
+    assert!(!stdout.contains("refused (429"), "{stdout}");
+
+    // `x402 payment` shows them settled; an unknown id makes it exit 1.
+    let mut args = vec!["payment", "--keeper-url", &keeper.api];
+    args.extend(ids.iter().map(String::as_str));
+    wait_until("the enqueued payments settle", 60, || {
+        let output = x402(&args, None).output().unwrap();
+        async move {
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            output.status.success() && stdout.matches("\"status\": \"settled\"").count() == 8
+        }
+    })
+    .await;
+    let expected: u64 = (0..8).map(|i| 500 + i).sum();
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + U256::from(expected));
+    let unknown = format!("{}:{}:{}", net.demo.token.address, net.keys[1].address(), B256::repeat_byte(9));
+    let output = x402(&["payment", "--keeper-url", &keeper.api, &unknown], None).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(keeper.terminate().success());
 }

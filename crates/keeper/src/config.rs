@@ -1,13 +1,14 @@
 //! The keeper's settings: the TOML file's `[keeper]` keys (all optional, with the defaults below), validated
 //! before anything starts. The command line and the environment override the file (see `x402 keeper --help`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::primitives::Address;
 use serde::Deserialize;
 
+use crate::ratelimit::Rate;
 use crate::sender::TxPolicy;
 
 /// The three jobs a keeper can run.
@@ -55,10 +56,18 @@ pub struct FileSettings {
     pub safety_margin_secs: Option<u64>,
     /// Most payments queued at once; more are refused with 429.
     pub max_queue: Option<u64>,
-    /// Intake requests per second (token bucket rate).
+    /// Intake requests per second from one client (IP address; IPv6 /64).
     pub rate_limit_per_sec: Option<u32>,
-    /// Intake burst (token bucket size).
+    /// Intake requests one client may send at once.
     pub rate_limit_burst: Option<u32>,
+    /// Intake requests per second from all clients together.
+    pub global_rate_limit_per_sec: Option<u32>,
+    /// Intake requests all clients together may send at once.
+    pub global_rate_limit_burst: Option<u32>,
+    /// Most clients whose rate is tracked at once.
+    pub rate_limit_clients: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<IpAddr>>,
     /// Largest request body in bytes.
     pub max_body_bytes: Option<usize>,
     /// Seconds before an unmined transaction is re-sent with higher fees.
@@ -122,10 +131,14 @@ pub struct Settings {
     pub safety_margin: u64,
     /// Queue bound.
     pub max_queue: u64,
-    /// Intake rate (requests per second).
-    pub rate_limit_per_sec: u32,
-    /// Intake burst.
-    pub rate_limit_burst: u32,
+    /// Intake rate of one client.
+    pub client_rate: Rate,
+    /// Intake rate of all clients together.
+    pub global_rate: Rate,
+    /// Clients tracked at once.
+    pub rate_limit_clients: usize,
+    /// Proxies trusted for `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Body limit.
     pub max_body_bytes: usize,
     /// Transaction policy.
@@ -173,10 +186,18 @@ impl FileSettings {
         check(safety_margin <= 3600, "safety_margin_secs", "must be at most 3600")?;
         let max_queue = self.max_queue.unwrap_or(100_000);
         check(max_queue >= 1, "max_queue", "must be at least 1")?;
-        let rate = self.rate_limit_per_sec.unwrap_or(2_000);
+        let global_rate = self.global_rate_limit_per_sec.unwrap_or(2_000);
+        check(global_rate >= 1, "global_rate_limit_per_sec", "must be at least 1")?;
+        let global_burst = self.global_rate_limit_burst.unwrap_or(global_rate.saturating_mul(2));
+        check(global_burst >= 1, "global_rate_limit_burst", "must be at least 1")?;
+        let rate = self.rate_limit_per_sec.unwrap_or(500.min(global_rate));
         check(rate >= 1, "rate_limit_per_sec", "must be at least 1")?;
-        let burst = self.rate_limit_burst.unwrap_or(rate.saturating_mul(2));
+        check(rate <= global_rate, "rate_limit_per_sec", "must be at most global_rate_limit_per_sec")?;
+        let burst = self.rate_limit_burst.unwrap_or(rate.saturating_mul(2).min(global_burst));
         check(burst >= 1, "rate_limit_burst", "must be at least 1")?;
+        check(burst <= global_burst, "rate_limit_burst", "must be at most global_rate_limit_burst")?;
+        let rate_limit_clients = self.rate_limit_clients.unwrap_or(10_000);
+        check((1..=1_000_000).contains(&rate_limit_clients), "rate_limit_clients", "must be 1..=1000000")?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
         check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
         let bump_after = self.bump_after_secs.unwrap_or(30);
@@ -203,8 +224,10 @@ impl FileSettings {
             subscriptions_batch,
             safety_margin,
             max_queue,
-            rate_limit_per_sec: rate,
-            rate_limit_burst: burst,
+            client_rate: Rate { per_sec: rate, burst },
+            global_rate: Rate { per_sec: global_rate, burst: global_burst },
+            rate_limit_clients,
+            trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
             max_body_bytes,
             tx: TxPolicy {
                 confirmations,
@@ -215,5 +238,72 @@ impl FileSettings {
             },
             min_balance_wei: self.min_balance_wei.unwrap_or(10_000_000_000_000_000),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(toml_text: &str) -> Result<Settings, SettingError> {
+        let file: FileConfig = toml::from_str(toml_text).unwrap();
+        let contracts = Contracts {
+            x402_payment: Address::repeat_byte(1),
+            subscription: Address::repeat_byte(2),
+            payment_channel: Address::repeat_byte(3),
+            deployed_block: 0,
+        };
+        file.keeper.resolve(
+            "http://localhost:8545".into(),
+            31337,
+            None,
+            contracts,
+            vec![Address::repeat_byte(4)],
+        )
+    }
+
+    #[test]
+    fn defaults_give_each_client_a_quarter_of_the_keeper_rate() {
+        let settings = resolve("").unwrap();
+        assert_eq!(settings.client_rate, Rate { per_sec: 500, burst: 1000 });
+        assert_eq!(settings.global_rate, Rate { per_sec: 2000, burst: 4000 });
+        assert_eq!(settings.rate_limit_clients, 10_000);
+        assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn a_low_keeper_rate_caps_the_default_client_rate() {
+        let settings = resolve("[keeper]\nglobal_rate_limit_per_sec = 100\n").unwrap();
+        assert_eq!(settings.client_rate, Rate { per_sec: 100, burst: 200 });
+        assert_eq!(settings.global_rate, Rate { per_sec: 100, burst: 200 });
+    }
+
+    #[test]
+    fn rate_settings_out_of_range_are_refused_with_their_name() {
+        for (text, name) in [
+            ("rate_limit_per_sec = 0", "rate_limit_per_sec"),
+            ("rate_limit_per_sec = 3000", "rate_limit_per_sec"),
+            ("rate_limit_burst = 5000", "rate_limit_burst"),
+            ("global_rate_limit_per_sec = 0", "global_rate_limit_per_sec"),
+            ("global_rate_limit_burst = 0", "global_rate_limit_burst"),
+            ("rate_limit_clients = 0", "rate_limit_clients"),
+        ] {
+            let err = resolve(&format!("[keeper]\n{text}\n")).unwrap_err();
+            assert_eq!(err.name, name, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_ip_addresses() {
+        let settings = resolve("[keeper]\ntrusted_proxies = [\"10.0.0.9\", \"::1\"]\n").unwrap();
+        assert_eq!(
+            settings.trusted_proxies,
+            vec!["10.0.0.9".parse::<IpAddr>().unwrap(), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])]
+        );
+        assert!(toml::from_str::<FileConfig>("[keeper]\ntrusted_proxies = [\"10.0.0.0/8\"]\n").is_err());
+        assert!(
+            toml::from_str::<FileConfig>("[keeper]\nrate_limit = 5\n").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

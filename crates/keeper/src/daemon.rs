@@ -18,6 +18,7 @@ use x402_bindings::TestStablecoin;
 use crate::config::{Job, Settings};
 use crate::intake::{Token, Verifier};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::sender::{Resolution, SendError, Sender};
 use crate::store::{RedbStore, Store, StoreError};
 use crate::{http, jobs};
@@ -126,7 +127,7 @@ pub struct Shared {
     /// Set when a shutdown was requested.
     pub stopping: AtomicBool,
     chain_time: tokio::sync::Mutex<(Option<Instant>, u64)>,
-    pub(crate) bucket: std::sync::Mutex<http::Bucket>,
+    pub(crate) limiter: std::sync::Mutex<RateLimiter>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -244,7 +245,12 @@ pub async fn start(
     let keeper = signer.address();
     let wallet = EthereumWallet::from(signer);
     let sender = Sender::new(provider.clone(), wallet, chain_id, settings.tx.clone());
-    let bucket = http::Bucket::new(settings.rate_limit_per_sec, settings.rate_limit_burst);
+    let limiter = RateLimiter::new(
+        settings.client_rate,
+        settings.global_rate,
+        settings.rate_limit_clients,
+        std::time::Instant::now(),
+    );
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
         settings,
@@ -259,7 +265,7 @@ pub async fn start(
         last_tick: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         chain_time: tokio::sync::Mutex::new((None, 0)),
-        bucket: std::sync::Mutex::new(bucket),
+        limiter: std::sync::Mutex::new(limiter),
     });
     Ok(Some(Keeper { shared, sender, ticks: 0, woken: false, listener: Some(listener) }))
 }

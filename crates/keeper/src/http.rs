@@ -11,19 +11,22 @@
 //! | `GET /ready` | 200 once in-flight transactions are resolved and the chain answers |
 //!
 //! Refusals are JSON with the x402 reason: `400 {"isValid": false, "invalidReason", "invalidMessage", "payer"}`.
-//! Bodies above the limit get 413, a full queue or an exceeded rate 429, an unreachable chain 503. Nothing a
-//! client sends can stop the keeper.
+//! Bodies above the limit get 413, a full queue or an exceeded rate (see [`crate::ratelimit`]) 429, an
+//! unreachable chain 503. Nothing a client sends can stop the keeper.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, Bytes, Signature, U256};
 use alloy::sol_types::SolStruct;
 use axum::Router;
 use axum::body::Bytes as Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -35,34 +38,8 @@ use x402_bindings::voucher::{self, Voucher};
 use crate::daemon::Shared;
 use crate::intake::{InvalidReason, OnchainError, check_onchain};
 use crate::payload::PaymentRequest;
+use crate::ratelimit::{self, Refusal, Scope};
 use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherRecord};
-
-/// A token bucket: `rate` requests per second, up to `burst` at once.
-#[derive(Debug)]
-pub(crate) struct Bucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    pub(crate) fn new(rate: u32, burst: u32) -> Self {
-        Self { rate: f64::from(rate), burst: f64::from(burst), tokens: f64::from(burst), at: Instant::now() }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 type Reply = (StatusCode, axum::Json<Value>);
 
@@ -88,13 +65,33 @@ fn count(shared: &Shared, result: &str) {
     shared.metrics.add("x402_keeper_intake_requests_total", &[("result", result)], 1.0);
 }
 
-fn limited(shared: &Shared) -> Option<Reply> {
-    let allowed = shared.bucket.lock().map(|mut b| b.take()).unwrap_or(false);
-    if allowed {
-        return None;
-    }
-    count(shared, "rate_limited");
-    Some(reply(StatusCode::TOO_MANY_REQUESTS, json!({"error": "rate limit exceeded; retry later"})))
+/// Middleware of the intake routes: refuses a request over its client's or the keeper's rate with 429 and a
+/// `Retry-After` header, before the body is read.
+async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    // Without connection info (a router served without it) every request counts as one unknown client.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| info.0.ip());
+    let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let client = ratelimit::client_ip(peer, forwarded, &shared.settings.trusted_proxies);
+    let verdict = match shared.limiter.lock() {
+        Ok(mut limiter) => limiter.check(client, Instant::now()),
+        // A poisoned lock means a panic elsewhere; refuse rather than serve unlimited.
+        Err(_) => Err(Refusal { scope: Scope::Keeper, retry_after: Duration::from_secs(1) }),
+    };
+    let Err(refusal) = verdict else {
+        return next.run(request).await;
+    };
+    let (result, message) = match refusal.scope {
+        Scope::Client => ("rate_limited", "rate limit exceeded for this client; retry later"),
+        Scope::Keeper => ("overloaded", "the keeper is at its intake rate limit; retry later"),
+    };
+    count(&shared, result);
+    let retry_after = refusal.retry_after_secs();
+    let body = json!({"error": message, "retryAfterSecs": retry_after});
+    (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after.to_string())], axum::Json(body))
+        .into_response()
 }
 
 /// A payment's record as the API shows it.
@@ -115,9 +112,6 @@ pub fn payment_view(record: &PaymentRecord) -> Value {
 }
 
 async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
-    if let Some(refused) = limited(&shared) {
-        return refused;
-    }
     if shared.is_stopping() {
         return unavailable("the keeper is shutting down");
     }
@@ -240,9 +234,6 @@ fn voucher_refused(reason: &str, message: impl std::fmt::Display) -> Reply {
 }
 
 async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
-    if let Some(refused) = limited(&shared) {
-        return refused;
-    }
     let request: VoucherRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return voucher_refused("invalid_payload", format!("malformed voucher: {err}")),
@@ -334,8 +325,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let limit = shared.settings.max_body_bytes;
     Router::new()
         .route("/payments", post(post_payment))
-        .route("/payments/{id}", get(get_payment))
         .route("/vouchers", post(post_voucher))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), rate_limit))
+        .route("/payments/{id}", get(get_payment))
         .route("/subscriptions/{id}/executions", get(get_executions))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -354,6 +346,7 @@ pub(crate) async fn serve(
     let stop = async move {
         let _ = shutdown.changed().await;
     };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::error!(error = %err, "HTTP server failed");
     }

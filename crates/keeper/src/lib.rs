@@ -5,7 +5,7 @@
 //! - [`store`]: the durable state behind the [`store::Store`] trait;
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
-//! - [`http`]: the HTTP API (intake, status, metrics, health);
+//! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics; [`demo`]: the devnet's and tests' chain helpers.
 
 pub mod config;
@@ -16,6 +16,7 @@ pub mod intake;
 mod jobs;
 pub mod metrics;
 pub mod payload;
+pub mod ratelimit;
 pub mod sender;
 pub mod store;
 

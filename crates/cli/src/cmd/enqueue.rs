@@ -31,6 +31,47 @@ pub(crate) struct PaymentArgs {
     keeper_url: String,
 }
 
+/// Most times one payment is sent again after a 429 that names a `Retry-After`.
+const RATE_LIMIT_RETRIES: u32 = 20;
+/// The longest wait honoured from a `Retry-After`.
+const MAX_RETRY_AFTER_SECS: u64 = 60;
+
+/// Posts `request`; a 429 with `Retry-After` (the keeper's rate limit) is waited out and sent again, up to
+/// [`RATE_LIMIT_RETRIES`] times. Other answers, a full queue included, are returned as they are.
+async fn post_waiting_out_rate_limits(
+    client: &reqwest::Client,
+    url: &str,
+    request: &Value,
+    index: usize,
+) -> eyre::Result<(reqwest::StatusCode, Value)> {
+    let mut retries = 0;
+    loop {
+        let response = client
+            .post(url)
+            .json(request)
+            .send()
+            .await
+            .wrap_err_with(|| format!("cannot reach the keeper at {url}"))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match retry_after {
+            Some(secs)
+                if status == reqwest::StatusCode::TOO_MANY_REQUESTS && retries < RATE_LIMIT_RETRIES =>
+            {
+                retries += 1;
+                let secs = secs.clamp(1, MAX_RETRY_AFTER_SECS);
+                say(format!("{index}: rate limited; sending again in {secs} s"));
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            }
+            _ => return Ok((status, response.json().await.unwrap_or(Value::Null))),
+        }
+    }
+}
+
 fn client() -> eyre::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
@@ -58,14 +99,7 @@ impl EnqueueArgs {
         let client = client()?;
         let mut refused = 0usize;
         for (index, request) in requests.iter().enumerate() {
-            let response = client
-                .post(&url)
-                .json(request)
-                .send()
-                .await
-                .wrap_err_with(|| format!("cannot reach the keeper at {url}"))?;
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let (status, body) = post_waiting_out_rate_limits(&client, &url, request, index).await?;
             if status.is_success() {
                 say(format!(
                     "{index}: {} {}",
