@@ -1,7 +1,8 @@
 //! The keeper daemon against a real anvil, run as the user runs it (`x402 deploy`, then `x402 keeper` as a
 //! separate process): subscriptions charged exactly once per period, 500 queued authorizations settled in a few
 //! batches with the bad ones refused or reported, `kill -9` mid-batch, anvil restarted from a state dump, two
-//! keepers on one database, and abusive intake (oversized bodies, a full queue, floods from one client).
+//! keepers on one database, abusive intake (oversized bodies, a full queue, floods from one client), `x402 enqueue`
+//! and `x402 payment`, and vouchers of EOA and contract-wallet payers claimed before a close.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,13 +13,15 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use alloy::network::TransactionBuilder;
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::providers::Provider;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use common::{Scratch, address_of, assert_success, deploy, key_hex, x402};
 use serde_json::Value;
-use x402_bindings::{Subscription, TestStablecoin};
+use x402_bindings::{PaymentChannel, Subscription, TestStablecoin};
 use x402_keeper::config::Contracts;
 use x402_keeper::demo::Demo;
 
@@ -734,5 +737,113 @@ async fn enqueue_waits_out_the_rate_limit_and_payment_shows_each_outcome() {
     let unknown = format!("{}:{}:{}", net.demo.token.address, net.keys[1].address(), B256::repeat_byte(9));
     let output = x402(&["payment", "--keeper-url", &keeper.api, &unknown], None).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(keeper.terminate().success());
+}
+
+/// A contract wallet (test/mocks/MockERC1271Wallet.sol) owned by `owner`, which accepts the owner's ECDSA
+/// signature with any bytes appended, and a provider that sends as the wallet (anvil impersonation, 1 ETH).
+async fn contract_wallet(net: &Net, owner: Address) -> (Address, DynProvider) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts/MockERC1271Wallet.json");
+    let artifact: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut code = alloy::hex::decode(artifact["bytecode"].as_str().unwrap()).unwrap();
+    code.extend_from_slice(owner.into_word().as_slice());
+    let deploy = TransactionRequest::default().with_deploy_code(code);
+    let receipt = net.demo.provider.send_transaction(deploy).await.unwrap().get_receipt().await.unwrap();
+    let wallet = receipt.contract_address.unwrap();
+    let provider = &net.demo.provider;
+    provider.raw_request::<_, ()>("anvil_impersonateAccount".into(), (wallet,)).await.unwrap();
+    provider
+        .raw_request::<_, ()>("anvil_setBalance".into(), (wallet, U256::from(10).pow(U256::from(18))))
+        .await
+        .unwrap();
+    (wallet, ProviderBuilder::new().connect_http(net.anvil.endpoint_url()).erased())
+}
+
+async fn sent_by(
+    call: alloy::contract::Result<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>>,
+) {
+    let receipt = call.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "{receipt:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_before_the_close() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let keeper_address = net.keys[KEEPER].address();
+    let channels = net.demo.contracts.payment_channel;
+    let usdc = |n: u64| U256::from(n * USDC);
+    net.demo.approve_claim_operator(merchant, keeper_address).await.unwrap();
+
+    // Channel A from an EOA, channel B from a contract wallet, both to the merchant; channel C to a recipient
+    // that has not made the keeper its claim operator.
+    let a = net.demo.open_channel(net.keys[1].address(), merchant, usdc(100), 900).await.unwrap();
+    let c =
+        net.demo.open_channel(net.keys[3].address(), net.keys[6].address(), usdc(100), 900).await.unwrap();
+    let owner = &net.keys[2];
+    let (wallet, as_wallet) = contract_wallet(&net, owner.address()).await;
+    net.demo.mint(wallet, usdc(200)).await.unwrap();
+    let token = TestStablecoin::new(net.demo.token.address, &as_wallet);
+    sent_by(token.approve(channels, usdc(100)).from(wallet).send().await).await;
+    let salt = B256::repeat_byte(0xb);
+    let expires_at = U256::from(net.demo.now().await.unwrap() + 60);
+    let contract = PaymentChannel::new(channels, &as_wallet);
+    let open =
+        contract.openChannel(salt, merchant, net.demo.token.address, usdc(100), expires_at, U256::from(900));
+    sent_by(open.from(wallet).send().await).await;
+    let b = x402_bindings::voucher::channel_id(wallet, salt);
+
+    let mut keeper = KeeperProc::start(&net, &net.scratch.dir().join("keeper"), 1, "keeper.log");
+    keeper.wait_ready().await;
+    let register = |body: Value| {
+        let keeper = &keeper;
+        async move { keeper.post("/vouchers", &body).await }
+    };
+
+    // The EOA's voucher; a lower one later changes nothing.
+    let (status, answer) = register(net.demo.voucher(&net.keys[1], a, usdc(25)).await.unwrap()).await;
+    assert_eq!((status, &answer["stored"]), (202, &Value::Bool(true)), "{answer}");
+    let (status, answer) = register(net.demo.voucher(&net.keys[1], a, usdc(20)).await.unwrap()).await;
+    assert_eq!((status, &answer["stored"]), (200, &Value::Bool(false)), "{answer}");
+    // The wallet's vouchers: its owner's signature with a byte appended (no ECDSA signature of the payer can
+    // be that long, so only the wallet can approve it), then a higher one with the owner's bare signature.
+    let mut wrapped = net.demo.voucher(owner, b, usdc(30)).await.unwrap();
+    wrapped["signature"] = Value::String(format!("{}00", wrapped["signature"].as_str().unwrap()));
+    let (status, answer) = register(wrapped).await;
+    assert_eq!((status, &answer["stored"]), (202, &Value::Bool(true)), "{answer}");
+    let (status, answer) = register(net.demo.voucher(owner, b, usdc(40)).await.unwrap()).await;
+    assert_eq!((status, &answer["stored"]), (202, &Value::Bool(true)), "{answer}");
+    // Refused: a key that is neither the payer nor its wallet's owner, an unknown channel, and a recipient
+    // that does not let the keeper claim.
+    for (body, reason) in [
+        (net.demo.voucher(&net.keys[4], b, usdc(50)).await.unwrap(), "invalid_voucher_signature"),
+        (net.demo.voucher(&net.keys[4], a, usdc(50)).await.unwrap(), "invalid_voucher_signature"),
+        (net.demo.voucher(&net.keys[1], B256::repeat_byte(7), usdc(5)).await.unwrap(), "unknown_channel"),
+        (net.demo.voucher(&net.keys[3], c, usdc(10)).await.unwrap(), "keeper_not_claim_operator"),
+    ] {
+        let (status, answer) = register(body).await;
+        assert_eq!((status, answer["reason"].as_str()), (400, Some(reason)), "{answer}");
+    }
+
+    // Both payers start closing: the keeper claims each registered voucher during the challenge period.
+    net.demo.start_close(net.keys[1].address(), a).await.unwrap();
+    sent_by(contract.startClose(b).from(wallet).send().await).await;
+    wait_until("both vouchers claimed", 60, || async {
+        net.demo.channel(a).await.unwrap() == (2, usdc(25))
+            && net.demo.channel(b).await.unwrap() == (2, usdc(40))
+    })
+    .await;
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), usdc(65));
+
+    // After the challenge period the keeper finalizes both; the payers get the rest back.
+    net.demo.advance(901).await.unwrap();
+    wait_until("both channels finalized", 60, || async {
+        net.demo.channel(a).await.unwrap().0 == 3 && net.demo.channel(b).await.unwrap().0 == 3
+    })
+    .await;
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), usdc(65));
+    assert_eq!(net.demo.balance(wallet).await.unwrap(), usdc(160));
+    assert_eq!(net.demo.balance(net.keys[1].address()).await.unwrap(), usdc(1_000_000 - 100 + 75));
+    assert_eq!(net.demo.channel(c).await.unwrap(), (1, U256::ZERO), "channel C is untouched");
     assert!(keeper.terminate().success());
 }

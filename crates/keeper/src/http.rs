@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `POST /payments` | queue an x402 `exact` payment (`{x402Version, paymentPayload, paymentRequirements}`) |
 //! | `GET /payments/{id}` | a payment's status; `id` is `<token>:<payer>:<nonce>` |
-//! | `POST /vouchers` | register a channel voucher `{channelId, amount, signature}` for claiming before a close |
+//! | `POST /vouchers` | register a channel voucher `{channelId, amount, signature}` (ECDSA or ERC-1271) to claim before a close |
 //! | `GET /subscriptions/{id}/executions` | the executions this keeper recorded for a subscription |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /health` | 200 while the tick loop is alive |
@@ -40,6 +40,7 @@ use crate::intake::{InvalidReason, OnchainError, check_onchain};
 use crate::payload::PaymentRequest;
 use crate::ratelimit::{self, Refusal, Scope};
 use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherRecord};
+use crate::wallet;
 
 type Reply = (StatusCode, axum::Json<Value>);
 
@@ -258,7 +259,22 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         .ok()
         .and_then(|s| s.recover_address_from_prehash(&digest).ok());
     if signer != Some(channel.payer) {
-        return voucher_refused("invalid_voucher_signature", "not signed by the channel's payer");
+        // Not the payer's own ECDSA signature: the contract would still take its ERC-1271 wallet's approval,
+        // given within SIGNATURE_GAS_LIMIT gas.
+        let gas = match contract.SIGNATURE_GAS_LIMIT().call().await {
+            Ok(gas) => u64::try_from(gas).unwrap_or(u64::MAX),
+            Err(err) => return unavailable(err),
+        };
+        match wallet::approves(&shared.provider, channel.payer, digest, &request.signature, gas).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return voucher_refused(
+                    "invalid_voucher_signature",
+                    "neither the channel payer's ECDSA signature nor approved by its ERC-1271 wallet",
+                );
+            }
+            Err(err) => return unavailable(err),
+        }
     }
     match contract.isClaimOperator(channel.recipient, shared.keeper).call().await {
         Ok(true) => {}
