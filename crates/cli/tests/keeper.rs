@@ -569,7 +569,7 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     let config = net.scratch.dir().join("keeper.toml");
     std::fs::write(
         &config,
-        "[keeper]\nmax_queue = 3\nrate_limit_per_sec = 5\nrate_limit_burst = 10\nmax_body_bytes = 2048\n\
+        "[keeper]\nmax_queue = 3\nclient_rate_limit_per_sec = 5\nclient_rate_limit_burst = 10\nmax_body_bytes = 2048\n\
          trusted_proxies = [\"127.0.0.3\"]\n",
     )
     .unwrap();
@@ -599,6 +599,7 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
         } else {
             assert_eq!(status, 429, "{answer}");
             assert!(answer["error"].as_str().unwrap().contains("queue is full"), "{answer}");
+            assert_eq!(answer["retryAfterSecs"], 600, "a full queue waits for the next tick: {answer}");
         }
     }
     let (status, answer) = keeper.post("/payments", &queued[0]).await;
@@ -653,17 +654,20 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
     let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
     assert!((10..=10 + refilled).contains(&served), "127.0.0.2 served {served}, refilled {refilled}");
 
-    // Behind the trusted proxy 127.0.0.3 each forwarded address is a client of its own: none is limited.
+    // Behind the trusted proxy 127.0.0.3 each forwarded address is a client of its own: none is limited, though
+    // twenty at once are twice a client's burst.
     let proxy = client_from("127.0.0.3");
-    for i in 0..20 {
-        let response = proxy
-            .post(format!("{}/payments", keeper.api))
-            .header("x-forwarded-for", format!("203.0.113.77, 198.51.100.{i}"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 400, "forwarded client {i}");
+    let requests: Vec<_> = (0..20)
+        .map(|i| {
+            let request = proxy
+                .post(format!("{}/payments", keeper.api))
+                .header("x-forwarded-for", format!("203.0.113.77, 198.51.100.{i}"))
+                .body("{}");
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 400, "every forwarded client is served");
     }
 
     // The keeper is still alive and serving; after a pause the bucket lets requests in again.
@@ -688,7 +692,8 @@ async fn enqueue_waits_out_the_rate_limit_and_payment_shows_each_outcome() {
     let net = net(common::anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
     let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(&config, "[keeper]\nrate_limit_per_sec = 2\nrate_limit_burst = 3\n").unwrap();
+    std::fs::write(&config, "[keeper]\nclient_rate_limit_per_sec = 2\nclient_rate_limit_burst = 3\n")
+        .unwrap();
     let data = net.scratch.dir().join("keeper");
     let mut keeper =
         KeeperProc::start_with(&net, &data, 1, "keeper.log", &["--config", config.to_str().unwrap()]);
@@ -714,7 +719,10 @@ async fn enqueue_waits_out_the_rate_limit_and_payment_shows_each_outcome() {
     // Every good payment was queued, the 429s waited out rather than reported; the bad one is refused with
     // its reason and makes the exit code 1.
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("rate limited; sending again in 1 s"), "{stdout}");
+    assert!(
+        stdout.contains("rate limit exceeded for this client; retry later); sending again in 1 s"),
+        "{stdout}"
+    );
     let ids: Vec<String> =
         stdout.lines().filter_map(|line| line.split_once(": queued ").map(|(_, id)| id.to_owned())).collect();
     assert_eq!(ids.len(), 8, "{stdout}");
@@ -813,9 +821,25 @@ async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_befor
     assert_eq!((status, &answer["stored"]), (202, &Value::Bool(true)), "{answer}");
     let (status, answer) = register(net.demo.voucher(owner, b, usdc(40)).await.unwrap()).await;
     assert_eq!((status, &answer["stored"]), (202, &Value::Bool(true)), "{answer}");
-    // Refused: a key that is neither the payer nor its wallet's owner, an unknown channel, and a recipient
-    // that does not let the keeper claim.
+    // Refused: those two, a key that is neither the payer nor its wallet's owner, an unknown channel, and a
+    // recipient that does not let the keeper claim.
+    // The payer's own signature in forms ECDSA libraries accept but the contract does not: its malleable
+    // high-s twin, and v as 0/1.
+    let valid = net.demo.voucher(&net.keys[1], a, usdc(50)).await.unwrap();
+    let mut signature = alloy::hex::decode(valid["signature"].as_str().unwrap()).unwrap();
+    let order =
+        U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
+    let (v, mut high_s) = (signature[64], signature.clone());
+    high_s[32..64].copy_from_slice(&(order - U256::from_be_slice(&signature[32..64])).to_be_bytes::<32>());
+    high_s[64] = if v == 27 { 28 } else { 27 };
+    signature[64] = v - 27;
+    let mut twin = valid.clone();
+    twin["signature"] = Value::String(alloy::hex::encode_prefixed(&high_s));
+    let mut zero_one = valid;
+    zero_one["signature"] = Value::String(alloy::hex::encode_prefixed(&signature));
     for (body, reason) in [
+        (twin, "invalid_voucher_signature"),
+        (zero_one, "invalid_voucher_signature"),
         (net.demo.voucher(&net.keys[4], b, usdc(50)).await.unwrap(), "invalid_voucher_signature"),
         (net.demo.voucher(&net.keys[4], a, usdc(50)).await.unwrap(), "invalid_voucher_signature"),
         (net.demo.voucher(&net.keys[1], B256::repeat_byte(7), usdc(5)).await.unwrap(), "unknown_channel"),
@@ -834,6 +858,9 @@ async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_befor
     })
     .await;
     assert_eq!(net.demo.balance(merchant).await.unwrap(), usdc(65));
+    // A voucher for no more than was paid is of no use now.
+    let (status, answer) = register(net.demo.voucher(&net.keys[1], a, usdc(25)).await.unwrap()).await;
+    assert_eq!((status, answer["reason"].as_str()), (400, Some("nothing_to_claim")), "{answer}");
 
     // After the challenge period the keeper finalizes both; the payers get the rest back.
     net.demo.advance(901).await.unwrap();

@@ -1,14 +1,14 @@
 //! The keeper's settings: the TOML file's `[keeper]` keys (all optional, with the defaults below), validated
 //! before anything starts. The command line and the environment override the file (see `x402 keeper --help`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::primitives::Address;
 use serde::Deserialize;
 
-use crate::ratelimit::Rate;
+use crate::ratelimit::{Network, Rate};
 use crate::sender::TxPolicy;
 
 /// The three jobs a keeper can run.
@@ -56,18 +56,18 @@ pub struct FileSettings {
     pub safety_margin_secs: Option<u64>,
     /// Most payments queued at once; more are refused with 429.
     pub max_queue: Option<u64>,
-    /// Intake requests per second from one client (IP address; IPv6 /64).
-    pub rate_limit_per_sec: Option<u32>,
-    /// Intake requests one client may send at once.
-    pub rate_limit_burst: Option<u32>,
     /// Intake requests per second from all clients together.
-    pub global_rate_limit_per_sec: Option<u32>,
+    pub rate_limit_per_sec: Option<u32>,
     /// Intake requests all clients together may send at once.
-    pub global_rate_limit_burst: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+    /// Intake requests per second from one client (IP address; IPv6 /64).
+    pub client_rate_limit_per_sec: Option<u32>,
+    /// Intake requests one client may send at once.
+    pub client_rate_limit_burst: Option<u32>,
     /// Most clients whose rate is tracked at once.
     pub rate_limit_clients: Option<usize>,
-    /// Reverse proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Option<Vec<IpAddr>>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<Network>>,
     /// Largest request body in bytes.
     pub max_body_bytes: Option<usize>,
     /// Seconds before an unmined transaction is re-sent with higher fees.
@@ -138,7 +138,7 @@ pub struct Settings {
     /// Clients tracked at once.
     pub rate_limit_clients: usize,
     /// Proxies trusted for `X-Forwarded-For`.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<Network>,
     /// Body limit.
     pub max_body_bytes: usize,
     /// Transaction policy.
@@ -186,18 +186,23 @@ impl FileSettings {
         check(safety_margin <= 3600, "safety_margin_secs", "must be at most 3600")?;
         let max_queue = self.max_queue.unwrap_or(100_000);
         check(max_queue >= 1, "max_queue", "must be at least 1")?;
-        let global_rate = self.global_rate_limit_per_sec.unwrap_or(2_000);
-        check(global_rate >= 1, "global_rate_limit_per_sec", "must be at least 1")?;
-        let global_burst = self.global_rate_limit_burst.unwrap_or(global_rate.saturating_mul(2));
-        check(global_burst >= 1, "global_rate_limit_burst", "must be at least 1")?;
-        let rate = self.rate_limit_per_sec.unwrap_or(500.min(global_rate));
-        check(rate >= 1, "rate_limit_per_sec", "must be at least 1")?;
-        check(rate <= global_rate, "rate_limit_per_sec", "must be at most global_rate_limit_per_sec")?;
-        let burst = self.rate_limit_burst.unwrap_or(rate.saturating_mul(2).min(global_burst));
-        check(burst >= 1, "rate_limit_burst", "must be at least 1")?;
-        check(burst <= global_burst, "rate_limit_burst", "must be at most global_rate_limit_burst")?;
-        let rate_limit_clients = self.rate_limit_clients.unwrap_or(10_000);
-        check((1..=1_000_000).contains(&rate_limit_clients), "rate_limit_clients", "must be 1..=1000000")?;
+        let global_rate = self.rate_limit_per_sec.unwrap_or(2_000);
+        check(global_rate >= 1, "rate_limit_per_sec", "must be at least 1")?;
+        let global_burst = self.rate_limit_burst.unwrap_or(global_rate.saturating_mul(2));
+        check(global_burst >= 1, "rate_limit_burst", "must be at least 1")?;
+        let rate = self.client_rate_limit_per_sec.unwrap_or(500.min(global_rate));
+        check(rate >= 1, "client_rate_limit_per_sec", "must be at least 1")?;
+        check(rate <= global_rate, "client_rate_limit_per_sec", "must be at most rate_limit_per_sec")?;
+        let burst = self.client_rate_limit_burst.unwrap_or(rate.saturating_mul(2).min(global_burst));
+        check(burst >= 1, "client_rate_limit_burst", "must be at least 1")?;
+        check(burst <= global_burst, "client_rate_limit_burst", "must be at most rate_limit_burst")?;
+        // Enough slots that every client active at once fits: each holds a keeper token spent within the time
+        // its own bucket takes to refill.
+        let active =
+            u64::from(global_burst) + u64::from(global_rate) * u64::from(burst).div_ceil(u64::from(rate));
+        let default_clients = usize::try_from(active).unwrap_or(usize::MAX).max(10_000);
+        let rate_limit_clients = self.rate_limit_clients.unwrap_or(default_clients);
+        check((1..=10_000_000).contains(&rate_limit_clients), "rate_limit_clients", "must be 1..=10000000")?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
         check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
         let bump_after = self.bump_after_secs.unwrap_or(30);
@@ -273,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_low_keeper_rate_caps_the_default_client_rate() {
-        let settings = resolve("[keeper]\nglobal_rate_limit_per_sec = 100\n").unwrap();
+        let settings = resolve("[keeper]\nrate_limit_per_sec = 100\n").unwrap();
         assert_eq!(settings.client_rate, Rate { per_sec: 100, burst: 200 });
         assert_eq!(settings.global_rate, Rate { per_sec: 100, burst: 200 });
     }
@@ -281,11 +286,13 @@ mod tests {
     #[test]
     fn rate_settings_out_of_range_are_refused_with_their_name() {
         for (text, name) in [
+            ("client_rate_limit_per_sec = 0", "client_rate_limit_per_sec"),
+            ("client_rate_limit_per_sec = 3000", "client_rate_limit_per_sec"),
+            ("client_rate_limit_burst = 5000", "client_rate_limit_burst"),
+            ("client_rate_limit_burst = 0", "client_rate_limit_burst"),
             ("rate_limit_per_sec = 0", "rate_limit_per_sec"),
-            ("rate_limit_per_sec = 3000", "rate_limit_per_sec"),
-            ("rate_limit_burst = 5000", "rate_limit_burst"),
-            ("global_rate_limit_per_sec = 0", "global_rate_limit_per_sec"),
-            ("global_rate_limit_burst = 0", "global_rate_limit_burst"),
+            ("rate_limit_burst = 0", "rate_limit_burst"),
+            ("rate_limit_per_sec = 100\nclient_rate_limit_per_sec = 200", "client_rate_limit_per_sec"),
             ("rate_limit_clients = 0", "rate_limit_clients"),
         ] {
             let err = resolve(&format!("[keeper]\n{text}\n")).unwrap_err();
@@ -294,13 +301,13 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_are_ip_addresses() {
-        let settings = resolve("[keeper]\ntrusted_proxies = [\"10.0.0.9\", \"::1\"]\n").unwrap();
-        assert_eq!(
-            settings.trusted_proxies,
-            vec!["10.0.0.9".parse::<IpAddr>().unwrap(), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])]
-        );
-        assert!(toml::from_str::<FileConfig>("[keeper]\ntrusted_proxies = [\"10.0.0.0/8\"]\n").is_err());
+    fn trusted_proxies_are_addresses_or_networks() {
+        let settings = resolve("[keeper]\ntrusted_proxies = [\"10.0.0.9\", \"fd00::/8\"]\n").unwrap();
+        let expected: Vec<Network> = vec!["10.0.0.9".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        assert_eq!(settings.trusted_proxies, expected);
+        let err =
+            toml::from_str::<FileConfig>("[keeper]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(err.to_string().contains("prefix length must be 0..=32"), "{err}");
         assert!(
             toml::from_str::<FileConfig>("[keeper]\nrate_limit = 5\n").is_err(),
             "unknown keys are refused"

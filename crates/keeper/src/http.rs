@@ -15,12 +15,11 @@
 //! unreachable chain 503. Nothing a client sends can stop the keeper.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
 
-use alloy::primitives::{B256, Bytes, Signature, U256};
-use alloy::sol_types::SolStruct;
+use alloy::primitives::{B256, Bytes, U256};
 use axum::Router;
 use axum::body::Bytes as Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
@@ -32,20 +31,26 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use x402_bindings::PaymentChannel;
-use x402_bindings::voucher::{self, Voucher};
+use x402_bindings::IPaymentChannel;
 
 use crate::daemon::Shared;
 use crate::intake::{InvalidReason, OnchainError, check_onchain};
+use crate::jobs::channels;
 use crate::payload::PaymentRequest;
-use crate::ratelimit::{self, Refusal, Scope};
+use crate::ratelimit::{self, Scope};
 use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherRecord};
-use crate::wallet;
 
-type Reply = (StatusCode, axum::Json<Value>);
+type Reply = Response;
 
 fn reply(status: StatusCode, body: Value) -> Reply {
-    (status, axum::Json(body))
+    (status, axum::Json(body)).into_response()
+}
+
+/// 429 with `Retry-After` in seconds, also given in the body.
+fn too_many(message: &str, retry_after_secs: u64) -> Reply {
+    let body = json!({"error": message, "retryAfterSecs": retry_after_secs});
+    (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after_secs.to_string())], axum::Json(body))
+        .into_response()
 }
 
 fn invalid(reason: &str, message: impl std::fmt::Display, payer: Option<&str>) -> Reply {
@@ -76,11 +81,8 @@ async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: N
         .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| info.0.ip());
     let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     let client = ratelimit::client_ip(peer, forwarded, &shared.settings.trusted_proxies);
-    let verdict = match shared.limiter.lock() {
-        Ok(mut limiter) => limiter.check(client, Instant::now()),
-        // A poisoned lock means a panic elsewhere; refuse rather than serve unlimited.
-        Err(_) => Err(Refusal { scope: Scope::Keeper, retry_after: Duration::from_secs(1) }),
-    };
+    // The limiter's state stays consistent whatever a panicking holder did, so a poisoned lock is used as is.
+    let verdict = shared.limiter.lock().unwrap_or_else(PoisonError::into_inner).check(client, Instant::now());
     let Err(refusal) = verdict else {
         return next.run(request).await;
     };
@@ -199,10 +201,8 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         }
         Ok(Accepted::QueueFull) => {
             count(&shared, "queue_full");
-            reply(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"error": "the settlement queue is full; retry later"}),
-            )
+            // The queue drains when the next tick settles a batch.
+            too_many("the settlement queue is full; retry later", shared.settings.interval.as_secs().max(1))
         }
         Err(err) => unavailable(err),
     }
@@ -242,48 +242,25 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
     let Some(amount) = U256::from_str_radix(&request.amount, 10).ok().filter(|a| !a.is_zero()) else {
         return voucher_refused("invalid_payload", "amount must be a positive decimal integer");
     };
-    let address = shared.settings.contracts.payment_channel;
-    let contract = PaymentChannel::new(address, &shared.provider);
-    let channel = match contract.getChannel(request.channel_id).call().await {
-        Ok(channel) => channel,
-        Err(err) => return unavailable(err),
+    // Registered only if a claim would pay it now: the contract's own checks, simulated.
+    let claim = IPaymentChannel::VoucherClaim {
+        channelId: request.channel_id,
+        amount,
+        signature: request.signature.clone(),
     };
-    match channel.status {
-        0 => return voucher_refused("unknown_channel", "no channel with this id"),
-        3 => return voucher_refused("channel_closed", "the channel is closed"),
-        _ => {}
-    }
-    let digest = Voucher { channelId: request.channel_id, amount }
-        .eip712_signing_hash(&voucher::domain(shared.settings.chain_id, address));
-    let signer = Signature::from_raw(&request.signature)
-        .ok()
-        .and_then(|s| s.recover_address_from_prehash(&digest).ok());
-    if signer != Some(channel.payer) {
-        // Not the payer's own ECDSA signature: the contract would still take its ERC-1271 wallet's approval,
-        // given within SIGNATURE_GAS_LIMIT gas.
-        let gas = match contract.SIGNATURE_GAS_LIMIT().call().await {
-            Ok(gas) => u64::try_from(gas).unwrap_or(u64::MAX),
-            Err(err) => return unavailable(err),
-        };
-        match wallet::approves(&shared.provider, channel.payer, digest, &request.signature, gas).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return voucher_refused(
-                    "invalid_voucher_signature",
-                    "neither the channel payer's ECDSA signature nor approved by its ERC-1271 wallet",
-                );
+    match channels::claim_outcomes(&shared, std::slice::from_ref(&claim)).await.as_deref() {
+        Ok([channels::CLAIMED]) => {}
+        Ok([outcome]) => {
+            let (reason, message) = channels::refusal(*outcome);
+            if reason == "keeper_not_claim_operator" {
+                let message =
+                    format!("{message}: it must call setClaimOperator({}, true) first", shared.keeper);
+                return voucher_refused(reason, message);
             }
-            Err(err) => return unavailable(err),
+            return voucher_refused(reason, message);
         }
-    }
-    match contract.isClaimOperator(channel.recipient, shared.keeper).call().await {
-        Ok(true) => {}
-        Ok(false) if channel.recipient == shared.keeper => {}
-        Ok(false) => {
-            return voucher_refused(
-                "keeper_not_claim_operator",
-                format!("the recipient must call setClaimOperator({}, true) first", shared.keeper),
-            );
+        Ok(outcomes) => {
+            return unavailable(format!("claimBatch answered {} outcomes for one voucher", outcomes.len()));
         }
         Err(err) => return unavailable(err),
     }

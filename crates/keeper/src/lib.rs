@@ -6,7 +6,6 @@
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
 //! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
-//! - [`wallet`]: ERC-1271 checks of contract-wallet signatures;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics; [`demo`]: the devnet's and tests' chain helpers.
 
 pub mod config;
@@ -20,6 +19,5 @@ pub mod payload;
 pub mod ratelimit;
 pub mod sender;
 pub mod store;
-pub mod wallet;
 
 pub use jobs::JobError;

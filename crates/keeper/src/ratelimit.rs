@@ -1,9 +1,10 @@
 //! Intake rate limiting: a token bucket per client and one for the whole keeper.
 //!
 //! Clients are told apart by IP address, IPv6 clients by their /64 network (which one host usually holds
-//! whole, so rotating addresses inside it gains nothing). Behind a reverse proxy listed in `trusted_proxies`,
-//! the client is the rightmost `X-Forwarded-For` address that is not itself a trusted proxy; the header of an
-//! untrusted peer is ignored, so a client cannot pick its own bucket.
+//! whole, so rotating addresses inside it gains nothing). Behind reverse proxies listed in `trusted_proxies`
+//! (addresses or networks), the client is the rightmost `X-Forwarded-For` address that is not itself a trusted
+//! proxy; the header of an untrusted peer is ignored, so a client cannot pick its own bucket. IPv4-mapped IPv6
+//! addresses (what a dual-stack listener sees) count as the IPv4 address.
 //!
 //! A request first spends from its client's bucket and only then from the keeper's, so a client over its own
 //! rate never uses the shared budget and one flooding client cannot starve the others. At most `max_clients`
@@ -12,7 +13,68 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`); host bits below the prefix are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Network {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` lies in the network (IPv4-mapped IPv6 addresses as their IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, ip.to_canonical()) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let base = address
+            .parse::<IpAddr>()
+            .map_err(|_| format!("{text:?} is not an IP address or network"))?
+            .to_canonical();
+        let bits = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("{text:?}: the prefix length must be 0..={bits}"))?,
+        };
+        Ok(Self { base, prefix })
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
 
 /// A token bucket's shape: `per_sec` requests per second, up to `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,9 +215,11 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 pub fn client_ip<'a>(
     peer: IpAddr,
     forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
-    trusted_proxies: &[IpAddr],
+    trusted_proxies: &[Network],
 ) -> IpAddr {
-    if !trusted_proxies.contains(&peer) {
+    let peer = peer.to_canonical();
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|network| network.contains(ip));
+    if !trusted(peer) {
         return peer;
     }
     for header in forwarded_for.rev() {
@@ -166,7 +230,8 @@ pub fn client_ip<'a>(
             else {
                 return peer;
             };
-            if !trusted_proxies.contains(&ip) {
+            let ip = ip.to_canonical();
+            if !trusted(ip) {
                 return ip;
             }
         }
@@ -182,6 +247,10 @@ mod tests {
     const KEEPER: Rate = Rate { per_sec: 20, burst: 25 };
 
     fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn net(s: &str) -> Network {
         s.parse().unwrap()
     }
 
@@ -262,14 +331,14 @@ mod tests {
 
     #[test]
     fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-        let trusted = [ip("10.0.0.9")];
+        let trusted = [net("10.0.0.9")];
         assert_eq!(client_ip(ip("192.0.2.7"), ["203.0.113.5"].into_iter(), &trusted), ip("192.0.2.7"));
         assert_eq!(client_ip(ip("192.0.2.7"), ["203.0.113.5"].into_iter(), &[]), ip("192.0.2.7"));
     }
 
     #[test]
     fn behind_trusted_proxies_the_rightmost_untrusted_forwarded_address_is_the_client() {
-        let trusted = [ip("10.0.0.9"), ip("10.0.0.8")];
+        let trusted = [net("10.0.0.9"), net("10.0.0.8")];
         let peer = ip("10.0.0.9");
         // A client-supplied leftmost entry cannot override what the proxies appended.
         let chain = ["1.1.1.1, 203.0.113.5, 10.0.0.8"];
@@ -282,5 +351,30 @@ mod tests {
         assert_eq!(client_ip(peer, std::iter::empty(), &trusted), peer);
         assert_eq!(client_ip(peer, ["10.0.0.8"].into_iter(), &trusted), peer);
         assert_eq!(client_ip(peer, ["1.1.1.1, unknown"].into_iter(), &trusted), peer);
+    }
+
+    #[test]
+    fn trusted_proxies_may_be_networks_and_dual_stack_peers_count_as_ipv4() {
+        let trusted = [net("10.1.0.0/16"), net("fd00::/8")];
+        assert_eq!(client_ip(ip("10.1.200.3"), ["198.51.100.1"].into_iter(), &trusted), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.2.0.1"), ["198.51.100.1"].into_iter(), &trusted), ip("10.2.0.1"));
+        assert_eq!(client_ip(ip("fd12::1"), ["2001:db8::7"].into_iter(), &trusted), ip("2001:db8::7"));
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+        assert_eq!(
+            client_ip(ip("::ffff:10.1.0.1"), ["::ffff:198.51.100.2"].into_iter(), &trusted),
+            ip("198.51.100.2")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:192.0.2.1"), ["198.51.100.2"].into_iter(), &trusted),
+            ip("192.0.2.1")
+        );
+        // Host bits below the prefix are ignored; /0 trusts everything of the family.
+        assert!(net("10.1.2.3/16").contains(ip("10.1.99.99")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.1")));
+        assert!(!net("0.0.0.0/0").contains(ip("2001:db8::1")));
+        assert!(net("::ffff:10.0.0.1").contains(ip("10.0.0.1")));
+        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0/8", "localhost", "10.0.0.0/x", ""] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
     }
 }

@@ -143,8 +143,8 @@ impl DevnetArgs {
             data_dir: Some(state.path().join("keeper")),
             payments_batch: Some(250),
             // The devnet's one HTTP client stands for all its payers: it may use the keeper's whole intake rate.
-            rate_limit_per_sec: Some(2_000),
-            rate_limit_burst: Some(4_000),
+            client_rate_limit_per_sec: Some(2_000),
+            client_rate_limit_burst: Some(4_000),
             ..Default::default()
         };
         let settings = settings_from_record(&path, rpc_url.clone(), &file)?;

@@ -36,8 +36,9 @@ const RATE_LIMIT_RETRIES: u32 = 20;
 /// The longest wait honoured from a `Retry-After`.
 const MAX_RETRY_AFTER_SECS: u64 = 60;
 
-/// Posts `request`; a 429 with `Retry-After` (the keeper's rate limit) is waited out and sent again, up to
-/// [`RATE_LIMIT_RETRIES`] times. Other answers, a full queue included, are returned as they are.
+/// Posts `request`; a 429 with `Retry-After` (the keeper's rate limit, or its queue full until the next tick)
+/// is waited out, at most [`MAX_RETRY_AFTER_SECS`] at a time, and sent again, up to [`RATE_LIMIT_RETRIES`] times.
+/// Other answers are returned as they are.
 async fn post_waiting_out_rate_limits(
     client: &reqwest::Client,
     url: &str,
@@ -58,16 +59,18 @@ async fn post_waiting_out_rate_limits(
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         match retry_after {
             Some(secs)
                 if status == reqwest::StatusCode::TOO_MANY_REQUESTS && retries < RATE_LIMIT_RETRIES =>
             {
                 retries += 1;
                 let secs = secs.clamp(1, MAX_RETRY_AFTER_SECS);
-                say(format!("{index}: rate limited; sending again in {secs} s"));
+                let error = body["error"].as_str().unwrap_or("too many requests");
+                say(format!("{index}: 429 ({error}); sending again in {secs} s"));
                 tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
             }
-            _ => return Ok((status, response.json().await.unwrap_or(Value::Null))),
+            _ => return Ok((status, body)),
         }
     }
 }

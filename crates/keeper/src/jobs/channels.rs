@@ -11,7 +11,7 @@ use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::{IPaymentChannel, PaymentChannel};
 
 use super::{JobError, send_and_apply, simulate};
-use crate::daemon::Keeper;
+use crate::daemon::{Keeper, Shared};
 use crate::store::{Change, TxJob};
 
 /// Blocks per `eth_getLogs` request.
@@ -21,7 +21,35 @@ const SCANNED: &str = "channels_scanned_block";
 
 const OPEN: u8 = 1;
 const CLOSING: u8 = 2;
-const CLAIMED: u8 = 0;
+/// `ClaimOutcome.Claimed`.
+pub(crate) const CLAIMED: u8 = 0;
+
+/// Why `claimBatch` would skip a voucher: its `ClaimOutcome` as an API reason and a message.
+pub(crate) fn refusal(outcome: u8) -> (&'static str, &'static str) {
+    match outcome {
+        1 => ("unknown_channel", "no channel with this id"),
+        2 => ("channel_not_claimable", "the channel is closed or its challenge period is over"),
+        3 => ("keeper_not_claim_operator", "the recipient has not made the keeper its claim operator"),
+        4 => ("nothing_to_claim", "the voucher is not above what the channel has paid out already"),
+        5 => {
+            ("invalid_voucher_signature", "neither the payer's signature nor approved by its ERC-1271 wallet")
+        }
+        _ => ("unknown_outcome", "claimBatch answered an outcome this keeper does not know"),
+    }
+}
+
+/// PaymentChannel's verdict on each voucher: the outcomes of `claimBatch(claims)` simulated from the keeper,
+/// which applies every rule a claim will (channel state, the keeper's right to claim, an amount above what was
+/// paid, the payer's low-s ECDSA signature or its ERC-1271 wallet's approval within the contract's gas budget).
+pub(crate) async fn claim_outcomes(
+    shared: &Shared,
+    claims: &[IPaymentChannel::VoucherClaim],
+) -> Result<Vec<u8>, JobError> {
+    let input: Bytes = PaymentChannel::claimBatchCall { items: claims.to_vec() }.abi_encode().into();
+    let returned = simulate(shared, shared.settings.contracts.payment_channel, &input).await?;
+    PaymentChannel::claimBatchCall::abi_decode_returns(&returned)
+        .map_err(|e| JobError::Call(format!("cannot decode claimBatch's outcomes: {e}")))
+}
 
 /// Adds channels whose close started since the last scan to the watch list.
 async fn scan(keeper: &Keeper) -> Result<(), JobError> {
@@ -79,16 +107,14 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         keeper.shared.store.commit(Change { unwatch, ..Change::default() })?;
     }
     if !claims.is_empty() {
-        let input: Bytes = PaymentChannel::claimBatchCall { items: claims.clone() }.abi_encode().into();
-        let returned = simulate(keeper, address, &input).await?;
-        let outcomes = PaymentChannel::claimBatchCall::abi_decode_returns(&returned)
-            .map_err(|e| JobError::Call(format!("cannot decode claimBatch's outcomes: {e}")))?;
+        let outcomes = claim_outcomes(&keeper.shared, &claims).await?;
         let claims: Vec<_> = claims
             .into_iter()
             .zip(outcomes)
             .filter_map(|(claim, outcome)| {
                 if outcome != CLAIMED {
-                    tracing::warn!(channel = %claim.channelId, outcome, "registered voucher cannot be claimed");
+                    let (reason, _) = refusal(outcome);
+                    tracing::warn!(channel = %claim.channelId, reason, "registered voucher cannot be claimed");
                     keeper.shared.metrics.add(
                         "x402_keeper_items_total",
                         &[("job", "channels"), ("outcome", "claim_refused")],

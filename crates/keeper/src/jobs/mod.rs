@@ -12,7 +12,7 @@ use alloy::primitives::{Address, Bytes};
 use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 
-use crate::daemon::{Event, Keeper};
+use crate::daemon::{Event, Keeper, Shared};
 use crate::sender::{Resolution, SendError};
 use crate::store::{PendingTx, StoreError, TxJob};
 
@@ -37,15 +37,10 @@ impl From<alloy::contract::Error> for JobError {
 }
 
 /// Simulates `input` on `to` from the keeper and returns the raw return data.
-pub(crate) async fn simulate(keeper: &Keeper, to: Address, input: &Bytes) -> Result<Bytes, JobError> {
+pub(crate) async fn simulate(shared: &Shared, to: Address, input: &Bytes) -> Result<Bytes, JobError> {
     let request =
-        TransactionRequest::default().with_from(keeper.shared.keeper).with_to(to).with_input(input.clone());
-    keeper
-        .shared
-        .provider
-        .call(request)
-        .await
-        .map_err(|err| JobError::Call(format!("simulation failed: {err}")))
+        TransactionRequest::default().with_from(shared.keeper).with_to(to).with_input(input.clone());
+    shared.provider.call(request).await.map_err(|err| JobError::Call(format!("simulation failed: {err}")))
 }
 
 /// Applies what happened to a stored transaction to the store and the metrics.

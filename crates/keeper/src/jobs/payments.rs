@@ -88,7 +88,7 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             }
         }
         if !live.is_empty() {
-            let returned = simulate(keeper, x402, &encode(token, &live)).await?;
+            let returned = simulate(&keeper.shared, x402, &encode(token, &live)).await?;
             let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
                 .map_err(|e| JobError::Call(format!("cannot decode settleBatch's outcomes: {e}")))?;
             let mut settle = Vec::with_capacity(live.len());

@@ -61,7 +61,7 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             if keeper.shared.is_stopping() {
                 return Ok(());
             }
-            let returned = simulate(keeper, target, &encode(chunk)).await?;
+            let returned = simulate(&keeper.shared, target, &encode(chunk)).await?;
             let outcomes = Subscription::executeBatchCall::abi_decode_returns(&returned)
                 .map_err(|e| JobError::Call(format!("cannot decode executeBatch's outcomes: {e}")))?;
             let mut send = Vec::new();
