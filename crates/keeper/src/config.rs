@@ -200,7 +200,7 @@ impl FileSettings {
         // its own bucket takes to refill.
         let active =
             u64::from(global_burst) + u64::from(global_rate) * u64::from(burst).div_ceil(u64::from(rate));
-        let default_clients = usize::try_from(active).unwrap_or(usize::MAX).max(10_000);
+        let default_clients = usize::try_from(active).unwrap_or(usize::MAX).clamp(10_000, 10_000_000);
         let rate_limit_clients = self.rate_limit_clients.unwrap_or(default_clients);
         check((1..=10_000_000).contains(&rate_limit_clients), "rate_limit_clients", "must be 1..=10000000")?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
@@ -281,6 +281,17 @@ mod tests {
         let settings = resolve("[keeper]\nrate_limit_per_sec = 100\n").unwrap();
         assert_eq!(settings.client_rate, Rate { per_sec: 100, burst: 200 });
         assert_eq!(settings.global_rate, Rate { per_sec: 100, burst: 200 });
+    }
+
+    #[test]
+    fn the_client_table_defaults_to_every_client_that_can_be_active_at_once() {
+        // 20000 keeper tokens at once plus 10000/s for the 5 s a client bucket takes to refill.
+        let text = "[keeper]\nrate_limit_per_sec = 10000\nrate_limit_burst = 20000\n\
+                    client_rate_limit_per_sec = 2\nclient_rate_limit_burst = 10\n";
+        assert_eq!(resolve(text).unwrap().rate_limit_clients, 70_000);
+        // Capped where an explicit value would be refused.
+        let text = "[keeper]\nrate_limit_per_sec = 4000000\nclient_rate_limit_per_sec = 1\n";
+        assert_eq!(resolve(text).unwrap().rate_limit_clients, 10_000_000);
     }
 
     #[test]

@@ -33,12 +33,13 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use x402_bindings::IPaymentChannel;
 
+use crate::JobError;
 use crate::daemon::Shared;
 use crate::intake::{InvalidReason, OnchainError, check_onchain};
 use crate::jobs::channels;
 use crate::payload::PaymentRequest;
 use crate::ratelimit::{self, Scope};
-use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherRecord};
+use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord};
 
 type Reply = Response;
 
@@ -234,6 +235,11 @@ fn voucher_refused(reason: &str, message: impl std::fmt::Display) -> Reply {
     reply(StatusCode::BAD_REQUEST, json!({"stored": false, "reason": reason, "message": message.to_string()}))
 }
 
+fn voucher_unavailable(message: impl std::fmt::Display) -> Reply {
+    let body = json!({"stored": false, "reason": "unavailable", "message": message.to_string()});
+    reply(StatusCode::SERVICE_UNAVAILABLE, body)
+}
+
 async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
     let request: VoucherRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -248,10 +254,10 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         amount,
         signature: request.signature.clone(),
     };
-    match channels::claim_outcomes(&shared, std::slice::from_ref(&claim)).await.as_deref() {
-        Ok([channels::CLAIMED]) => {}
-        Ok([outcome]) => {
-            let (reason, message) = channels::refusal(*outcome);
+    match channels::claim_outcomes(&shared, std::slice::from_ref(&claim)).await {
+        Ok(outcomes) if outcomes.as_slice() == [channels::CLAIMED] => {}
+        Ok(outcomes) if outcomes.len() == 1 => {
+            let (reason, message) = channels::refusal(outcomes[0]);
             if reason == "keeper_not_claim_operator" {
                 let message =
                     format!("{message}: it must call setClaimOperator({}, true) first", shared.keeper);
@@ -260,20 +266,34 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
             return voucher_refused(reason, message);
         }
         Ok(outcomes) => {
-            return unavailable(format!("claimBatch answered {} outcomes for one voucher", outcomes.len()));
+            return voucher_unavailable(format!(
+                "claimBatch answered {} outcomes for one voucher",
+                outcomes.len()
+            ));
         }
-        Err(err) => return unavailable(err),
+        Err(JobError::Reverted(message)) => return voucher_refused("claim_simulation_reverted", message),
+        Err(err) => return voucher_unavailable(err),
     }
     let record = VoucherRecord { channel: request.channel_id, amount, signature: request.signature };
-    match shared.store.put_voucher(&record) {
-        Ok(stored) => reply(
-            if stored { StatusCode::ACCEPTED } else { StatusCode::OK },
-            json!({"stored": stored, "channelId": request.channel_id, "amount": amount.to_string(),
-                   "message": if stored { "the keeper will claim it if the payer starts a close" }
-                              else { "a voucher for at least this amount is registered already" }}),
-        ),
-        Err(err) => unavailable(err),
-    }
+    let (status, stored, message) = match shared.store.put_voucher(&record) {
+        Ok(VoucherPut::Stored) => {
+            (StatusCode::ACCEPTED, true, "the keeper will claim it if the payer starts a close")
+        }
+        Ok(VoucherPut::NotHigher) => {
+            (StatusCode::OK, false, "a voucher for at least this amount is registered already")
+        }
+        Ok(VoucherPut::Refused) => {
+            return voucher_refused(
+                "channel_refused",
+                "a claim on this channel was refused on chain although its simulation passed; it takes no more vouchers",
+            );
+        }
+        Err(err) => return voucher_unavailable(err),
+    };
+    reply(
+        status,
+        json!({"stored": stored, "channelId": request.channel_id, "amount": amount.to_string(), "message": message}),
+    )
 }
 
 async fn get_executions(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {

@@ -51,19 +51,20 @@ impl FromStr for Network {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let base = address
-            .parse::<IpAddr>()
-            .map_err(|_| format!("{text:?} is not an IP address or network"))?
-            .to_canonical();
-        let bits = if base.is_ipv4() { 32 } else { 128 };
+        let written =
+            address.parse::<IpAddr>().map_err(|_| format!("{text:?} is not an IP address or network"))?;
+        let bits = if written.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => bits,
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
+            Some(prefix) => Some(prefix)
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u8>().ok())
                 .filter(|p| *p <= bits)
                 .ok_or_else(|| format!("{text:?}: the prefix length must be 0..={bits}"))?,
         };
+        // An IPv4-mapped network (::ffff:10.0.0.0/104) is the IPv4 network it maps (10.0.0.0/8).
+        let base = written.to_canonical();
+        let prefix = if base.is_ipv4() && written.is_ipv6() { prefix.saturating_sub(96) } else { prefix };
         Ok(Self { base, prefix })
     }
 }
@@ -373,7 +374,18 @@ mod tests {
         assert!(net("0.0.0.0/0").contains(ip("203.0.113.1")));
         assert!(!net("0.0.0.0/0").contains(ip("2001:db8::1")));
         assert!(net("::ffff:10.0.0.1").contains(ip("10.0.0.1")));
-        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0/8", "localhost", "10.0.0.0/x", ""] {
+        assert!(net("::ffff:10.0.0.0/104").contains(ip("10.200.0.1")));
+        assert!(!net("::ffff:10.0.0.0/104").contains(ip("11.0.0.1")));
+        for bad in [
+            "10.0.0.0/33",
+            "fd00::/129",
+            "10.0.0/8",
+            "localhost",
+            "10.0.0.0/x",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "",
+        ] {
             assert!(bad.parse::<Network>().is_err(), "{bad}");
         }
     }

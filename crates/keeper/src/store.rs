@@ -218,6 +218,17 @@ pub struct ExecutionRecord {
     pub index: u32,
 }
 
+/// What [`Store::put_voucher`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoucherPut {
+    /// Stored: the channel's highest voucher now.
+    Stored,
+    /// Not stored: a voucher at least as high is registered.
+    NotHigher,
+    /// Not stored: the channel takes no more vouchers ([`Change::refuse_vouchers`]).
+    Refused,
+}
+
 /// The best voucher a recipient registered for a channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoucherRecord {
@@ -244,6 +255,11 @@ pub struct Change {
     pub watch: Vec<B256>,
     /// Channels no longer worth watching (closed).
     pub unwatch: Vec<B256>,
+    /// Channels whose registered voucher is forgotten (the contract would not pay it).
+    pub drop_vouchers: Vec<B256>,
+    /// Channels whose registered voucher is forgotten and which take no more vouchers (a claim the
+    /// simulation passed was refused on chain for its signature).
+    pub refuse_vouchers: Vec<B256>,
     /// Counters to set (scan cursors).
     pub meta: Vec<(&'static str, u64)>,
 }
@@ -262,8 +278,8 @@ pub trait Store: Send + Sync {
     fn pending_txs(&self) -> Result<Vec<PendingTx>, StoreError>;
     /// Applies `change` atomically.
     fn commit(&self, change: Change) -> Result<(), StoreError>;
-    /// Stores `voucher` if it is the channel's highest; returns whether it was.
-    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<bool, StoreError>;
+    /// Stores `voucher` if it is the channel's highest and the channel takes vouchers.
+    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError>;
     /// The registered voucher of `channel`.
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError>;
     /// Channels being watched.

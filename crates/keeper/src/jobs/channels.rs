@@ -23,6 +23,10 @@ const OPEN: u8 = 1;
 const CLOSING: u8 = 2;
 /// `ClaimOutcome.Claimed`.
 pub(crate) const CLAIMED: u8 = 0;
+/// `ClaimOutcome.InvalidSignature`.
+const INVALID_SIGNATURE: u8 = 5;
+/// Vouchers per `claimBatch`: 20 contract-wallet vouchers need about 20 x 540k gas, a third of a 30M block.
+const CLAIMS_PER_BATCH: usize = 20;
 
 /// Why `claimBatch` would skip a voucher: its `ClaimOutcome` as an API reason and a message.
 pub(crate) fn refusal(outcome: u8) -> (&'static str, &'static str) {
@@ -106,32 +110,16 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     if !unwatch.is_empty() {
         keeper.shared.store.commit(Change { unwatch, ..Change::default() })?;
     }
-    if !claims.is_empty() {
-        let outcomes = claim_outcomes(&keeper.shared, &claims).await?;
-        let claims: Vec<_> = claims
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(claim, outcome)| {
-                if outcome != CLAIMED {
-                    let (reason, _) = refusal(outcome);
-                    tracing::warn!(channel = %claim.channelId, reason, "registered voucher cannot be claimed");
-                    keeper.shared.metrics.add(
-                        "x402_keeper_items_total",
-                        &[("job", "channels"), ("outcome", "claim_refused")],
-                        1.0,
-                    );
-                }
-                (outcome == CLAIMED).then_some(claim)
-            })
-            .collect();
-        if !claims.is_empty() && !keeper.shared.is_stopping() {
-            let channels = claims.iter().map(|c| c.channelId).collect();
-            let input: Bytes = PaymentChannel::claimBatchCall { items: claims }.abi_encode().into();
-            let gas = keeper.sender.estimate(address, &input).await?;
-            send_and_apply(keeper, TxJob::ChannelClaims { channels }, address, input, gas, |_| {
-                Change::default()
-            })
-            .await?;
+    // Claims go out in chunks that fit a block even if every voucher is a contract wallet's (each may need
+    // SIGNATURE_GAS_RESERVE); a failed chunk does not hold up the rest or the finalizations.
+    let mut failure = None;
+    for chunk in claims.chunks(CLAIMS_PER_BATCH) {
+        if keeper.shared.is_stopping() {
+            break;
+        }
+        if let Err(err) = claim(keeper, chunk).await {
+            tracing::error!(error = %err, "channel claims failed");
+            failure.get_or_insert(err);
         }
     }
     for id in finalize {
@@ -145,10 +133,57 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         })
         .await?;
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
-/// Records a claim transaction; returns how many channels it paid.
+/// Simulates `claims`, drops the vouchers the contract would skip, and sends the rest in one `claimBatch`.
+async fn claim(keeper: &mut Keeper, claims: &[IPaymentChannel::VoucherClaim]) -> Result<(), JobError> {
+    let outcomes = claim_outcomes(&keeper.shared, claims).await?;
+    let skipped: Vec<(B256, u8)> = claims
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| **outcome != CLAIMED)
+        .map(|(claim, outcome)| (claim.channelId, *outcome))
+        .collect();
+    if !skipped.is_empty() {
+        keeper.shared.store.commit(dropped_vouchers(&keeper.shared, &skipped, "claim_refused"))?;
+    }
+    let claims: Vec<_> =
+        claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c.clone()).collect();
+    if claims.is_empty() || keeper.shared.is_stopping() {
+        return Ok(());
+    }
+    let address = keeper.shared.settings.contracts.payment_channel;
+    let channels = claims.iter().map(|c| c.channelId).collect();
+    let input: Bytes = PaymentChannel::claimBatchCall { items: claims }.abi_encode().into();
+    let gas = keeper.sender.estimate(address, &input).await?;
+    send_and_apply(keeper, TxJob::ChannelClaims { channels }, address, input, gas, |_| Change::default())
+        .await
+        .map(drop)
+}
+
+/// The change that forgets the vouchers `claimBatch` skipped (channel, outcome), logged and counted under
+/// `outcome`: a skipped voucher will not pay later either (the channel is closing, was paid at least as much,
+/// or the recipient withdrew the keeper's right to claim). A voucher refused for its signature, although it
+/// passed when it was registered, came from a payer whose wallet answers differently on chain than in a
+/// simulation: the channel takes no more vouchers, so the keeper pays for at most one such claim per channel.
+fn dropped_vouchers(shared: &Shared, skipped: &[(B256, u8)], outcome: &'static str) -> Change {
+    let mut change = Change::default();
+    for (channel, code) in skipped {
+        let (reason, _) = refusal(*code);
+        tracing::warn!(channel = %channel, reason, "registered voucher dropped: the contract would not pay it");
+        shared.metrics.add("x402_keeper_items_total", &[("job", "channels"), ("outcome", outcome)], 1.0);
+        if *code == INVALID_SIGNATURE {
+            change.refuse_vouchers.push(*channel);
+        } else {
+            change.drop_vouchers.push(*channel);
+        }
+    }
+    change
+}
+
+/// Records a claim transaction; returns how many channels it paid. Vouchers the mined batch skipped are
+/// dropped (see [`dropped_vouchers`]).
 pub(crate) fn apply_claims(
     keeper: &Keeper,
     nonce: u64,
@@ -156,20 +191,21 @@ pub(crate) fn apply_claims(
     receipt: Option<&TransactionReceipt>,
 ) -> Result<usize, JobError> {
     let address = keeper.shared.settings.contracts.payment_channel;
-    let claimed = receipt.filter(|r| r.status()).map_or(0, |r| {
-        r.inner
-            .logs()
-            .iter()
-            .filter(|log| log.address() == address)
-            .filter(|log| PaymentChannel::ChannelClaimed::decode_log_data(log.data()).is_ok())
-            .count()
-    });
+    let logs = receipt.filter(|r| r.status()).map(|r| r.inner.logs()).unwrap_or_default();
+    let ours = || logs.iter().filter(|log| log.address() == address);
+    let claimed =
+        ours().filter(|log| PaymentChannel::ChannelClaimed::decode_log_data(log.data()).is_ok()).count();
+    let skipped: Vec<(B256, u8)> = ours()
+        .filter_map(|log| PaymentChannel::ClaimSkipped::decode_log_data(log.data()).ok())
+        .map(|event| (event.channelId, event.outcome))
+        .collect();
     keeper.shared.metrics.add(
         "x402_keeper_items_total",
         &[("job", "channels"), ("outcome", "claimed")],
         claimed as f64,
     );
-    keeper.shared.store.commit(Change { remove_tx: Some(nonce), ..Change::default() })?;
+    let change = dropped_vouchers(&keeper.shared, &skipped, "claim_skipped");
+    keeper.shared.store.commit(Change { remove_tx: Some(nonce), ..change })?;
     Ok(claimed.min(channels.len()))
 }
 

@@ -11,6 +11,7 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes};
 use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::transports::RpcError;
 
 use crate::daemon::{Event, Keeper, Shared};
 use crate::sender::{Resolution, SendError};
@@ -28,6 +29,9 @@ pub enum JobError {
     /// A contract call could not be made or decoded.
     #[error("{0}")]
     Call(String),
+    /// A simulated call reverted (or ran out of gas): the node answered, the contract refused.
+    #[error("simulation reverted: {0}")]
+    Reverted(String),
 }
 
 impl From<alloy::contract::Error> for JobError {
@@ -40,7 +44,14 @@ impl From<alloy::contract::Error> for JobError {
 pub(crate) async fn simulate(shared: &Shared, to: Address, input: &Bytes) -> Result<Bytes, JobError> {
     let request =
         TransactionRequest::default().with_from(shared.keeper).with_to(to).with_input(input.clone());
-    shared.provider.call(request).await.map_err(|err| JobError::Call(format!("simulation failed: {err}")))
+    shared.provider.call(request).await.map_err(|err| match err {
+        RpcError::ErrorResp(payload)
+            if payload.message.contains("revert") || payload.message.contains("out of gas") =>
+        {
+            JobError::Reverted(payload.to_string())
+        }
+        err => JobError::Call(format!("simulation failed: {err}")),
+    })
 }
 
 /// Applies what happened to a stored transaction to the store and the metrics.

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Accepted, Change, ExecutionRecord, PaymentKey, PaymentRecord, PaymentStatus, PendingTx, Store,
-    StoreError, VoucherRecord,
+    StoreError, VoucherPut, VoucherRecord,
 };
 
 /// Payment key (token, payer, nonce) -> [`PaymentRecord`] JSON.
@@ -27,6 +27,8 @@ const TXS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("txs");
 const EXECUTIONS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("executions");
 /// Channel id -> [`VoucherRecord`] JSON.
 const VOUCHERS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vouchers");
+/// Channels that take no more vouchers.
+const REFUSED_VOUCHERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("refused_vouchers");
 /// Channel id -> nothing.
 const WATCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("watched");
 /// Counters.
@@ -70,6 +72,7 @@ impl RedbStore {
         tx.open_table(TXS).map_err(db_err)?;
         tx.open_table(EXECUTIONS).map_err(db_err)?;
         tx.open_table(VOUCHERS).map_err(db_err)?;
+        tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
         tx.open_table(WATCHED).map_err(db_err)?;
         tx.open_table(META).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
@@ -213,6 +216,16 @@ impl Store for RedbStore {
                     watched.remove(channel.as_slice()).map_err(db_err)?;
                 }
             }
+            {
+                let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
+                let mut refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
+                for channel in change.drop_vouchers.iter().chain(&change.refuse_vouchers) {
+                    vouchers.remove(channel.as_slice()).map_err(db_err)?;
+                }
+                for channel in &change.refuse_vouchers {
+                    refused.insert(channel.as_slice(), ()).map_err(db_err)?;
+                }
+            }
             let mut meta = tx.open_table(META).map_err(db_err)?;
             for (name, value) in &change.meta {
                 meta.insert(*name, *value).map_err(db_err)?;
@@ -221,9 +234,14 @@ impl Store for RedbStore {
         })
     }
 
-    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<bool, StoreError> {
-        let mut stored = false;
+    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError> {
+        let mut put = VoucherPut::Stored;
         self.write(|tx| {
+            let refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
+            if refused.get(voucher.channel.as_slice()).map_err(db_err)?.is_some() {
+                put = VoucherPut::Refused;
+                return Ok(());
+            }
             let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
             let current: Option<VoucherRecord> = vouchers
                 .get(voucher.channel.as_slice())
@@ -231,15 +249,15 @@ impl Store for RedbStore {
                 .map(|v| decode("vouchers", v.value()))
                 .transpose()?;
             if current.is_some_and(|c| c.amount >= voucher.amount) {
+                put = VoucherPut::NotHigher;
                 return Ok(());
             }
             vouchers.insert(voucher.channel.as_slice(), encode(voucher)?.as_slice()).map_err(db_err)?;
             let mut watched = tx.open_table(WATCHED).map_err(db_err)?;
             watched.insert(voucher.channel.as_slice(), ()).map_err(db_err)?;
-            stored = true;
             Ok(())
         })?;
-        Ok(stored)
+        Ok(put)
     }
 
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError> {
