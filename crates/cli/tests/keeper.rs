@@ -24,6 +24,7 @@ use serde_json::Value;
 use x402_bindings::{PaymentChannel, Subscription, TestStablecoin};
 use x402_keeper::config::Contracts;
 use x402_keeper::demo::Demo;
+use x402_keeper::payload::{ExactTerms, signed_request};
 
 const USDC: u64 = 1_000_000;
 const PERIOD: u64 = 3600;
@@ -928,5 +929,75 @@ async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_befor
     assert_eq!(net.demo.channel(c).await.unwrap(), (1, U256::ZERO), "channel C is untouched");
     let answer = register(net.demo.voucher(&net.keys[1], a, usdc(90)).await.unwrap()).await;
     assert_eq!(refused(answer), (400, Some("channel_not_claimable".to_owned())));
+    assert!(keeper.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wallet_that_burns_gas_on_chain_fails_its_own_items_and_is_refused_after() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    // A batch goes out when 13 payments are queued (the interval is too long to matter).
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(&config, "[keeper]\npayments_batch = 13\n").unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    let now = net.demo.now().await.unwrap();
+
+    // A wallet that approves any signature at gas price zero (intake and batch simulations, the estimate) and
+    // loops until its gas is gone in a real transaction: `GASPRICE PUSH1 0x2d JUMPI`, `PUSH32 <selector>
+    // PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`, at 0x2d `JUMPDEST PUSH1 0x2d JUMP`.
+    let hostile = Address::repeat_byte(0xbe);
+    let code = format!("0x3a602d577f1626ba7e{}60005260206000f35b602d56", "00".repeat(28));
+    net.demo.provider.raw_request::<_, ()>("anvil_setCode".into(), (hostile, code)).await.unwrap();
+    net.demo.mint(hostile, U256::from(USDC)).await.unwrap();
+    let from_wallet = |i: u8| {
+        let terms = ExactTerms {
+            to: merchant,
+            value: U256::from(1_000),
+            valid_after: now - 60,
+            valid_before: now + 3600,
+            nonce: keccak256([b"hostile".as_slice(), &[i]].concat()),
+        };
+        signed_request(&net.keys[4], hostile, &net.demo.token, net.demo.chain_id, terms).unwrap()
+    };
+
+    // Three of its payments first in the queue, then ten honest ones: all accepted, one batch.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (status, answer) = keeper.post("/payments", &from_wallet(i)).await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let before = net.demo.balance(merchant).await.unwrap();
+    let honest = queue(&net, &keeper, 10, "h").await;
+    wait_until("the batch's payments final", 60, || async {
+        let mut done = true;
+        for id in ids.iter().chain(honest.iter().map(|(id, _, _)| id)) {
+            done &= matches!(keeper.payment(id).await["status"].as_str(), Some("settled" | "failed"));
+        }
+        done
+    })
+    .await;
+
+    // The batch did not run out of gas: the honest ten settled in it, the wallet's three failed in it.
+    let txs = settled_txs(&keeper, &honest).await.expect("the honest payments settled");
+    assert_eq!(txs.len(), 1, "{txs:?}");
+    for id in &ids {
+        let record = keeper.payment(id).await;
+        assert_eq!(record["status"], "failed", "{record}");
+        assert!(txs.contains(record["transaction"].as_str().unwrap()), "{record}");
+    }
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + total(&honest));
+    assert_eq!(net.demo.balance(hostile).await.unwrap(), U256::from(USDC));
+
+    // The wallet's next payment is refused at intake.
+    let (status, answer) = keeper.post("/payments", &from_wallet(9)).await;
+    assert_eq!(
+        (status, answer["invalidReason"].as_str()),
+        (400, Some("invalid_exact_evm_payload_signature"))
+    );
+    assert!(answer["invalidMessage"].as_str().unwrap().contains("refused on chain"), "{answer}");
     assert!(keeper.terminate().success());
 }

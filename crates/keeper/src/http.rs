@@ -161,6 +161,18 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(None) => {}
         Err(err) => return unavailable(err),
     }
+    match shared.store.payer_refused(&key.payer) {
+        Ok(false) => {}
+        Ok(true) => {
+            count(&shared, "invalid");
+            return invalid(
+                InvalidReason::Signature.as_str(),
+                "a payment from this wallet passed simulation and was refused on chain; the keeper takes no more",
+                payer,
+            );
+        }
+        Err(err) => return unavailable(err),
+    }
     match check_onchain(&shared.provider, &checked).await {
         Ok(()) => {}
         Err(OnchainError::Invalid(reason)) => {
@@ -186,6 +198,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         reason: None,
         seq: 0,
         attempts: 0,
+        wallet: checked.needs_wallet_check,
     };
     match shared.store.accept_payment(record, shared.settings.max_queue) {
         Ok(Accepted::Queued { record, queued }) => {

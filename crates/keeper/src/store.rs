@@ -112,6 +112,10 @@ pub struct PaymentRecord {
     pub seq: u64,
     /// Batches that carried it and did not land (reverted or replaced); it fails after a few.
     pub attempts: u32,
+    /// Signed by a contract wallet (ERC-1271), not by the payer's own key: the token asks the wallet, which may
+    /// answer on chain otherwise than in the keeper's simulations.
+    #[serde(default)]
+    pub wallet: bool,
 }
 
 /// Outcome of storing a new payment.
@@ -260,6 +264,9 @@ pub struct Change {
     /// Channels whose registered voucher is forgotten and which take no more vouchers (a claim the
     /// simulation passed was refused on chain for its signature).
     pub refuse_vouchers: Vec<B256>,
+    /// Contract-wallet payers whose payment passed every simulation and was refused on chain: the keeper takes
+    /// no more of their payments.
+    pub refuse_payers: Vec<Address>,
     /// Counters to set (scan cursors).
     pub meta: Vec<(&'static str, u64)>,
 }
@@ -280,6 +287,8 @@ pub trait Store: Send + Sync {
     fn commit(&self, change: Change) -> Result<(), StoreError>;
     /// Stores `voucher` if it is the channel's highest and the channel takes vouchers.
     fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError>;
+    /// Whether `payer` was refused ([`Change::refuse_payers`]).
+    fn payer_refused(&self, payer: &Address) -> Result<bool, StoreError>;
     /// The registered voucher of `channel`.
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError>;
     /// Channels being watched.

@@ -1,7 +1,9 @@
 //! Settles queued x402 payments with `X402Payment.settleBatch`, oldest first, one token per batch. Items the
 //! simulation says would not settle are marked failed with the x402 reason before anything is sent; the
 //! receipt's `BatchSettled` outcomes decide the rest. A batch that reverted or was dropped puts its items back
-//! in the queue (each fails after [`MAX_ATTEMPTS`] such batches).
+//! in the queue (each fails after [`MAX_ATTEMPTS`] such batches). Contract-wallet payments (ERC-1271) are capped
+//! per batch and budgeted in full on top of the estimate, since a wallet may answer on chain otherwise than in
+//! simulation; one that did is refused from then on.
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::rpc::types::TransactionReceipt;
@@ -17,6 +19,9 @@ use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 /// An authorization must stay valid this long past the latest block to be sent at all.
 const MIN_VALIDITY_SECS: u64 = 3;
+/// Contract-wallet payments per batch: each is given a full item budget (ITEM_GAS_RESERVE, about 518k gas) on
+/// top of the estimate, so 20 of them add about 10M gas.
+const WALLET_ITEMS_PER_BATCH: usize = 20;
 /// The x402 reason for a payment the token refused for another reason than its balance.
 const UNEXPECTED: &str = "unexpected_settle_error";
 
@@ -80,10 +85,16 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         let now = keeper.shared.fresh_chain_time().await?;
         let mut change = Change::default();
         let mut live = Vec::new();
+        let mut wallets = 0;
         for record in queued.into_iter().filter(|r| r.key.token == token) {
             if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
                 change.payments.push(failed(record, InvalidReason::ValidBefore.as_str()));
+            } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
+                change.payments.push(failed(record, InvalidReason::Signature.as_str()));
+            } else if record.wallet && wallets == WALLET_ITEMS_PER_BATCH {
+                // Left queued for the next batch.
             } else {
+                wallets += usize::from(record.wallet);
                 live.push(record);
             }
         }
@@ -113,7 +124,14 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             continue;
         }
         let input = encode(token, &live);
-        let gas = keeper.sender.estimate(x402, &input).await?;
+        // A wallet may burn on chain what it did not in the estimate: each wallet item gets a full item budget
+        // on top, so such a wallet fails its own item instead of running the batch out of gas.
+        let wallets = live.iter().filter(|r| r.wallet).count() as u64;
+        let mut gas = keeper.sender.estimate(x402, &input).await?;
+        if wallets > 0 {
+            let reserve = X402Payment::new(x402, &keeper.shared.provider).ITEM_GAS_RESERVE().call().await?;
+            gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
+        }
         let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
         send_and_apply(keeper, job, x402, input, gas, move |pending| {
             let hash = pending.hashes.last().copied();
@@ -168,6 +186,12 @@ pub(crate) async fn apply(
                         );
                     }
                     Some(reason) => {
+                        if record.wallet && reason == UNEXPECTED {
+                            // Funded, in its window, its nonce unused, approved in every simulation, and still
+                            // refused: the wallet answers on chain otherwise than off it.
+                            tracing::warn!(payer = %record.key.payer, "wallet refused on chain what it approved in simulation; its payments are refused from now on");
+                            change.refuse_payers.push(record.key.payer);
+                        }
                         record.tx_hash = Some(receipt.transaction_hash);
                         record.block = receipt.block_number;
                         record = failed(record, reason);

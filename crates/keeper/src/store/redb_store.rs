@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
@@ -29,6 +29,8 @@ const EXECUTIONS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("exec
 const VOUCHERS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vouchers");
 /// Channels that take no more vouchers.
 const REFUSED_VOUCHERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("refused_vouchers");
+/// Payers whose payments are refused.
+const REFUSED_PAYERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("refused_payers");
 /// Channel id -> nothing.
 const WATCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("watched");
 /// Counters.
@@ -73,6 +75,7 @@ impl RedbStore {
         tx.open_table(EXECUTIONS).map_err(db_err)?;
         tx.open_table(VOUCHERS).map_err(db_err)?;
         tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
+        tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
         tx.open_table(WATCHED).map_err(db_err)?;
         tx.open_table(META).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
@@ -226,6 +229,12 @@ impl Store for RedbStore {
                     refused.insert(channel.as_slice(), ()).map_err(db_err)?;
                 }
             }
+            {
+                let mut refused = tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
+                for payer in &change.refuse_payers {
+                    refused.insert(payer.as_slice(), ()).map_err(db_err)?;
+                }
+            }
             let mut meta = tx.open_table(META).map_err(db_err)?;
             for (name, value) in &change.meta {
                 meta.insert(*name, *value).map_err(db_err)?;
@@ -258,6 +267,12 @@ impl Store for RedbStore {
             Ok(())
         })?;
         Ok(put)
+    }
+
+    fn payer_refused(&self, payer: &Address) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let refused = tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
+        Ok(refused.get(payer.as_slice()).map_err(db_err)?.is_some())
     }
 
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError> {
