@@ -769,13 +769,13 @@ async fn contract_wallet(net: &Net, owner: Address) -> Address {
     receipt.contract_address.unwrap()
 }
 
-/// A hostile contract wallet at a fixed address: it approves any signature when the gas price is zero, as in an
-/// `eth_call` without fees, and refuses in a real transaction. Runtime code, by hand:
-/// `GASPRICE PUSH1 0x2d JUMPI` (refuse when non-zero), `PUSH32 <isValidSignature selector> PUSH1 0 MSTORE
-/// PUSH1 32 PUSH1 0 RETURN`, then at 0x2d `JUMPDEST PUSH1 32 PUSH1 0 RETURN` (a zero word).
-async fn two_faced_wallet(net: &Net) -> Address {
-    let wallet = Address::repeat_byte(0xd4);
-    let code = format!("0x3a602d577f1626ba7e{}60005260206000f35b60206000f3", "00".repeat(28));
+/// A hostile contract wallet at `0xXX..XX` (`byte` repeated): it approves any signature when the gas price is
+/// zero, as in an `eth_call` or `eth_estimateGas` without fees, and in a real transaction loops until its gas is
+/// gone. Runtime code, by hand: `GASPRICE PUSH1 0x2d JUMPI` (to the loop when non-zero), `PUSH32 <selector of
+/// isValidSignature> PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`, then at 0x2d `JUMPDEST PUSH1 0x2d JUMP`.
+async fn two_faced_wallet(net: &Net, byte: u8) -> Address {
+    let wallet = Address::repeat_byte(byte);
+    let code = format!("0x3a602d577f1626ba7e{}60005260206000f35b602d56", "00".repeat(28));
     net.demo.provider.raw_request::<_, ()>("anvil_setCode".into(), (wallet, code)).await.unwrap();
     wallet
 }
@@ -836,15 +836,20 @@ async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_befor
     net.demo.approve_claim_operator(merchant, keeper_address).await.unwrap();
 
     // To the merchant: channel A from an EOA, B from a contract wallet, D from a wallet that approves only in
-    // simulations. C goes to a recipient that has not made the keeper its claim operator.
+    // simulations and burns its gas on chain. C goes to a recipient that has not made the keeper its claim
+    // operator.
     let a = net.demo.open_channel(net.keys[1].address(), merchant, usdc(100), 900).await.unwrap();
     let c =
         net.demo.open_channel(net.keys[3].address(), net.keys[6].address(), usdc(100), 900).await.unwrap();
     let owner = &net.keys[2];
     let wallet = contract_wallet(&net, owner.address()).await;
     let (b, as_wallet) = open_from_contract(&net, wallet, merchant, 0xb).await;
-    let hostile = two_faced_wallet(&net).await;
-    let (d, as_hostile) = open_from_contract(&net, hostile, merchant, 0xd).await;
+    let hostile = two_faced_wallet(&net, 0xd4).await;
+    // D sorts before B, so the claim batch checks D's wallet and then B's: D's burn must not leave B short.
+    let salt = (0..=u8::MAX)
+        .find(|salt| x402_bindings::voucher::channel_id(hostile, B256::repeat_byte(*salt)) < b)
+        .unwrap();
+    let (d, as_hostile) = open_from_contract(&net, hostile, merchant, salt).await;
 
     let mut keeper = KeeperProc::start(&net, &net.scratch.dir().join("keeper"), 1, "keeper.log");
     keeper.wait_ready().await;
@@ -886,7 +891,8 @@ async fn registered_vouchers_of_eoa_and_contract_wallet_payers_are_claimed_befor
     }
 
     // The payers start closing: the keeper claims the registered vouchers during the challenge period, in one
-    // transaction. D's claim is skipped on chain; the keeper drops it and the channel takes no more vouchers.
+    // transaction that has room for D's wallet to burn its budget. D's claim is skipped on chain; the keeper
+    // drops it and the channel takes no more vouchers.
     let nonce = keeper_nonce(&net).await;
     net.demo.start_close(net.keys[1].address(), a).await.unwrap();
     let channels = net.demo.contracts.payment_channel;
@@ -945,12 +951,8 @@ async fn a_wallet_that_burns_gas_on_chain_fails_its_own_items_and_is_refused_aft
     keeper.wait_ready().await;
     let now = net.demo.now().await.unwrap();
 
-    // A wallet that approves any signature at gas price zero (intake and batch simulations, the estimate) and
-    // loops until its gas is gone in a real transaction: `GASPRICE PUSH1 0x2d JUMPI`, `PUSH32 <selector>
-    // PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`, at 0x2d `JUMPDEST PUSH1 0x2d JUMP`.
-    let hostile = Address::repeat_byte(0xbe);
-    let code = format!("0x3a602d577f1626ba7e{}60005260206000f35b602d56", "00".repeat(28));
-    net.demo.provider.raw_request::<_, ()>("anvil_setCode".into(), (hostile, code)).await.unwrap();
+    // A wallet that approves in the intake and batch simulations and the estimate, and burns its gas on chain.
+    let hostile = two_faced_wallet(&net, 0xbe).await;
     net.demo.mint(hostile, U256::from(USDC)).await.unwrap();
     let from_wallet = |i: u8| {
         let terms = ExactTerms {

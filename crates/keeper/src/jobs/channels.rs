@@ -4,10 +4,12 @@
 //! (as the recipient's claim operator) while the challenge period runs; once the period is over it finalizes
 //! the close, which anyone may do. Closed channels leave the list.
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{Address, B256, Bytes, Signature};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::sol_types::SolStruct;
 use alloy::sol_types::{SolCall, SolEvent};
+use x402_bindings::voucher::{self, Voucher};
 use x402_bindings::{IPaymentChannel, PaymentChannel};
 
 use super::{JobError, send_and_apply, simulate};
@@ -96,11 +98,13 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
                 if let Some(voucher) = keeper.shared.store.voucher(&id)?
                     && contract.claimable(id, voucher.amount).call().await? > alloy::primitives::U256::ZERO
                 {
-                    claims.push(IPaymentChannel::VoucherClaim {
+                    let claim = IPaymentChannel::VoucherClaim {
                         channelId: id,
                         amount: voucher.amount,
                         signature: voucher.signature,
-                    });
+                    };
+                    let by_wallet = !signed_by(&keeper.shared, channel.payer, &claim);
+                    claims.push((claim, by_wallet));
                 }
             }
             CLOSING => finalize.push(id),
@@ -136,10 +140,23 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Simulates `claims`, drops the vouchers the contract would skip, and sends the rest in one `claimBatch`.
-async fn claim(keeper: &mut Keeper, claims: &[IPaymentChannel::VoucherClaim]) -> Result<(), JobError> {
-    let outcomes = claim_outcomes(&keeper.shared, claims).await?;
-    let skipped: Vec<(B256, u8)> = claims
+/// Whether `claim` carries `payer`'s own ECDSA signature, which the contract accepts without asking a wallet.
+fn signed_by(shared: &Shared, payer: Address, claim: &IPaymentChannel::VoucherClaim) -> bool {
+    let domain = voucher::domain(shared.settings.chain_id, shared.settings.contracts.payment_channel);
+    let digest = Voucher { channelId: claim.channelId, amount: claim.amount }.eip712_signing_hash(&domain);
+    Signature::from_raw(&claim.signature).ok().and_then(|s| s.recover_address_from_prehash(&digest).ok())
+        == Some(payer)
+}
+
+/// Simulates `claims` (each with whether a contract wallet checks it), drops the vouchers the contract would
+/// skip, and sends the rest in one `claimBatch`.
+async fn claim(
+    keeper: &mut Keeper,
+    claims: &[(IPaymentChannel::VoucherClaim, bool)],
+) -> Result<(), JobError> {
+    let items: Vec<_> = claims.iter().map(|(claim, _)| claim.clone()).collect();
+    let outcomes = claim_outcomes(&keeper.shared, &items).await?;
+    let skipped: Vec<(B256, u8)> = items
         .iter()
         .zip(&outcomes)
         .filter(|(_, outcome)| **outcome != CLAIMED)
@@ -149,14 +166,23 @@ async fn claim(keeper: &mut Keeper, claims: &[IPaymentChannel::VoucherClaim]) ->
         keeper.shared.store.commit(dropped_vouchers(&keeper.shared, &skipped, "claim_refused"))?;
     }
     let claims: Vec<_> =
-        claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c.clone()).collect();
+        claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c).collect();
     if claims.is_empty() || keeper.shared.is_stopping() {
         return Ok(());
     }
     let address = keeper.shared.settings.contracts.payment_channel;
-    let channels = claims.iter().map(|c| c.channelId).collect();
-    let input: Bytes = PaymentChannel::claimBatchCall { items: claims }.abi_encode().into();
-    let gas = keeper.sender.estimate(address, &input).await?;
+    let channels = claims.iter().map(|(c, _)| c.channelId).collect();
+    let wallets = claims.iter().filter(|(_, by_wallet)| *by_wallet).count() as u64;
+    let items = claims.into_iter().map(|(c, _)| c.clone()).collect();
+    let input: Bytes = PaymentChannel::claimBatchCall { items }.abi_encode().into();
+    // A wallet may burn on chain what it did not in the estimate: each wallet-checked voucher gets the full
+    // SIGNATURE_GAS_RESERVE on top, so such a wallet fails its own claim instead of the batch.
+    let mut gas = keeper.sender.estimate(address, &input).await?;
+    if wallets > 0 {
+        let reserve =
+            PaymentChannel::new(address, &keeper.shared.provider).SIGNATURE_GAS_RESERVE().call().await?;
+        gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
+    }
     send_and_apply(keeper, TxJob::ChannelClaims { channels }, address, input, gas, |_| Change::default())
         .await
         .map(drop)
