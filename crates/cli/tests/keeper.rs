@@ -1003,3 +1003,79 @@ async fn a_wallet_that_burns_gas_on_chain_fails_its_own_items_and_is_refused_aft
     assert!(answer["invalidMessage"].as_str().unwrap().contains("refused on chain"), "{answer}");
     assert!(keeper.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet_to_burn_its_budget() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    // Blocks of 4M gas: a batch has room for its estimate plus four wallet budgets (518k each), not ten.
+    let limit = 4_000_000u64;
+    net.demo
+        .provider
+        .raw_request::<_, bool>("evm_setBlockGasLimit".into(), (U256::from(limit),))
+        .await
+        .unwrap();
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(&config, "[keeper]\npayments_batch = 10\n").unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    let now = net.demo.now().await.unwrap();
+
+    // Two payments from a wallet that burns its gas on chain, then eight from an honest wallet.
+    let hostile = two_faced_wallet(&net, 0xbf).await;
+    let owner = &net.keys[2];
+    let honest = contract_wallet(&net, owner.address()).await;
+    for wallet in [hostile, honest] {
+        net.demo.mint(wallet, U256::from(USDC)).await.unwrap();
+    }
+    let pay = |wallet: Address, i: u8| {
+        let terms = ExactTerms {
+            to: merchant,
+            value: U256::from(1_000 + u64::from(i)),
+            valid_after: now - 60,
+            valid_before: now + 3600,
+            nonce: keccak256([wallet.as_slice(), &[i]].concat()),
+        };
+        signed_request(owner, wallet, &net.demo.token, net.demo.chain_id, terms).unwrap()
+    };
+    let mut ids = Vec::new();
+    for (wallet, i) in [(hostile, 0), (hostile, 1)].into_iter().chain((2..10).map(|i| (honest, i))) {
+        let (status, answer) = keeper.post("/payments", &pay(wallet, i)).await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let before = net.demo.balance(merchant).await.unwrap();
+    wait_until("every payment final", 60, || async {
+        let mut done = true;
+        for id in &ids {
+            done &= matches!(keeper.payment(id).await["status"].as_str(), Some("settled" | "failed"));
+        }
+        done
+    })
+    .await;
+
+    // The honest eight settled; the hostile two failed on their own; no batch asked for more than a block.
+    let mut txs = HashSet::new();
+    for (n, id) in ids.iter().enumerate() {
+        let record = keeper.payment(id).await;
+        assert_eq!(record["status"], if n < 2 { "failed" } else { "settled" }, "{record}");
+        if let Some(tx) = record["transaction"].as_str() {
+            txs.insert(tx.parse::<B256>().unwrap());
+        }
+    }
+    assert_eq!(
+        net.demo.balance(merchant).await.unwrap(),
+        before + U256::from((2..10).map(|i| 1_000 + i).sum::<u64>())
+    );
+    assert!(txs.len() >= 3, "ten wallet payments need at least three batches here: {txs:?}");
+    for tx in txs {
+        let sent = net.demo.provider.get_transaction_by_hash(tx).await.unwrap().unwrap();
+        let receipt = net.demo.provider.get_transaction_receipt(tx).await.unwrap().unwrap();
+        assert!(receipt.status(), "no batch reverted: {receipt:?}");
+        let gas_limit = alloy::consensus::Transaction::gas_limit(&sent);
+        assert!(gas_limit <= limit, "{gas_limit}");
+    }
+    assert!(keeper.terminate().success());
+}

@@ -256,7 +256,7 @@ fn signing_hash(domain_separator: B256, authorization: &TransferWithAuthorizatio
 
 /// The signer of a 65-byte low-s ECDSA signature with v = 27 or 28 (what USDC's v/r/s path accepts), if it is
 /// one.
-fn ecdsa_signer(signature: &[u8], digest: B256) -> Option<Address> {
+pub(crate) fn ecdsa_signer(signature: &[u8], digest: B256) -> Option<Address> {
     use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
     if signature.len() != 65 {
         return None;

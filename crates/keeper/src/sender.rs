@@ -122,6 +122,23 @@ impl Sender {
         self.provider.estimate_gas(request).await.map_err(|err| SendError::WouldRevert(err.to_string()))
     }
 
+    /// The latest block's gas limit.
+    pub async fn block_gas_limit(&self) -> Result<u64, SendError> {
+        let block =
+            self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.map_err(rpc)?;
+        block.map(|b| b.header.gas_limit).ok_or_else(|| SendError::Rpc("the node has no latest block".into()))
+    }
+
+    /// `gas` with the headroom [`Sender::send`] adds.
+    pub fn headroom(gas: u64) -> u64 {
+        gas.saturating_add(gas.saturating_mul(GAS_HEADROOM_PERCENT) / 100)
+    }
+
+    /// Whether a call of `gas` fits `limit` with the headroom [`Sender::send`] adds.
+    pub fn fits(gas: u64, limit: u64) -> bool {
+        Self::headroom(gas) <= limit
+    }
+
     /// Signs, stores (with `change`, atomically), broadcasts and confirms a call of `input` on `to` for `job`.
     /// `gas` is the estimate the caller obtained while simulating; `change` (given the signed transaction) is what the
     /// store records with it. Returns the confirmed receipt, or an error
@@ -141,12 +158,21 @@ impl Sender {
             None => self.provider.get_transaction_count(self.address).pending().await.map_err(rpc)?,
         };
         let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        // A limit above the block's would be refused by the node forever, stored and re-broadcast on every start:
+        // the headroom is cut to fit, and a call that needs more than a block is not sent.
+        let block_limit = self.block_gas_limit().await?;
+        if gas > block_limit {
+            return Err(SendError::WouldRevert(format!(
+                "needs {gas} gas, more than the block gas limit {block_limit}"
+            )));
+        }
+        let gas_limit = Self::headroom(gas).min(block_limit);
         let mut pending = PendingTx {
             nonce,
             job,
             hashes: Vec::new(),
             raw: Bytes::new(),
-            gas_limit: gas + gas * GAS_HEADROOM_PERCENT / 100,
+            gas_limit,
             max_fee_per_gas: fees.max_fee_per_gas.min(self.policy.max_fee_per_gas),
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(self.policy.max_fee_per_gas),
             to,

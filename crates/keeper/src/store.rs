@@ -154,6 +154,9 @@ pub enum TxJob {
     ChannelClaims {
         /// The channels claimed, in calldata order.
         channels: Vec<B256>,
+        /// The vouchers' amounts, in the same order (empty in transactions stored by older keepers).
+        #[serde(default)]
+        amounts: Vec<U256>,
     },
     /// `PaymentChannel.finalizeClose(channel)`.
     ChannelFinalize {
@@ -259,8 +262,8 @@ pub struct Change {
     pub watch: Vec<B256>,
     /// Channels no longer worth watching (closed).
     pub unwatch: Vec<B256>,
-    /// Channels whose registered voucher is forgotten (the contract would not pay it).
-    pub drop_vouchers: Vec<B256>,
+    /// Registered vouchers (channel, amount) to forget, each only if it is still the registered one.
+    pub drop_vouchers: Vec<(B256, U256)>,
     /// Channels whose registered voucher is forgotten and which take no more vouchers (a claim the
     /// simulation passed was refused on chain for its signature).
     pub refuse_vouchers: Vec<B256>,

@@ -4,7 +4,7 @@
 //! (as the recipient's claim operator) while the challenge period runs; once the period is over it finalizes
 //! the close, which anyone may do. Closed channels leave the list.
 
-use alloy::primitives::{Address, B256, Bytes, Signature};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt};
 use alloy::sol_types::SolStruct;
@@ -14,6 +14,7 @@ use x402_bindings::{IPaymentChannel, PaymentChannel};
 
 use super::{JobError, send_and_apply, simulate};
 use crate::daemon::{Keeper, Shared};
+use crate::intake;
 use crate::store::{Change, TxJob};
 
 /// Blocks per `eth_getLogs` request.
@@ -121,9 +122,14 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         if keeper.shared.is_stopping() {
             break;
         }
-        if let Err(err) = claim(keeper, chunk).await {
-            tracing::error!(error = %err, "channel claims failed");
-            failure.get_or_insert(err);
+        match claim(keeper, chunk).await {
+            Ok(()) => {}
+            // The transaction pipeline is stuck (or the chain unreachable): the rest would wait the same.
+            Err(err @ JobError::Send(_)) => return Err(err),
+            Err(err) => {
+                tracing::error!(error = %err, "channel claims failed");
+                failure.get_or_insert(err);
+            }
         }
     }
     for id in finalize {
@@ -140,12 +146,12 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Whether `claim` carries `payer`'s own ECDSA signature, which the contract accepts without asking a wallet.
+/// Whether `claim` carries `payer`'s own ECDSA signature in the form the contract accepts without asking a
+/// wallet (65 bytes, low s, v 27 or 28).
 fn signed_by(shared: &Shared, payer: Address, claim: &IPaymentChannel::VoucherClaim) -> bool {
     let domain = voucher::domain(shared.settings.chain_id, shared.settings.contracts.payment_channel);
     let digest = Voucher { channelId: claim.channelId, amount: claim.amount }.eip712_signing_hash(&domain);
-    Signature::from_raw(&claim.signature).ok().and_then(|s| s.recover_address_from_prehash(&digest).ok())
-        == Some(payer)
+    intake::ecdsa_signer(&claim.signature, digest) == Some(payer)
 }
 
 /// Simulates `claims` (each with whether a contract wallet checks it), drops the vouchers the contract would
@@ -156,14 +162,14 @@ async fn claim(
 ) -> Result<(), JobError> {
     let items: Vec<_> = claims.iter().map(|(claim, _)| claim.clone()).collect();
     let outcomes = claim_outcomes(&keeper.shared, &items).await?;
-    let skipped: Vec<(B256, u8)> = items
+    let skipped: Vec<(B256, U256, u8)> = items
         .iter()
         .zip(&outcomes)
         .filter(|(_, outcome)| **outcome != CLAIMED)
-        .map(|(claim, outcome)| (claim.channelId, *outcome))
+        .map(|(claim, outcome)| (claim.channelId, claim.amount, *outcome))
         .collect();
     if !skipped.is_empty() {
-        keeper.shared.store.commit(dropped_vouchers(&keeper.shared, &skipped, "claim_refused"))?;
+        keeper.shared.store.commit(dropped_vouchers(&keeper.shared, &skipped, false))?;
     }
     let claims: Vec<_> =
         claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c).collect();
@@ -172,6 +178,7 @@ async fn claim(
     }
     let address = keeper.shared.settings.contracts.payment_channel;
     let channels = claims.iter().map(|(c, _)| c.channelId).collect();
+    let amounts = claims.iter().map(|(c, _)| c.amount).collect();
     let wallets = claims.iter().filter(|(_, by_wallet)| *by_wallet).count() as u64;
     let items = claims.into_iter().map(|(c, _)| c.clone()).collect();
     let input: Bytes = PaymentChannel::claimBatchCall { items }.abi_encode().into();
@@ -183,26 +190,30 @@ async fn claim(
             PaymentChannel::new(address, &keeper.shared.provider).SIGNATURE_GAS_RESERVE().call().await?;
         gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
     }
-    send_and_apply(keeper, TxJob::ChannelClaims { channels }, address, input, gas, |_| Change::default())
-        .await
-        .map(drop)
+    send_and_apply(keeper, TxJob::ChannelClaims { channels, amounts }, address, input, gas, |_| {
+        Change::default()
+    })
+    .await
+    .map(drop)
 }
 
-/// The change that forgets the vouchers `claimBatch` skipped (channel, outcome), logged and counted under
-/// `outcome`: a skipped voucher will not pay later either (the channel is closing, was paid at least as much,
-/// or the recipient withdrew the keeper's right to claim). A voucher refused for its signature, although it
-/// passed when it was registered, came from a payer whose wallet answers differently on chain than in a
-/// simulation: the channel takes no more vouchers, so the keeper pays for at most one such claim per channel.
-fn dropped_vouchers(shared: &Shared, skipped: &[(B256, u8)], outcome: &'static str) -> Change {
+/// The change that forgets the vouchers `claimBatch` skipped (channel, amount, outcome), in a simulation or in a
+/// `mined` batch: a skipped voucher will not pay later either (the channel is closing, was paid at least as much,
+/// or the recipient withdrew the keeper's right to claim). Only the voucher of that amount is forgotten, so a
+/// higher one registered meanwhile stays. A voucher a mined batch refused for its signature, although every
+/// simulation passed it, came from a payer whose wallet answers on chain otherwise than off it: its channel
+/// takes no more vouchers, so the keeper pays for at most one such claim per channel.
+fn dropped_vouchers(shared: &Shared, skipped: &[(B256, U256, u8)], mined: bool) -> Change {
+    let outcome = if mined { "claim_skipped" } else { "claim_refused" };
     let mut change = Change::default();
-    for (channel, code) in skipped {
+    for (channel, amount, code) in skipped {
         let (reason, _) = refusal(*code);
-        tracing::warn!(channel = %channel, reason, "registered voucher dropped: the contract would not pay it");
+        tracing::warn!(channel = %channel, reason, mined, "registered voucher dropped: the contract would not pay it");
         shared.metrics.add("x402_keeper_items_total", &[("job", "channels"), ("outcome", outcome)], 1.0);
-        if *code == INVALID_SIGNATURE {
+        if mined && *code == INVALID_SIGNATURE {
             change.refuse_vouchers.push(*channel);
         } else {
-            change.drop_vouchers.push(*channel);
+            change.drop_vouchers.push((*channel, *amount));
         }
     }
     change
@@ -214,6 +225,7 @@ pub(crate) fn apply_claims(
     keeper: &Keeper,
     nonce: u64,
     channels: &[B256],
+    amounts: &[U256],
     receipt: Option<&TransactionReceipt>,
 ) -> Result<usize, JobError> {
     let address = keeper.shared.settings.contracts.payment_channel;
@@ -221,16 +233,21 @@ pub(crate) fn apply_claims(
     let ours = || logs.iter().filter(|log| log.address() == address);
     let claimed =
         ours().filter(|log| PaymentChannel::ChannelClaimed::decode_log_data(log.data()).is_ok()).count();
-    let skipped: Vec<(B256, u8)> = ours()
+    // The claimed amount by calldata index; a transaction stored by an older keeper has none, and then nothing
+    // is dropped here (the next simulation does it).
+    let skipped: Vec<(B256, U256, u8)> = ours()
         .filter_map(|log| PaymentChannel::ClaimSkipped::decode_log_data(log.data()).ok())
-        .map(|event| (event.channelId, event.outcome))
+        .filter_map(|event| {
+            let amount = amounts.get(usize::try_from(event.index).ok()?)?;
+            Some((event.channelId, *amount, event.outcome))
+        })
         .collect();
     keeper.shared.metrics.add(
         "x402_keeper_items_total",
         &[("job", "channels"), ("outcome", "claimed")],
         claimed as f64,
     );
-    let change = dropped_vouchers(&keeper.shared, &skipped, "claim_skipped");
+    let change = dropped_vouchers(&keeper.shared, &skipped, true);
     keeper.shared.store.commit(Change { remove_tx: Some(nonce), ..change })?;
     Ok(claimed.min(channels.len()))
 }

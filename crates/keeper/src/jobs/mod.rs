@@ -88,8 +88,8 @@ pub(crate) async fn apply(
             let ok = subscriptions::apply(keeper, pending.nonce, ids, receipt)?;
             ("executeBatch", ids.len(), ok)
         }
-        TxJob::ChannelClaims { channels } => {
-            let ok = channels::apply_claims(keeper, pending.nonce, channels, receipt)?;
+        TxJob::ChannelClaims { channels, amounts } => {
+            let ok = channels::apply_claims(keeper, pending.nonce, channels, amounts, receipt)?;
             ("claimBatch", channels.len(), ok)
         }
         TxJob::ChannelFinalize { channel } => {

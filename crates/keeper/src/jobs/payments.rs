@@ -5,7 +5,10 @@
 //! per batch and budgeted in full on top of the estimate, since a wallet may answer on chain otherwise than in
 //! simulation; one that did is refused from then on.
 
+use std::collections::HashSet;
+
 use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment};
@@ -13,6 +16,7 @@ use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment
 use super::{JobError, send_and_apply, simulate};
 use crate::daemon::Keeper;
 use crate::intake::InvalidReason;
+use crate::sender::Sender;
 use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
 
 /// Batches that may revert or be dropped with a payment in them before it is marked failed.
@@ -86,7 +90,12 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         let mut change = Change::default();
         let mut live = Vec::new();
         let mut wallets = 0;
-        for record in queued.into_iter().filter(|r| r.key.token == token) {
+        let candidates: Vec<_> = queued.into_iter().filter(|r| r.key.token == token).collect();
+        let has_code = payers_with_code(keeper, &candidates).await?;
+        for mut record in candidates {
+            // A payer that has code now (a contract, or an account delegated since intake) is asked by the
+            // token like a wallet, whatever signed the payment.
+            record.wallet |= has_code.contains(&record.key.payer);
             if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
                 change.payments.push(failed(record, InvalidReason::ValidBefore.as_str()));
             } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
@@ -123,15 +132,10 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             keeper.shared.store.commit(change)?;
             continue;
         }
-        let input = encode(token, &live);
-        // A wallet may burn on chain what it did not in the estimate: each wallet item gets a full item budget
-        // on top, so such a wallet fails its own item instead of running the batch out of gas.
-        let wallets = live.iter().filter(|r| r.wallet).count() as u64;
-        let mut gas = keeper.sender.estimate(x402, &input).await?;
-        if wallets > 0 {
-            let reserve = X402Payment::new(x402, &keeper.shared.provider).ITEM_GAS_RESERVE().call().await?;
-            gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
-        }
+        let before = live.len();
+        let (input, gas) = sized_batch(keeper, token, &mut live).await?;
+        // Payments left out to fit the block go in the next batch now, not at the next tick.
+        partial_allowed = live.len() < before;
         let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
         send_and_apply(keeper, job, x402, input, gas, move |pending| {
             let hash = pending.hashes.last().copied();
@@ -145,6 +149,56 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         .await?;
     }
     Ok(())
+}
+
+/// The payers among `records` that have code: the token asks them (ERC-1271) about their signatures.
+async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<HashSet<Address>, JobError> {
+    let payers: HashSet<Address> = records.iter().map(|r| r.key.payer).collect();
+    let mut with_code = HashSet::new();
+    for payer in payers {
+        let code =
+            keeper.shared.provider.get_code_at(payer).await.map_err(|e| JobError::Call(e.to_string()))?;
+        if !code.is_empty() {
+            with_code.insert(payer);
+        }
+    }
+    Ok(with_code)
+}
+
+/// The calldata and gas of `live` as one batch. A wallet may burn on chain what it did not in the estimate, so
+/// each wallet item gets a full item budget (`ITEM_GAS_RESERVE`) on top: such a wallet fails its own item
+/// instead of running the batch out of gas. Wallet items that would take the batch past 90% of the block gas
+/// limit are left in the queue (removed from `live`).
+async fn sized_batch(
+    keeper: &Keeper,
+    token: Address,
+    live: &mut Vec<PaymentRecord>,
+) -> Result<(Bytes, u64), JobError> {
+    let x402 = keeper.shared.settings.contracts.x402_payment;
+    let block_limit = keeper.sender.block_gas_limit().await? / 10 * 9;
+    loop {
+        let input = encode(token, live);
+        let estimate = keeper.sender.estimate(x402, &input).await?;
+        let wallets = live.iter().filter(|r| r.wallet).count() as u64;
+        if wallets == 0 {
+            return Ok((input, estimate));
+        }
+        let reserve = X402Payment::new(x402, &keeper.shared.provider).ITEM_GAS_RESERVE().call().await?;
+        let reserve = u64::try_from(reserve).unwrap_or(u64::MAX);
+        let gas = estimate.saturating_add(wallets.saturating_mul(reserve));
+        if Sender::fits(gas, block_limit) {
+            return Ok((input, gas));
+        }
+        // Drop the newest wallet items to what fits (at least one, so the loop ends).
+        let room = block_limit.saturating_sub(Sender::headroom(estimate)) / reserve.max(1);
+        let excess = usize::try_from(wallets.saturating_sub(room).max(1)).unwrap_or(usize::MAX);
+        let mut dropped = 0;
+        while dropped < excess {
+            let Some(index) = live.iter().rposition(|r| r.wallet) else { break };
+            live.remove(index);
+            dropped += 1;
+        }
+    }
 }
 
 /// Records the outcome of a settlement transaction; returns how many payments it settled.
@@ -186,9 +240,12 @@ pub(crate) async fn apply(
                         );
                     }
                     Some(reason) => {
-                        if record.wallet && reason == UNEXPECTED {
-                            // Funded, in its window, its nonce unused, approved in every simulation, and still
-                            // refused: the wallet answers on chain otherwise than off it.
+                        if record.wallet
+                            && SettlementOutcome::try_from(outcome) == Ok(SettlementOutcome::Failed)
+                        {
+                            // Funded, in its window, its nonce unused, approved in every simulation moments
+                            // before, and still refused (or drained meanwhile): the wallet answers on chain
+                            // otherwise than off it.
                             tracing::warn!(payer = %record.key.payer, "wallet refused on chain what it approved in simulation; its payments are refused from now on");
                             change.refuse_payers.push(record.key.payer);
                         }

@@ -222,7 +222,17 @@ impl Store for RedbStore {
             {
                 let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
                 let mut refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
-                for channel in change.drop_vouchers.iter().chain(&change.refuse_vouchers) {
+                for (channel, amount) in &change.drop_vouchers {
+                    let current: Option<VoucherRecord> = vouchers
+                        .get(channel.as_slice())
+                        .map_err(db_err)?
+                        .map(|v| decode("vouchers", v.value()))
+                        .transpose()?;
+                    if current.is_some_and(|c| c.amount == *amount) {
+                        vouchers.remove(channel.as_slice()).map_err(db_err)?;
+                    }
+                }
+                for channel in &change.refuse_vouchers {
                     vouchers.remove(channel.as_slice()).map_err(db_err)?;
                 }
                 for channel in &change.refuse_vouchers {
