@@ -424,6 +424,22 @@ async fn all_final(keeper: &KeeperProc, answers: &[&Value]) -> bool {
     true
 }
 
+/// Waits until every payment of `ids` is settled or failed.
+async fn wait_final<'a>(keeper: &KeeperProc, ids: impl Iterator<Item = &'a String> + Clone) {
+    wait_until("the payments final", 60, || {
+        let ids = ids.clone();
+        async move {
+            for id in ids {
+                if !matches!(keeper.payment(id).await["status"].as_str(), Some("settled" | "failed")) {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+}
+
 /// Someone else submits the payment's authorization straight to the token.
 async fn submit_directly(net: &Net, body: &Value) {
     let payload = &body["paymentPayload"]["payload"];
@@ -974,14 +990,7 @@ async fn a_wallet_that_burns_gas_on_chain_fails_its_own_items_and_is_refused_aft
     }
     let before = net.demo.balance(merchant).await.unwrap();
     let honest = queue(&net, &keeper, 10, "h").await;
-    wait_until("the batch's payments final", 60, || async {
-        let mut done = true;
-        for id in ids.iter().chain(honest.iter().map(|(id, _, _)| id)) {
-            done &= matches!(keeper.payment(id).await["status"].as_str(), Some("settled" | "failed"));
-        }
-        done
-    })
-    .await;
+    wait_final(&keeper, ids.iter().chain(honest.iter().map(|(id, _, _)| id))).await;
 
     // The batch did not run out of gas: the honest ten settled in it, the wallet's three failed in it.
     let txs = settled_txs(&keeper, &honest).await.expect("the honest payments settled");
@@ -1047,14 +1056,7 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
         ids.push(answer["id"].as_str().unwrap().to_owned());
     }
     let before = net.demo.balance(merchant).await.unwrap();
-    wait_until("every payment final", 60, || async {
-        let mut done = true;
-        for id in &ids {
-            done &= matches!(keeper.payment(id).await["status"].as_str(), Some("settled" | "failed"));
-        }
-        done
-    })
-    .await;
+    wait_final(&keeper, ids.iter()).await;
 
     // The honest eight settled; the hostile two failed on their own; no batch asked for more than a block.
     let mut txs = HashSet::new();
