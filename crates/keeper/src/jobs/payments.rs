@@ -151,14 +151,26 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     Ok(())
 }
 
-/// The payers among `records` that have code: the token asks them (ERC-1271) about their signatures.
+/// Requests of [`payers_with_code`] in flight at once.
+const CODE_LOOKUPS_IN_FLIGHT: usize = 16;
+
+/// The payers among `records` that have code: the token asks them (ERC-1271) about their signatures. Asked
+/// concurrently, a few at a time, so a batch of many payers does not wait on one round trip after another.
 async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<HashSet<Address>, JobError> {
     let payers: HashSet<Address> = records.iter().map(|r| r.key.payer).collect();
     let mut with_code = HashSet::new();
-    for payer in payers {
-        let code =
-            keeper.shared.provider.get_code_at(payer).await.map_err(|e| JobError::Call(e.to_string()))?;
-        if !code.is_empty() {
+    let mut lookups = tokio::task::JoinSet::new();
+    let mut pending = payers.into_iter();
+    loop {
+        while lookups.len() < CODE_LOOKUPS_IN_FLIGHT
+            && let Some(payer) = pending.next()
+        {
+            let provider = keeper.shared.provider.clone();
+            lookups.spawn(async move { (payer, provider.get_code_at(payer).await) });
+        }
+        let Some(done) = lookups.join_next().await else { break };
+        let (payer, code) = done.map_err(|e| JobError::Call(format!("code lookup task failed: {e}")))?;
+        if !code.map_err(|e| JobError::Call(e.to_string()))?.is_empty() {
             with_code.insert(payer);
         }
     }
