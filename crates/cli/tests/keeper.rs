@@ -1081,3 +1081,32 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
     }
     assert!(keeper.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_batch_too_big_for_the_block_is_halved_and_all_of_it_settles() {
+    let net = net(common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    // 150 payments need about 5.6M gas; blocks hold 4M (from the next block on, so one is mined).
+    let limit = 4_000_000u64;
+    let provider = &net.demo.provider;
+    provider.raw_request::<_, bool>("evm_setBlockGasLimit".into(), (U256::from(limit),)).await.unwrap();
+    provider.raw_request::<_, String>("evm_mine".into(), ()).await.unwrap();
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(&config, "[keeper]\npayments_batch = 150\n").unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    let before = net.demo.balance(merchant).await.unwrap();
+    let ids = queue(&net, &keeper, 150, "big").await;
+    wait_final(&keeper, ids.iter().map(|(id, _, _)| id)).await;
+    let txs = settled_txs(&keeper, &ids).await.expect("all settled");
+    assert!((2..=4).contains(&txs.len()), "the batch of 150 split by halving: {txs:?}");
+    for tx in txs {
+        let sent = net.demo.provider.get_transaction_by_hash(tx.parse().unwrap()).await.unwrap().unwrap();
+        let gas_limit = alloy::consensus::Transaction::gas_limit(&sent);
+        assert!(gas_limit <= limit, "{gas_limit}");
+    }
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + total(&ids));
+    assert!(keeper.terminate().success());
+}

@@ -15,6 +15,7 @@ use x402_bindings::{IPaymentChannel, PaymentChannel};
 use super::{JobError, send_and_apply, simulate};
 use crate::daemon::{Keeper, Shared};
 use crate::intake;
+use crate::sender::{SendError, Sender};
 use crate::store::{Change, TxJob};
 
 /// Blocks per `eth_getLogs` request.
@@ -115,15 +116,26 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     if !unwatch.is_empty() {
         keeper.shared.store.commit(Change { unwatch, ..Change::default() })?;
     }
-    // Claims go out in chunks that fit a block even if every voucher is a contract wallet's (each may need
-    // SIGNATURE_GAS_RESERVE); a failed chunk does not hold up the rest or the finalizations.
+    // Claims go out in chunks of at most CLAIMS_PER_BATCH, halved until each fits a block with room for every
+    // wallet check; a failed chunk does not hold up the rest or the finalizations.
     let mut failure = None;
-    for chunk in claims.chunks(CLAIMS_PER_BATCH) {
+    let block_limit = if claims.is_empty() { 0 } else { keeper.sender.block_gas_limit().await? / 10 * 9 };
+    let mut work: Vec<Vec<_>> = claims.chunks(CLAIMS_PER_BATCH).rev().map(<[_]>::to_vec).collect();
+    while let Some(chunk) = work.pop() {
         if keeper.shared.is_stopping() {
             break;
         }
-        match claim(keeper, chunk).await {
-            Ok(()) => {}
+        match claim(keeper, &chunk, block_limit).await {
+            Ok(None) => {}
+            Ok(Some(too_big)) => {
+                let (first, second) = too_big.split_at(too_big.len() / 2);
+                work.push(second.to_vec());
+                work.push(first.to_vec());
+            }
+            Err(JobError::Send(SendError::WouldRevert(err))) => {
+                tracing::error!(error = %err, "channel claims would revert");
+                failure.get_or_insert(JobError::Send(SendError::WouldRevert(err)));
+            }
             // The transaction pipeline is stuck (or the chain unreachable): the rest would wait the same.
             Err(err @ JobError::Send(_)) => return Err(err),
             Err(err) => {
@@ -155,13 +167,22 @@ fn signed_by(shared: &Shared, payer: Address, claim: &IPaymentChannel::VoucherCl
 }
 
 /// Simulates `claims` (each with whether a contract wallet checks it), drops the vouchers the contract would
-/// skip, and sends the rest in one `claimBatch`.
+/// skip, and sends the rest in one `claimBatch`, unless two or more of them need more than `block_limit`: those
+/// are returned, to be sent in smaller batches. A single voucher that fits no block is dropped.
 async fn claim(
     keeper: &mut Keeper,
     claims: &[(IPaymentChannel::VoucherClaim, bool)],
-) -> Result<(), JobError> {
+    block_limit: u64,
+) -> Result<Option<Vec<(IPaymentChannel::VoucherClaim, bool)>>, JobError> {
     let items: Vec<_> = claims.iter().map(|(claim, _)| claim.clone()).collect();
     let outcomes = claim_outcomes(&keeper.shared, &items).await?;
+    if outcomes.len() != items.len() {
+        return Err(JobError::Call(format!(
+            "claimBatch answered {} outcomes for {} vouchers",
+            outcomes.len(),
+            items.len()
+        )));
+    }
     let skipped: Vec<(B256, U256, u8)> = items
         .iter()
         .zip(&outcomes)
@@ -172,29 +193,41 @@ async fn claim(
         keeper.shared.store.commit(dropped_vouchers(&keeper.shared, &skipped, false))?;
     }
     let claims: Vec<_> =
-        claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c).collect();
+        claims.iter().zip(&outcomes).filter(|(_, o)| **o == CLAIMED).map(|(c, _)| c.clone()).collect();
     if claims.is_empty() || keeper.shared.is_stopping() {
-        return Ok(());
+        return Ok(None);
     }
     let address = keeper.shared.settings.contracts.payment_channel;
-    let channels = claims.iter().map(|(c, _)| c.channelId).collect();
-    let amounts = claims.iter().map(|(c, _)| c.amount).collect();
     let wallets = claims.iter().filter(|(_, by_wallet)| *by_wallet).count() as u64;
-    let items = claims.into_iter().map(|(c, _)| c.clone()).collect();
+    let items: Vec<_> = claims.iter().map(|(c, _)| c.clone()).collect();
     let input: Bytes = PaymentChannel::claimBatchCall { items }.abi_encode().into();
     // A wallet may burn on chain what it did not in the estimate: each wallet-checked voucher gets the full
     // SIGNATURE_GAS_RESERVE on top, so such a wallet fails its own claim instead of the batch.
-    let mut gas = keeper.sender.estimate(address, &input).await?;
+    let estimate = match keeper.sender.estimate(address, &input).await {
+        Ok(estimate) => estimate,
+        Err(SendError::WouldRevert(_)) if claims.len() > 1 => return Ok(Some(claims)),
+        Err(err) => return Err(err.into()),
+    };
+    let mut gas = estimate;
     if wallets > 0 {
         let reserve =
             PaymentChannel::new(address, &keeper.shared.provider).SIGNATURE_GAS_RESERVE().call().await?;
         gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
     }
-    send_and_apply(keeper, TxJob::ChannelClaims { channels, amounts }, address, input, gas, |_| {
-        Change::default()
-    })
-    .await
-    .map(drop)
+    if !Sender::fits(gas, block_limit) {
+        if claims.len() > 1 {
+            return Ok(Some(claims));
+        }
+        let (claim, _) = &claims[0];
+        tracing::warn!(channel = %claim.channelId, gas, "registered voucher dropped: its claim needs more gas than a block holds");
+        let drop = Change { drop_vouchers: vec![(claim.channelId, claim.amount)], ..Change::default() };
+        keeper.shared.store.commit(drop)?;
+        return Ok(None);
+    }
+    let channels = claims.iter().map(|(c, _)| c.channelId).collect();
+    let amounts = claims.iter().map(|(c, _)| c.amount).collect();
+    let job = TxJob::ChannelClaims { channels, amounts };
+    send_and_apply(keeper, job, address, input, gas, |_| Change::default()).await.map(|_| None)
 }
 
 /// The change that forgets the vouchers `claimBatch` skipped (channel, amount, outcome), in a simulation or in a

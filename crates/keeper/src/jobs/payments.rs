@@ -16,7 +16,7 @@ use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment
 use super::{JobError, send_and_apply, simulate};
 use crate::daemon::Keeper;
 use crate::intake::InvalidReason;
-use crate::sender::Sender;
+use crate::sender::{SendError, Sender};
 use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
 
 /// Batches that may revert or be dropped with a payment in them before it is marked failed.
@@ -90,6 +90,7 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         let mut change = Change::default();
         let mut live = Vec::new();
         let mut wallets = 0;
+        let mut leftover = false;
         let candidates: Vec<_> = queued.into_iter().filter(|r| r.key.token == token).collect();
         let has_code = payers_with_code(keeper, &candidates).await?;
         for mut record in candidates {
@@ -101,14 +102,26 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
                 change.payments.push(failed(record, InvalidReason::Signature.as_str()));
             } else if record.wallet && wallets == WALLET_ITEMS_PER_BATCH {
-                // Left queued for the next batch.
+                // Left queued for the next batch, which goes out right after this one.
+                leftover = true;
             } else {
                 wallets += usize::from(record.wallet);
                 live.push(record);
             }
         }
         if !live.is_empty() {
-            let returned = simulate(&keeper.shared, x402, &encode(token, &live)).await?;
+            // A batch too big for the node's call gas cap (the block gas limit, typically) reverts as a whole:
+            // halved until it simulates; the rest stays queued for the next batch.
+            let returned = loop {
+                match simulate(&keeper.shared, x402, &encode(token, &live)).await {
+                    Ok(returned) => break returned,
+                    Err(JobError::Reverted(_)) if live.len() > 1 => {
+                        live.truncate(live.len().div_ceil(2));
+                        leftover = true;
+                    }
+                    Err(err) => return Err(err),
+                }
+            };
             let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
                 .map_err(|e| JobError::Call(format!("cannot decode settleBatch's outcomes: {e}")))?;
             let mut settle = Vec::with_capacity(live.len());
@@ -133,9 +146,13 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             continue;
         }
         let before = live.len();
-        let (input, gas) = sized_batch(keeper, token, &mut live).await?;
-        // Payments left out to fit the block go in the next batch now, not at the next tick.
-        partial_allowed = live.len() < before;
+        let Some((input, gas)) = sized_batch(keeper, token, &mut live, &mut change).await? else {
+            keeper.shared.store.commit(change)?;
+            continue;
+        };
+        // Payments left out (over the wallet cap, or to fit the block) go in the next batch now, not at the
+        // next tick.
+        partial_allowed = leftover || live.len() < before;
         let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
         send_and_apply(keeper, job, x402, input, gas, move |pending| {
             let hash = pending.hashes.last().copied();
@@ -177,40 +194,64 @@ async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<
     Ok(with_code)
 }
 
-/// The calldata and gas of `live` as one batch. A wallet may burn on chain what it did not in the estimate, so
-/// each wallet item gets a full item budget (`ITEM_GAS_RESERVE`) on top: such a wallet fails its own item
-/// instead of running the batch out of gas. Wallet items that would take the batch past 90% of the block gas
-/// limit are left in the queue (removed from `live`).
+/// The calldata and gas of `live` as one batch that fits 90% of the block gas limit, or `None` when nothing is
+/// left to send. A wallet may burn on chain what it did not in the estimate, so each wallet item gets a full item
+/// budget (`ITEM_GAS_RESERVE`) on top: such a wallet fails its own item instead of running the batch out of gas.
+/// Too big a batch sheds its newest wallet items first, then its newest half, until it fits; what is shed stays
+/// queued. A single payment that fits no block is failed (in `change`).
 async fn sized_batch(
     keeper: &Keeper,
     token: Address,
     live: &mut Vec<PaymentRecord>,
-) -> Result<(Bytes, u64), JobError> {
+    change: &mut Change,
+) -> Result<Option<(Bytes, u64)>, JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
     let block_limit = keeper.sender.block_gas_limit().await? / 10 * 9;
-    loop {
+    let mut reserve = None;
+    while !live.is_empty() {
         let input = encode(token, live);
-        let estimate = keeper.sender.estimate(x402, &input).await?;
         let wallets = live.iter().filter(|r| r.wallet).count() as u64;
-        if wallets == 0 {
-            return Ok((input, estimate));
+        // The node refuses to estimate past its own cap: a batch too big for it is halved like one too big here.
+        let estimate = match keeper.sender.estimate(x402, &input).await {
+            Ok(estimate) => Some(estimate),
+            Err(SendError::WouldRevert(_)) if live.len() > 1 => None,
+            Err(err) => return Err(err.into()),
+        };
+        let gas = match (estimate, wallets) {
+            (Some(estimate), 0) => Some(estimate),
+            (Some(estimate), _) => {
+                let budget = match reserve {
+                    Some(budget) => budget,
+                    None => {
+                        let contract = X402Payment::new(x402, &keeper.shared.provider);
+                        let budget =
+                            u64::try_from(contract.ITEM_GAS_RESERVE().call().await?).unwrap_or(u64::MAX);
+                        *reserve.insert(budget)
+                    }
+                };
+                Some(estimate.saturating_add(wallets.saturating_mul(budget)))
+            }
+            (None, _) => None,
+        };
+        if let Some(gas) = gas.filter(|gas| Sender::fits(*gas, block_limit)) {
+            return Ok(Some((input, gas)));
         }
-        let reserve = X402Payment::new(x402, &keeper.shared.provider).ITEM_GAS_RESERVE().call().await?;
-        let reserve = u64::try_from(reserve).unwrap_or(u64::MAX);
-        let gas = estimate.saturating_add(wallets.saturating_mul(reserve));
-        if Sender::fits(gas, block_limit) {
-            return Ok((input, gas));
-        }
-        // Drop the newest wallet items to what fits (at least one, so the loop ends).
-        let room = block_limit.saturating_sub(Sender::headroom(estimate)) / reserve.max(1);
-        let excess = usize::try_from(wallets.saturating_sub(room).max(1)).unwrap_or(usize::MAX);
-        let mut dropped = 0;
-        while dropped < excess {
-            let Some(index) = live.iter().rposition(|r| r.wallet) else { break };
-            live.remove(index);
-            dropped += 1;
+        if live.len() == 1 {
+            let record = live.remove(0);
+            tracing::warn!(id = %record.key.id(), "payment fails: it needs more gas than a block holds");
+            change.payments.push(failed(record, UNEXPECTED));
+        } else if let (Some(gas), Some(budget), true) = (gas, reserve, wallets > 0) {
+            // Shed the newest wallet items, as many as the excess needs (at least one).
+            let excess = Sender::headroom(gas).saturating_sub(block_limit).div_ceil(budget.max(1)).max(1);
+            for _ in 0..excess {
+                let Some(index) = live.iter().rposition(|r| r.wallet) else { break };
+                live.remove(index);
+            }
+        } else {
+            live.truncate(live.len().div_ceil(2));
         }
     }
+    Ok(None)
 }
 
 /// Records the outcome of a settlement transaction; returns how many payments it settled.
