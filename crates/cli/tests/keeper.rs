@@ -424,6 +424,45 @@ async fn all_final(keeper: &KeeperProc, answers: &[&Value]) -> bool {
     true
 }
 
+/// An `x402 keeper` with `settings` (the `[keeper]` table's lines) in its config file, ready.
+async fn keeper_with(net: &Net, interval: u64, settings: &str) -> KeeperProc {
+    let config = net.scratch.dir().join("keeper.toml");
+    std::fs::write(&config, format!("[keeper]\n{settings}")).unwrap();
+    let data = net.scratch.dir().join("keeper");
+    let mut keeper =
+        KeeperProc::start_with(net, &data, interval, "keeper.log", &["--config", config.to_str().unwrap()]);
+    keeper.wait_ready().await;
+    keeper
+}
+
+/// Blocks of `limit` gas from the next one on (one is mined, so the latest block shows it).
+async fn small_blocks(net: &Net, limit: u64) {
+    let provider = &net.demo.provider;
+    provider.raw_request::<_, bool>("evm_setBlockGasLimit".into(), (U256::from(limit),)).await.unwrap();
+    provider.raw_request::<_, String>("evm_mine".into(), ()).await.unwrap();
+}
+
+/// An x402 payment of `value` to `to` from `wallet` (a contract), signed by `signer`, valid for an hour from
+/// chain time `now`, with a nonce derived from `seed`.
+fn wallet_payment(
+    net: &Net,
+    signer: &PrivateKeySigner,
+    wallet: Address,
+    to: Address,
+    value: u64,
+    now: u64,
+    seed: u8,
+) -> Value {
+    let terms = ExactTerms {
+        to,
+        value: U256::from(value),
+        valid_after: now - 60,
+        valid_before: now + 3600,
+        nonce: keccak256([wallet.as_slice(), &[seed]].concat()),
+    };
+    signed_request(signer, wallet, &net.demo.token, net.demo.chain_id, terms).unwrap()
+}
+
 /// Waits until every payment of `ids` is settled or failed.
 async fn wait_final<'a>(keeper: &KeeperProc, ids: impl Iterator<Item = &'a String> + Clone) {
     wait_until("the payments final", 60, || {
@@ -583,17 +622,9 @@ async fn two_keepers_on_one_database_never_conflict() {
 async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_keeps_serving() {
     let net = net(common::anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
-    let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(
-        &config,
-        "[keeper]\nmax_queue = 3\nclient_rate_limit_per_sec = 5\nclient_rate_limit_burst = 10\nmax_body_bytes = 2048\n\
-         trusted_proxies = [\"127.0.0.3\"]\n",
-    )
-    .unwrap();
-    let data = net.scratch.dir().join("keeper");
-    let mut keeper =
-        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
-    keeper.wait_ready().await;
+    let settings = "max_queue = 3\nclient_rate_limit_per_sec = 5\nclient_rate_limit_burst = 10\n\
+                    max_body_bytes = 2048\ntrusted_proxies = [\"127.0.0.3\"]\n";
+    let mut keeper = keeper_with(&net, 600, settings).await;
     let now = net.demo.now().await.unwrap();
 
     // A body over max_body_bytes is refused before it is parsed.
@@ -716,13 +747,8 @@ async fn oversized_bodies_a_full_queue_and_a_flood_are_refused_and_the_keeper_ke
 async fn enqueue_waits_out_the_rate_limit_and_payment_shows_each_outcome() {
     let net = net(common::anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
-    let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(&config, "[keeper]\nclient_rate_limit_per_sec = 2\nclient_rate_limit_burst = 3\n")
-        .unwrap();
-    let data = net.scratch.dir().join("keeper");
     let mut keeper =
-        KeeperProc::start_with(&net, &data, 1, "keeper.log", &["--config", config.to_str().unwrap()]);
-    keeper.wait_ready().await;
+        keeper_with(&net, 1, "client_rate_limit_per_sec = 2\nclient_rate_limit_burst = 3\n").await;
     let now = net.demo.now().await.unwrap();
     let before = net.demo.balance(merchant).await.unwrap();
 
@@ -959,27 +985,13 @@ async fn a_wallet_that_burns_gas_on_chain_fails_its_own_items_and_is_refused_aft
     let net = net(common::anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
     // A batch goes out when 13 payments are queued (the interval is too long to matter).
-    let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(&config, "[keeper]\npayments_batch = 13\n").unwrap();
-    let data = net.scratch.dir().join("keeper");
-    let mut keeper =
-        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
-    keeper.wait_ready().await;
+    let mut keeper = keeper_with(&net, 600, "payments_batch = 13\n").await;
     let now = net.demo.now().await.unwrap();
 
     // A wallet that approves in the intake and batch simulations and the estimate, and burns its gas on chain.
     let hostile = two_faced_wallet(&net, 0xbe).await;
     net.demo.mint(hostile, U256::from(USDC)).await.unwrap();
-    let from_wallet = |i: u8| {
-        let terms = ExactTerms {
-            to: merchant,
-            value: U256::from(1_000),
-            valid_after: now - 60,
-            valid_before: now + 3600,
-            nonce: keccak256([b"hostile".as_slice(), &[i]].concat()),
-        };
-        signed_request(&net.keys[4], hostile, &net.demo.token, net.demo.chain_id, terms).unwrap()
-    };
+    let from_wallet = |i: u8| wallet_payment(&net, &net.keys[4], hostile, merchant, 1_000, now, i);
 
     // Three of its payments first in the queue, then ten honest ones: all accepted, one batch.
     let mut ids = Vec::new();
@@ -1019,17 +1031,8 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
     let merchant = net.keys[MERCHANT].address();
     // Blocks of 4M gas: a batch has room for its estimate plus four wallet budgets (518k each), not ten.
     let limit = 4_000_000u64;
-    net.demo
-        .provider
-        .raw_request::<_, bool>("evm_setBlockGasLimit".into(), (U256::from(limit),))
-        .await
-        .unwrap();
-    let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(&config, "[keeper]\npayments_batch = 10\n").unwrap();
-    let data = net.scratch.dir().join("keeper");
-    let mut keeper =
-        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
-    keeper.wait_ready().await;
+    small_blocks(&net, limit).await;
+    let mut keeper = keeper_with(&net, 600, "payments_batch = 10\n").await;
     let now = net.demo.now().await.unwrap();
 
     // Two payments from a wallet that burns its gas on chain, then eight from an honest wallet.
@@ -1039,16 +1042,8 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
     for wallet in [hostile, honest] {
         net.demo.mint(wallet, U256::from(USDC)).await.unwrap();
     }
-    let pay = |wallet: Address, i: u8| {
-        let terms = ExactTerms {
-            to: merchant,
-            value: U256::from(1_000 + u64::from(i)),
-            valid_after: now - 60,
-            valid_before: now + 3600,
-            nonce: keccak256([wallet.as_slice(), &[i]].concat()),
-        };
-        signed_request(owner, wallet, &net.demo.token, net.demo.chain_id, terms).unwrap()
-    };
+    let pay =
+        |wallet: Address, i: u8| wallet_payment(&net, owner, wallet, merchant, 1_000 + u64::from(i), now, i);
     let mut ids = Vec::new();
     for (wallet, i) in [(hostile, 0), (hostile, 1)].into_iter().chain((2..10).map(|i| (honest, i))) {
         let (status, answer) = keeper.post("/payments", &pay(wallet, i)).await;
@@ -1086,17 +1081,10 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
 async fn a_full_batch_too_big_for_the_block_is_halved_and_all_of_it_settles() {
     let net = net(common::anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
-    // 150 payments need about 5.6M gas; blocks hold 4M (from the next block on, so one is mined).
+    // 150 payments need about 5.6M gas; blocks hold 4M.
     let limit = 4_000_000u64;
-    let provider = &net.demo.provider;
-    provider.raw_request::<_, bool>("evm_setBlockGasLimit".into(), (U256::from(limit),)).await.unwrap();
-    provider.raw_request::<_, String>("evm_mine".into(), ()).await.unwrap();
-    let config = net.scratch.dir().join("keeper.toml");
-    std::fs::write(&config, "[keeper]\npayments_batch = 150\n").unwrap();
-    let data = net.scratch.dir().join("keeper");
-    let mut keeper =
-        KeeperProc::start_with(&net, &data, 600, "keeper.log", &["--config", config.to_str().unwrap()]);
-    keeper.wait_ready().await;
+    small_blocks(&net, limit).await;
+    let mut keeper = keeper_with(&net, 600, "payments_batch = 150\n").await;
     let before = net.demo.balance(merchant).await.unwrap();
     let ids = queue(&net, &keeper, 150, "big").await;
     wait_final(&keeper, ids.iter().map(|(id, _, _)| id)).await;
