@@ -73,7 +73,7 @@ pub use generated::{
     CreditSystem, ERC1967Proxy, IPaymentChannel, IRevenueSplitter, ISubscription, IToolRegistry,
     IX402Payment, PaymentChannel, RevenueSplitter, Subscription, TestStablecoin, ToolRegistry, X402Payment,
 };
-pub use status::{InvoiceStatus, SettlementOutcome, UnknownVariant};
+pub use status::{ClaimOutcome, InvoiceStatus, SettlementOutcome, UnknownVariant};
 
 /// The ERC-7201 storage layouts of the upgradeable contracts, as `bin/gen-bindings` reads them from the Foundry
 /// build: `{contract: {namespace id: {"members": [[name, type], ...], "structs": {struct: [[name, type], ...]}}}}`.

@@ -1,5 +1,5 @@
-//! Typed forms of the `IX402Payment` enums. A JSON ABI carries enums as bare `uint8`, so the variants are
-//! spelled here; a test reads `contracts/interfaces/IX402Payment.sol` and fails if the two ever differ.
+//! Typed forms of the `IX402Payment` and `IPaymentChannel` enums. A JSON ABI carries enums as bare `uint8`, so
+//! the variants are spelled here; a test reads the Solidity interfaces and fails if the two ever differ.
 
 use std::fmt;
 
@@ -100,14 +100,32 @@ solidity_enum! {
     }
 }
 
+solidity_enum! {
+    /// `IPaymentChannel.ClaimOutcome`: what `claimBatch` did with one voucher.
+    ClaimOutcome {
+        /// Paid to the recipient.
+        Claimed = 0,
+        /// No such channel.
+        NotFound = 1,
+        /// Closed, or closing with its challenge period over.
+        NotClaimable = 2,
+        /// The caller is neither the recipient nor its claim operator.
+        Unauthorized = 3,
+        /// The voucher is not above what the channel paid out already.
+        NothingToClaim = 4,
+        /// Neither the payer's ECDSA signature nor approved by its ERC-1271 wallet.
+        InvalidSignature = 5,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The variant names of `enum <name> { ... }` in the Solidity interface, in order.
-    fn solidity_variants(name: &str) -> Vec<String> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/interfaces/IX402Payment.sol");
-        let source = std::fs::read_to_string(path).expect("read IX402Payment.sol");
+    /// The variant names of `enum <name> { ... }` in `contracts/interfaces/<interface>.sol`, in order.
+    fn solidity_variants(interface: &str, name: &str) -> Vec<String> {
+        let path = format!("{}/../../contracts/interfaces/{interface}.sol", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).expect("read the interface");
         let start = source.find(&format!("enum {name} {{")).expect("enum declared") + name.len() + 7;
         let body = &source[start..start + source[start..].find('}').expect("enum closed")];
         body.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
@@ -116,7 +134,7 @@ mod tests {
     #[test]
     fn invoice_status_matches_solidity() {
         let rust: Vec<_> = InvoiceStatus::ALL.iter().map(|v| v.name().to_string()).collect();
-        assert_eq!(rust, solidity_variants("InvoiceStatus"));
+        assert_eq!(rust, solidity_variants("IX402Payment", "InvoiceStatus"));
         for (i, v) in InvoiceStatus::ALL.iter().enumerate() {
             assert_eq!(u8::from(*v) as usize, i);
         }
@@ -125,8 +143,17 @@ mod tests {
     #[test]
     fn settlement_outcome_matches_solidity() {
         let rust: Vec<_> = SettlementOutcome::ALL.iter().map(|v| v.name().to_string()).collect();
-        assert_eq!(rust, solidity_variants("SettlementOutcome"));
+        assert_eq!(rust, solidity_variants("IX402Payment", "SettlementOutcome"));
         for (i, v) in SettlementOutcome::ALL.iter().enumerate() {
+            assert_eq!(u8::from(*v) as usize, i);
+        }
+    }
+
+    #[test]
+    fn claim_outcome_matches_solidity() {
+        let rust: Vec<_> = ClaimOutcome::ALL.iter().map(|v| v.name().to_string()).collect();
+        assert_eq!(rust, solidity_variants("IPaymentChannel", "ClaimOutcome"));
+        for (i, v) in ClaimOutcome::ALL.iter().enumerate() {
             assert_eq!(u8::from(*v) as usize, i);
         }
     }

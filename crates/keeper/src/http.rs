@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use x402_bindings::IPaymentChannel;
+use x402_bindings::{ClaimOutcome, IPaymentChannel};
 
 use crate::JobError;
 use crate::daemon::Shared;
@@ -271,7 +271,7 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(outcomes) if outcomes.as_slice() == [channels::CLAIMED] => {}
         Ok(outcomes) if outcomes.len() == 1 => {
             let (reason, message) = channels::refusal(outcomes[0]);
-            if reason == "keeper_not_claim_operator" {
+            if outcomes[0] == ClaimOutcome::Unauthorized as u8 {
                 let message =
                     format!("{message}: it must call setClaimOperator({}, true) first", shared.keeper);
                 return voucher_refused(reason, message);

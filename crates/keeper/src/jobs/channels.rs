@@ -10,7 +10,7 @@ use alloy::rpc::types::{Filter, TransactionReceipt};
 use alloy::sol_types::SolStruct;
 use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::voucher::{self, Voucher};
-use x402_bindings::{IPaymentChannel, PaymentChannel};
+use x402_bindings::{ClaimOutcome, IPaymentChannel, PaymentChannel};
 
 use super::{JobError, send_and_apply, simulate};
 use crate::daemon::{Keeper, Shared};
@@ -25,24 +25,29 @@ const SCANNED: &str = "channels_scanned_block";
 
 const OPEN: u8 = 1;
 const CLOSING: u8 = 2;
-/// `ClaimOutcome.Claimed`.
-pub(crate) const CLAIMED: u8 = 0;
-/// `ClaimOutcome.InvalidSignature`.
-const INVALID_SIGNATURE: u8 = 5;
+/// `ClaimOutcome.Claimed` as `claimBatch` returns it.
+pub(crate) const CLAIMED: u8 = ClaimOutcome::Claimed as u8;
 /// Vouchers per `claimBatch`: 20 contract-wallet vouchers need about 20 x 540k gas, a third of a 30M block.
 const CLAIMS_PER_BATCH: usize = 20;
 
 /// Why `claimBatch` would skip a voucher: its `ClaimOutcome` as an API reason and a message.
 pub(crate) fn refusal(outcome: u8) -> (&'static str, &'static str) {
-    match outcome {
-        1 => ("unknown_channel", "no channel with this id"),
-        2 => ("channel_not_claimable", "the channel is closed or its challenge period is over"),
-        3 => ("keeper_not_claim_operator", "the recipient has not made the keeper its claim operator"),
-        4 => ("nothing_to_claim", "the voucher is not above what the channel has paid out already"),
-        5 => {
+    match ClaimOutcome::try_from(outcome) {
+        Ok(ClaimOutcome::Claimed) => ("claimed", "claimBatch would pay it"),
+        Ok(ClaimOutcome::NotFound) => ("unknown_channel", "no channel with this id"),
+        Ok(ClaimOutcome::NotClaimable) => {
+            ("channel_not_claimable", "the channel is closed or its challenge period is over")
+        }
+        Ok(ClaimOutcome::Unauthorized) => {
+            ("keeper_not_claim_operator", "the recipient has not made the keeper its claim operator")
+        }
+        Ok(ClaimOutcome::NothingToClaim) => {
+            ("nothing_to_claim", "the voucher is not above what the channel has paid out already")
+        }
+        Ok(ClaimOutcome::InvalidSignature) => {
             ("invalid_voucher_signature", "neither the payer's signature nor approved by its ERC-1271 wallet")
         }
-        _ => ("unknown_outcome", "claimBatch answered an outcome this keeper does not know"),
+        Err(_) => ("unknown_outcome", "claimBatch answered an outcome this keeper does not know"),
     }
 }
 
@@ -243,7 +248,7 @@ fn dropped_vouchers(shared: &Shared, skipped: &[(B256, U256, u8)], mined: bool) 
         let (reason, _) = refusal(*code);
         tracing::warn!(channel = %channel, reason, mined, "registered voucher dropped: the contract would not pay it");
         shared.metrics.add("x402_keeper_items_total", &[("job", "channels"), ("outcome", outcome)], 1.0);
-        if mined && *code == INVALID_SIGNATURE {
+        if mined && *code == ClaimOutcome::InvalidSignature as u8 {
             change.refuse_vouchers.push(*channel);
         } else {
             change.drop_vouchers.push((*channel, *amount));
