@@ -92,10 +92,7 @@ async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: N
         Scope::Keeper => ("overloaded", "the keeper is at its intake rate limit; retry later"),
     };
     count(&shared, result);
-    let retry_after = refusal.retry_after_secs();
-    let body = json!({"error": message, "retryAfterSecs": retry_after});
-    (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after.to_string())], axum::Json(body))
-        .into_response()
+    too_many(message, refusal.retry_after_secs())
 }
 
 /// A payment's record as the API shows it.

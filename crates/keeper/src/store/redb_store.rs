@@ -61,6 +61,14 @@ fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, S
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { table, message: err.to_string() })
 }
 
+/// The voucher registered for `channel` in `vouchers`.
+fn voucher_in(
+    vouchers: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    channel: &B256,
+) -> Result<Option<VoucherRecord>, StoreError> {
+    vouchers.get(channel.as_slice()).map_err(db_err)?.map(|v| decode("vouchers", v.value())).transpose()
+}
+
 impl RedbStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -223,19 +231,12 @@ impl Store for RedbStore {
                 let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
                 let mut refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
                 for (channel, amount) in &change.drop_vouchers {
-                    let current: Option<VoucherRecord> = vouchers
-                        .get(channel.as_slice())
-                        .map_err(db_err)?
-                        .map(|v| decode("vouchers", v.value()))
-                        .transpose()?;
-                    if current.is_some_and(|c| c.amount == *amount) {
+                    if voucher_in(&vouchers, channel)?.is_some_and(|c| c.amount == *amount) {
                         vouchers.remove(channel.as_slice()).map_err(db_err)?;
                     }
                 }
                 for channel in &change.refuse_vouchers {
                     vouchers.remove(channel.as_slice()).map_err(db_err)?;
-                }
-                for channel in &change.refuse_vouchers {
                     refused.insert(channel.as_slice(), ()).map_err(db_err)?;
                 }
             }
@@ -262,12 +263,7 @@ impl Store for RedbStore {
                 return Ok(());
             }
             let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
-            let current: Option<VoucherRecord> = vouchers
-                .get(voucher.channel.as_slice())
-                .map_err(db_err)?
-                .map(|v| decode("vouchers", v.value()))
-                .transpose()?;
-            if current.is_some_and(|c| c.amount >= voucher.amount) {
+            if voucher_in(&vouchers, &voucher.channel)?.is_some_and(|c| c.amount >= voucher.amount) {
                 put = VoucherPut::NotHigher;
                 return Ok(());
             }
@@ -287,8 +283,7 @@ impl Store for RedbStore {
 
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
-        let vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
-        vouchers.get(channel.as_slice()).map_err(db_err)?.map(|v| decode("vouchers", v.value())).transpose()
+        voucher_in(&tx.open_table(VOUCHERS).map_err(db_err)?, channel)
     }
 
     fn watched_channels(&self) -> Result<Vec<B256>, StoreError> {
