@@ -82,6 +82,8 @@ pub struct Sender {
     chain_id: u64,
     next_nonce: Option<u64>,
     policy: TxPolicy,
+    /// The latest block's gas limit and when it was read: sizing a batch and sending it read it once.
+    block_limit: std::sync::Mutex<Option<(Instant, u64)>>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -102,7 +104,15 @@ impl Sender {
     pub fn new(provider: DynProvider, wallet: EthereumWallet, chain_id: u64, policy: TxPolicy) -> Self {
         let address =
             alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(&wallet);
-        Self { provider, wallet, address, chain_id, next_nonce: None, policy }
+        Self {
+            provider,
+            wallet,
+            address,
+            chain_id,
+            next_nonce: None,
+            policy,
+            block_limit: Default::default(),
+        }
     }
 
     /// The keeper's address.
@@ -122,11 +132,22 @@ impl Sender {
         self.provider.estimate_gas(request).await.map_err(|err| SendError::WouldRevert(err.to_string()))
     }
 
-    /// The latest block's gas limit.
+    /// The latest block's gas limit, read at most once a second (it moves slowly, if at all).
     pub async fn block_gas_limit(&self) -> Result<u64, SendError> {
+        let cached = *self.block_limit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, limit)) = cached
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return Ok(limit);
+        }
         let block =
             self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.map_err(rpc)?;
-        block.map(|b| b.header.gas_limit).ok_or_else(|| SendError::Rpc("the node has no latest block".into()))
+        let limit = block
+            .map(|b| b.header.gas_limit)
+            .ok_or_else(|| SendError::Rpc("the node has no latest block".into()))?;
+        *self.block_limit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), limit));
+        Ok(limit)
     }
 
     /// `gas` with the headroom [`Sender::send`] adds.

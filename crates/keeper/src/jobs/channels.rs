@@ -12,7 +12,7 @@ use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::voucher::{self, Voucher};
 use x402_bindings::{ClaimOutcome, IPaymentChannel, PaymentChannel};
 
-use super::{JobError, send_and_apply, simulate};
+use super::{JobError, send_and_apply, simulate, with_wallet_budgets};
 use crate::daemon::{Keeper, Shared};
 use crate::intake;
 use crate::sender::{SendError, Sender};
@@ -206,18 +206,15 @@ async fn claim(
     let wallets = claims.iter().filter(|(_, by_wallet)| *by_wallet).count() as u64;
     let items: Vec<_> = claims.iter().map(|(c, _)| c.clone()).collect();
     let input: Bytes = PaymentChannel::claimBatchCall { items }.abi_encode().into();
-    // A wallet may burn on chain what it did not in the estimate: each wallet-checked voucher gets the full
-    // SIGNATURE_GAS_RESERVE on top, so such a wallet fails its own claim instead of the batch.
-    let estimate = match keeper.sender.estimate(address, &input).await {
+    let mut gas = match keeper.sender.estimate(address, &input).await {
         Ok(estimate) => estimate,
         Err(SendError::WouldRevert(_)) if claims.len() > 1 => return Ok(Some(claims)),
         Err(err) => return Err(err.into()),
     };
-    let mut gas = estimate;
     if wallets > 0 {
         let reserve =
             PaymentChannel::new(address, &keeper.shared.provider).SIGNATURE_GAS_RESERVE().call().await?;
-        gas = gas.saturating_add(wallets.saturating_mul(u64::try_from(reserve).unwrap_or(u64::MAX)));
+        gas = with_wallet_budgets(gas, wallets, reserve);
     }
     if !Sender::fits(gas, block_limit) {
         if claims.len() > 1 {

@@ -8,7 +8,7 @@ pub(crate) mod payments;
 pub(crate) mod subscriptions;
 
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::transports::RpcError;
@@ -52,6 +52,13 @@ pub(crate) async fn simulate(shared: &Shared, to: Address, input: &Bytes) -> Res
         }
         err => JobError::Call(format!("simulation failed: {err}")),
     })
+}
+
+/// `estimate` plus a full `budget` (the contract's per-item gas reserve) for each of `wallets` items a contract
+/// wallet checks: a wallet may burn on chain what it did not in the estimate, and with its budget reserved it
+/// fails its own item instead of running the batch out of gas.
+pub(crate) fn with_wallet_budgets(estimate: u64, wallets: u64, budget: U256) -> u64 {
+    estimate.saturating_add(wallets.saturating_mul(u64::try_from(budget).unwrap_or(u64::MAX)))
 }
 
 /// Applies what happened to a stored transaction to the store and the metrics.

@@ -13,7 +13,7 @@ use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment};
 
-use super::{JobError, send_and_apply, simulate};
+use super::{JobError, send_and_apply, simulate, with_wallet_budgets};
 use crate::daemon::Keeper;
 use crate::intake::InvalidReason;
 use crate::sender::{SendError, Sender};
@@ -224,12 +224,10 @@ async fn sized_batch(
                     Some(budget) => budget,
                     None => {
                         let contract = X402Payment::new(x402, &keeper.shared.provider);
-                        let budget =
-                            u64::try_from(contract.ITEM_GAS_RESERVE().call().await?).unwrap_or(u64::MAX);
-                        *reserve.insert(budget)
+                        *reserve.insert(contract.ITEM_GAS_RESERVE().call().await?)
                     }
                 };
-                Some(estimate.saturating_add(wallets.saturating_mul(budget)))
+                Some(with_wallet_budgets(estimate, wallets, budget))
             }
             (None, _) => None,
         };
@@ -242,7 +240,8 @@ async fn sized_batch(
             change.payments.push(failed(record, UNEXPECTED));
         } else if let (Some(gas), Some(budget), true) = (gas, reserve, wallets > 0) {
             // Shed the newest wallet items, as many as the excess needs (at least one).
-            let excess = Sender::headroom(gas).saturating_sub(block_limit).div_ceil(budget.max(1)).max(1);
+            let budget = u64::try_from(budget).unwrap_or(u64::MAX).max(1);
+            let excess = Sender::headroom(gas).saturating_sub(block_limit).div_ceil(budget).max(1);
             for _ in 0..excess {
                 let Some(index) = live.iter().rposition(|r| r.wallet) else { break };
                 live.remove(index);
