@@ -131,31 +131,26 @@ mod tests {
         body.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
     }
 
-    #[test]
-    fn invoice_status_matches_solidity() {
-        let rust: Vec<_> = InvoiceStatus::ALL.iter().map(|v| v.name().to_string()).collect();
-        assert_eq!(rust, solidity_variants("IX402Payment", "InvoiceStatus"));
-        for (i, v) in InvoiceStatus::ALL.iter().enumerate() {
-            assert_eq!(u8::from(*v) as usize, i);
+    /// `variants` (name and value, in declaration order) are the Solidity enum's, numbered from 0.
+    fn assert_matches_solidity(variants: &[(&str, u8)], interface: &str, name: &str) {
+        let rust: Vec<_> = variants.iter().map(|(v, _)| v.to_string()).collect();
+        assert_eq!(rust, solidity_variants(interface, name));
+        for (i, (_, value)) in variants.iter().enumerate() {
+            assert_eq!(usize::from(*value), i);
         }
     }
 
-    #[test]
-    fn settlement_outcome_matches_solidity() {
-        let rust: Vec<_> = SettlementOutcome::ALL.iter().map(|v| v.name().to_string()).collect();
-        assert_eq!(rust, solidity_variants("IX402Payment", "SettlementOutcome"));
-        for (i, v) in SettlementOutcome::ALL.iter().enumerate() {
-            assert_eq!(u8::from(*v) as usize, i);
-        }
+    macro_rules! variants {
+        ($enum:ident) => {
+            $enum::ALL.iter().map(|v| (v.name(), u8::from(*v))).collect::<Vec<_>>()
+        };
     }
 
     #[test]
-    fn claim_outcome_matches_solidity() {
-        let rust: Vec<_> = ClaimOutcome::ALL.iter().map(|v| v.name().to_string()).collect();
-        assert_eq!(rust, solidity_variants("IPaymentChannel", "ClaimOutcome"));
-        for (i, v) in ClaimOutcome::ALL.iter().enumerate() {
-            assert_eq!(u8::from(*v) as usize, i);
-        }
+    fn enums_match_solidity() {
+        assert_matches_solidity(&variants!(InvoiceStatus), "IX402Payment", "InvoiceStatus");
+        assert_matches_solidity(&variants!(SettlementOutcome), "IX402Payment", "SettlementOutcome");
+        assert_matches_solidity(&variants!(ClaimOutcome), "IPaymentChannel", "ClaimOutcome");
     }
 
     #[test]
