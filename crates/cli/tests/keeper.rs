@@ -463,6 +463,15 @@ fn wallet_payment(
     signed_request(signer, wallet, &net.demo.token, net.demo.chain_id, terms).unwrap()
 }
 
+/// Every transaction of `txs` asked for at most `limit` gas.
+async fn assert_gas_limits_within(net: &Net, txs: impl IntoIterator<Item = B256>, limit: u64) {
+    for tx in txs {
+        let sent = net.demo.provider.get_transaction_by_hash(tx).await.unwrap().unwrap();
+        let gas_limit = alloy::consensus::Transaction::gas_limit(&sent);
+        assert!(gas_limit <= limit, "{tx}: {gas_limit}");
+    }
+}
+
 /// Waits until every payment of `ids` is settled or failed.
 async fn wait_final<'a>(keeper: &KeeperProc, ids: impl Iterator<Item = &'a String> + Clone) {
     wait_until("the payments final", 60, || {
@@ -1067,13 +1076,11 @@ async fn wallet_payments_are_batched_to_fit_the_block_with_room_for_every_wallet
         before + U256::from((2..10).map(|i| 1_000 + i).sum::<u64>())
     );
     assert!(txs.len() >= 3, "ten wallet payments need at least three batches here: {txs:?}");
-    for tx in txs {
-        let sent = net.demo.provider.get_transaction_by_hash(tx).await.unwrap().unwrap();
-        let receipt = net.demo.provider.get_transaction_receipt(tx).await.unwrap().unwrap();
+    for tx in &txs {
+        let receipt = net.demo.provider.get_transaction_receipt(*tx).await.unwrap().unwrap();
         assert!(receipt.status(), "no batch reverted: {receipt:?}");
-        let gas_limit = alloy::consensus::Transaction::gas_limit(&sent);
-        assert!(gas_limit <= limit, "{gas_limit}");
     }
+    assert_gas_limits_within(&net, txs, limit).await;
     assert!(keeper.terminate().success());
 }
 
@@ -1090,11 +1097,7 @@ async fn a_full_batch_too_big_for_the_block_is_halved_and_all_of_it_settles() {
     wait_final(&keeper, ids.iter().map(|(id, _, _)| id)).await;
     let txs = settled_txs(&keeper, &ids).await.expect("all settled");
     assert!((2..=4).contains(&txs.len()), "the batch of 150 split by halving: {txs:?}");
-    for tx in txs {
-        let sent = net.demo.provider.get_transaction_by_hash(tx.parse().unwrap()).await.unwrap().unwrap();
-        let gas_limit = alloy::consensus::Transaction::gas_limit(&sent);
-        assert!(gas_limit <= limit, "{gas_limit}");
-    }
+    assert_gas_limits_within(&net, txs.iter().map(|tx| tx.parse().unwrap()), limit).await;
     assert_eq!(net.demo.balance(merchant).await.unwrap(), before + total(&ids));
     assert!(keeper.terminate().success());
 }
