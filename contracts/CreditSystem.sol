@@ -5,6 +5,7 @@ import {ICreditSystem} from "./interfaces/ICreditSystem.sol";
 import {IToolRegistry} from "./interfaces/IToolRegistry.sol";
 import {EIP3009Calls} from "./libraries/EIP3009Calls.sol";
 import {ExactTransfers} from "./libraries/ExactTransfers.sol";
+import {SplitMath} from "./libraries/SplitMath.sol";
 import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
@@ -17,11 +18,13 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title CreditSystem
 /// @notice Prepaid credits for ToolRegistry tools. Spending moves credits from the user to the tool's pending
-/// amount in storage only; `settle` later hands the pending amounts of many tools to the registry in one transfer.
+/// developer and platform amounts (split at the fee in force) in storage only; `settle` later hands the pending
+/// amounts of many tools to the registry in one transfer.
 /// @dev Tokens held == sum of principal + sum of bonus credits + bonus pools + pending tool amounts. No role can
-/// move principal, granted bonus credits or pending amounts anywhere but to their owners or the registry; the
-/// bonus manager can only take back bonus pool funds nobody was granted. The tool terms here are a copy the
-/// registry keeps exact on every change, so that {payWithCredits} touches two storage slots and calls nothing.
+/// move principal, granted bonus credits or pending amounts anywhere but to their owners or the registry, and no
+/// fee change moves a pending amount between developer and platform; the bonus manager can only take back bonus
+/// pool funds nobody was granted. The tool terms and the platform fee here are copies the registry keeps exact on
+/// every change, so that {payWithCredits} reads four storage slots, writes two and calls nothing.
 /// Pausing stops new money coming in (deposits, bonus funding); spending credits already here, settlement and
 /// withdrawals keep working, as everywhere in this system.
 contract CreditSystem is
@@ -62,6 +65,22 @@ contract CreditSystem is
         uint128 minDeposit;
     }
 
+    /// @dev One slot: a tool's credit spends since its last settlement, split when they were made. `opened` stays set
+    /// after a settlement, so the next spend rewrites a live slot instead of creating one.
+    struct ToolLedger {
+        uint96 pendingDeveloper;
+        uint96 pendingPlatform;
+        uint32 pendingCalls;
+        bool opened;
+    }
+
+    /// @dev The registry's platform fee as last pushed; `synced` is false until the first sync (also right after an
+    /// upgrade from an implementation that kept no copy), and the registry is then asked.
+    struct FeeCopy {
+        bool synced;
+        uint16 feeBps;
+    }
+
     /// @custom:storage-location erc7201:x402.storage.CreditSystem
     struct CreditSystemStorage {
         address registry;
@@ -72,6 +91,10 @@ contract CreditSystem is
         mapping(address user => mapping(uint256 tokenIndex => Credits)) credits;
         mapping(uint256 tokenIndex => uint256) bonusPools;
         mapping(uint256 tokenIndex => BonusPolicy) bonusPolicies;
+        // Since version 2 spends are split when made and accrue here; the pending fields of `tools` hold only
+        // spends made under version 1, which are split at the fee in force when they are settled.
+        mapping(uint256 toolId => ToolLedger) ledgers;
+        FeeCopy platformFee;
     }
 
     // keccak256(abi.encode(uint256(keccak256("x402.storage.CreditSystem")) - 1)) & ~bytes32(uint256(0xff))
@@ -173,24 +196,33 @@ contract CreditSystem is
     /// @inheritdoc ICreditSystem
     function payWithCredits(uint256 toolId, uint256 maxPrice) external {
         CreditSystemStorage storage $ = _getCreditSystemStorage();
-        ToolTerms storage tool = $.tools[toolId];
-        ToolTerms memory terms = tool;
+        ToolTerms memory terms = $.tools[toolId];
         uint256 price = terms.price;
         if (price == 0) revert CreditSystemToolNotPayable(toolId);
         if (price > maxPrice) revert CreditSystemPriceAboveMax(toolId, price, maxPrice);
+        (uint256 developerShare, uint256 platformShare) = SplitMath.splitFee(price, _platformFeeBps($));
 
         Credits storage account = $.credits[msg.sender][terms.tokenIndex];
         Credits memory credits = account;
-        uint256 available = uint256(credits.principal) + credits.bonus;
-        if (price > available) revert CreditSystemInsufficientCredits(available, price);
-        // Bonus and principal are spent in proportion (rounding favours the bonus pool), so bonus credits never
-        // run ahead of the principal they were granted for.
-        uint256 bonusUsed = credits.bonus == 0 ? 0 : price * credits.bonus / available;
-        // fromPrincipal = ceil(price * principal / available) <= principal because price <= available.
+        uint256 principal = credits.principal;
+        // Bonus and principal are spent in proportion (rounding favours the bonus pool), so bonus credits never run
+        // ahead of the principal they were granted for. The bonus is the platform's money: it pays at most the
+        // platform's share, so the developer's share always comes out of principal and spending credits on a tool
+        // of one's own never returns more than the principal, whatever the fee did since the deposit.
+        uint256 bonusUsed = credits.bonus == 0 ? 0 : price * credits.bonus / (principal + credits.bonus);
+        if (bonusUsed > platformShare) bonusUsed = platformShare;
         uint256 fromPrincipal = price - bonusUsed;
-        _storeCredits(account, credits.principal - fromPrincipal, credits.bonus - bonusUsed);
+        if (fromPrincipal > principal) revert CreditSystemInsufficientCredits(principal + bonusUsed, price);
+        _storeCredits(account, principal - fromPrincipal, credits.bonus - bonusUsed);
         // Checked: a tool whose pending spends no longer fit must be settled first.
-        _storeTerms(tool, terms.price, terms.tokenIndex, terms.pendingCalls + 1, terms.pendingAmount + price);
+        ToolLedger storage ledger = $.ledgers[toolId];
+        ToolLedger memory pending = ledger;
+        _storeLedger(
+            ledger,
+            pending.pendingDeveloper + developerShare,
+            pending.pendingPlatform + platformShare,
+            pending.pendingCalls + 1
+        );
         emit CreditsSpent(msg.sender, toolId, price, bonusUsed);
     }
 
@@ -200,35 +232,32 @@ contract CreditSystem is
         if (count == 0) revert CreditSystemEmptyBatch();
         CreditSystemStorage storage $ = _getCreditSystemStorage();
         uint16 index = $.tokenIndex[token];
-        uint256[] memory ids = new uint256[](count);
-        uint256[] memory calls = new uint256[](count);
-        uint256[] memory amounts = new uint256[](count);
+        IToolRegistry.CreditPayment[] memory payments = new IToolRegistry.CreditPayment[](count);
         uint256 settled;
         uint256 total;
         for (uint256 i; i < count; ++i) {
             uint256 toolId = toolIds[i];
             ToolTerms memory terms = $.tools[toolId];
             if (index == 0 || terms.tokenIndex != index) revert CreditSystemTokenMismatch(toolId, token);
-            if (terms.pendingAmount == 0) continue;
-            ids[settled] = toolId;
-            calls[settled] = terms.pendingCalls;
-            amounts[settled] = terms.pendingAmount;
-            ++settled;
-            total += terms.pendingAmount;
-            $.tools[toolId] =
-                ToolTerms({price: terms.price, tokenIndex: terms.tokenIndex, pendingCalls: 0, pendingAmount: 0});
+            IToolRegistry.CreditPayment memory payment = _takePending($, toolId, terms);
+            if (payment.calls == 0) continue;
+            payments[settled++] = payment;
+            total += payment.developerAmount + payment.platformAmount;
         }
         if (settled == 0) revert CreditSystemNothingToSettle();
         assembly ("memory-safe") {
             // Drop the tools that had nothing pending.
-            mstore(ids, settled)
-            mstore(calls, settled)
-            mstore(amounts, settled)
+            mstore(payments, settled)
         }
         emit CreditsSettled(token, settled, total);
         address registry_ = $.registry;
         IERC20(token).forceApprove(registry_, total);
-        IToolRegistry(registry_).recordCreditPayments(token, ids, calls, amounts);
+        IToolRegistry(registry_).recordCreditPayments(token, payments);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function syncPlatformFee() external {
+        _syncPlatformFee(_getCreditSystemStorage());
     }
 
     /// @inheritdoc ICreditSystem
@@ -336,7 +365,26 @@ contract CreditSystem is
         CreditSystemStorage storage $ = _getCreditSystemStorage();
         ToolTerms memory terms = $.tools[toolId];
         token = terms.tokenIndex == 0 ? address(0) : $.tokens[terms.tokenIndex - 1];
-        return (token, terms.price, terms.pendingCalls, terms.pendingAmount);
+        ToolLedger memory ledger = $.ledgers[toolId];
+        pendingCalls = uint256(terms.pendingCalls) + ledger.pendingCalls;
+        pendingAmount = uint256(terms.pendingAmount) + ledger.pendingDeveloper + ledger.pendingPlatform;
+        return (token, terms.price, pendingCalls, pendingAmount);
+    }
+
+    /// @inheritdoc ICreditSystem
+    function pendingShares(uint256 toolId) external view returns (uint256 developer, uint256 platform) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        ToolLedger memory ledger = $.ledgers[toolId];
+        (developer, platform) = SplitMath.splitFee($.tools[toolId].pendingAmount, platformFeeBps());
+        developer += ledger.pendingDeveloper;
+        platform += ledger.pendingPlatform;
+    }
+
+    /// @inheritdoc ICreditSystem
+    function platformFeeBps() public view returns (uint16) {
+        CreditSystemStorage storage $ = _getCreditSystemStorage();
+        FeeCopy memory copy = $.platformFee;
+        return copy.synced ? copy.feeBps : IToolRegistry($.registry).platformFeeBps();
     }
 
     /// @inheritdoc ICreditSystem
@@ -369,11 +417,10 @@ contract CreditSystem is
         emit Deposited(user, token, amount, bonus);
     }
 
-    /// @dev The bonus rate actually granted: the policy's, capped at fee / (1 - fee) of the registry's platform fee
-    /// in force. At that rate, spending principal and bonus on a tool of one's own returns at most what was paid
-    /// (the developer share of principal + bonus equals the principal), so a bonus cannot be farmed.
-    function _effectiveBonusBps(CreditSystemStorage storage $, uint256 bonusBps) private view returns (uint256) {
-        uint256 feeBps = IToolRegistry($.registry).platformFeeBps();
+    /// @dev The bonus rate actually granted: the policy's, capped at fee / (1 - fee) of the platform fee in force,
+    /// the most of a deposit's bonus that spends at this fee can use (a spend's bonus part is at most the fee on it).
+    function _effectiveBonusBps(CreditSystemStorage storage $, uint256 bonusBps) private returns (uint256) {
+        uint256 feeBps = _platformFeeBps($);
         uint256 cap = feeBps * 10_000 / (10_000 - feeBps);
         return bonusBps < cap ? bonusBps : cap;
     }
@@ -383,6 +430,50 @@ contract CreditSystem is
     function _storeCredits(Credits storage account, uint256 principal, uint256 bonus) private {
         assembly ("memory-safe") {
             sstore(account.slot, or(principal, shl(128, bonus)))
+        }
+    }
+
+    /// @dev Takes what `toolId` has pending (its ledger, and spends an earlier implementation left in its terms, split
+    /// at the current fee) and clears it.
+    function _takePending(CreditSystemStorage storage $, uint256 toolId, ToolTerms memory terms)
+        private
+        returns (IToolRegistry.CreditPayment memory payment)
+    {
+        ToolLedger memory ledger = $.ledgers[toolId];
+        payment.toolId = toolId;
+        payment.calls = uint256(terms.pendingCalls) + ledger.pendingCalls;
+        payment.developerAmount = ledger.pendingDeveloper;
+        payment.platformAmount = ledger.pendingPlatform;
+        if (terms.pendingCalls != 0) {
+            (uint256 developer, uint256 platform) = SplitMath.splitFee(terms.pendingAmount, _platformFeeBps($));
+            payment.developerAmount += developer;
+            payment.platformAmount += platform;
+            _storeTerms($.tools[toolId], terms.price, terms.tokenIndex, 0, 0);
+        }
+        if (ledger.pendingCalls != 0) _storeLedger($.ledgers[toolId], 0, 0, 0);
+    }
+
+    /// @dev The platform fee spends are split at: the copy, or the registry's on first use.
+    function _platformFeeBps(CreditSystemStorage storage $) private returns (uint16) {
+        FeeCopy memory copy = $.platformFee;
+        return copy.synced ? copy.feeBps : _syncPlatformFee($);
+    }
+
+    function _syncPlatformFee(CreditSystemStorage storage $) private returns (uint16 feeBps) {
+        feeBps = IToolRegistry($.registry).platformFeeBps();
+        $.platformFee = FeeCopy({synced: true, feeBps: feeBps});
+        emit PlatformFeeSynced(feeBps);
+    }
+
+    /// @dev One SSTORE of the packed {ToolLedger} slot (pendingDeveloper: bits 0-95, pendingPlatform: 96-191,
+    /// pendingCalls: 192-223, opened: 224), reverting if a counter outgrows its field.
+    function _storeLedger(ToolLedger storage ledger, uint256 developer, uint256 platform, uint256 calls) private {
+        // Each share stays within what one registry record can take (uint96), so settlement always fits.
+        if (calls > type(uint32).max || developer > type(uint96).max || platform > type(uint96).max) {
+            revert CreditSystemPendingOverflow(calls, developer + platform);
+        }
+        assembly ("memory-safe") {
+            sstore(ledger.slot, or(or(developer, shl(96, platform)), or(shl(192, calls), shl(224, 1))))
         }
     }
 

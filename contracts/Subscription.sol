@@ -163,7 +163,8 @@ contract Subscription is
         sub.deposit = uint96(total); // checked above
         sub.hasDeposit = true;
         emit DepositAdded(subscriptionId, amount, total);
-        if (status == SubscriptionStatus.PastDue) {
+        // The pull below takes `amount` of the wallet's balance and allowance, which a wallet charge would need too.
+        if (status == SubscriptionStatus.PastDue && _chargeableNow(sub, amount)) {
             sub.status = SubscriptionStatus.Active;
             emit SubscriptionReactivated(subscriptionId);
         }
@@ -193,6 +194,7 @@ contract Subscription is
         SubscriptionData storage sub = _getOwnSubscription(subscriptionId);
         SubscriptionStatus status = sub.status;
         if (status != SubscriptionStatus.PastDue) revert SubscriptionInvalidStatus(subscriptionId, status);
+        if (!_chargeableNow(sub, 0)) revert SubscriptionUnfunded(subscriptionId, sub.amount);
         sub.status = SubscriptionStatus.Active;
         emit SubscriptionReactivated(subscriptionId);
     }
@@ -436,6 +438,19 @@ contract Subscription is
         }
         run.pulled += amount;
         return true;
+    }
+
+    /// @dev Whether a charge of `sub` would be collected now: its deposit covers the amount, or the subscriber's
+    /// balance and allowance to this contract do once `reserved` of each is taken (by a deposit about to be pulled).
+    /// A PastDue subscription goes back on the due list only then: otherwise a subscriber with no funds could have
+    /// keepers pay for a failed charge after every run.
+    function _chargeableNow(SubscriptionData storage sub, uint256 reserved) private view returns (bool) {
+        uint256 amount = sub.amount;
+        if (sub.deposit >= amount) return true;
+        IERC20 token = IERC20(sub.token);
+        address subscriber = sub.subscriber;
+        uint256 needed = amount + reserved;
+        return token.balanceOf(subscriber) >= needed && token.allowance(subscriber, address(this)) >= needed;
     }
 
     /// @dev Moves the schedule one period on after a charge and ends the subscription after its last charge.

@@ -215,24 +215,18 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
     }
 
     /// @inheritdoc IToolRegistry
-    function recordCreditPayments(
-        address token,
-        uint256[] calldata toolIds,
-        uint256[] calldata calls,
-        uint256[] calldata amounts
-    ) external nonReentrant {
+    function recordCreditPayments(address token, CreditPayment[] calldata payments) external nonReentrant {
         ToolRegistryStorage storage $ = _getToolRegistryStorage();
         if (msg.sender != $.creditSystem) revert ToolRegistryNotCreditSystem(msg.sender);
-        uint256 count = toolIds.length;
+        uint256 count = payments.length;
         if (count == 0) revert ToolRegistryEmptyBatch();
-        if (calls.length != count || amounts.length != count) revert ToolRegistryLengthMismatch();
-        uint16 feeBps = $.config.platformFeeBps;
         uint256 total;
         uint256 totalCalls;
         for (uint256 i; i < count; ++i) {
-            _accrueCredit(token, toolIds[i], calls[i], amounts[i], feeBps);
-            total += amounts[i];
-            totalCalls += calls[i];
+            CreditPayment calldata payment = payments[i];
+            _accrueCredit(token, payment);
+            total += payment.developerAmount + payment.platformAmount;
+            totalCalls += payment.calls;
         }
         emit CreditPaymentsRecorded(token, count, totalCalls, total);
         ExactTransfers.pullExact(token, msg.sender, total);
@@ -303,6 +297,7 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
         if ($.creditSystem != address(0)) revert ToolRegistryCreditSystemAlreadySet($.creditSystem);
         $.creditSystem = creditSystem_;
         emit CreditSystemSet(creditSystem_);
+        ICreditSystem(creditSystem_).syncPlatformFee();
     }
 
     /// @inheritdoc IToolRegistry
@@ -420,16 +415,15 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
                                 INTERNALS
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev Adds settled credit spends to a tool: counters, and the amount split at the current fee.
-    function _accrueCredit(address token, uint256 toolId, uint256 calls, uint256 amount, uint16 feeBps) private {
-        ToolRecord storage tool = _getTool(toolId);
-        if (tool.terms.token != token) revert ToolRegistryTokenMismatch(toolId, token);
-        (uint256 developerShare, uint256 platformShare) = SplitMath.splitFee(amount, feeBps);
+    /// @dev Adds settled credit spends to a tool: its counters, and the shares they were split into when spent.
+    function _accrueCredit(address token, CreditPayment calldata payment) private {
+        ToolRecord storage tool = _getTool(payment.toolId);
+        if (tool.terms.token != token) revert ToolRegistryTokenMismatch(payment.toolId, token);
         Counters memory counters = tool.counters;
         tool.counters = Counters({
-            calls: SafeCast.toUint48(counters.calls + calls),
-            pendingDeveloper: SafeCast.toUint96(counters.pendingDeveloper + developerShare),
-            pendingPlatform: SafeCast.toUint96(counters.pendingPlatform + platformShare),
+            calls: SafeCast.toUint48(counters.calls + payment.calls),
+            pendingDeveloper: SafeCast.toUint96(counters.pendingDeveloper + payment.developerAmount),
+            pendingPlatform: SafeCast.toUint96(counters.pendingPlatform + payment.platformAmount),
             active: counters.active
         });
     }
@@ -466,6 +460,9 @@ contract ToolRegistry is IToolRegistry, UUPSUpgradeable, AccessControlUpgradeabl
         uint16 previous = config.platformFeeBps;
         config.platformFeeBps = feeBps;
         emit PlatformFeeUpdated(previous, feeBps);
+        // Credit spends are split at the CreditSystem's copy of the fee when they are made.
+        address creditSystem_ = _getToolRegistryStorage().creditSystem;
+        if (creditSystem_ != address(0)) ICreditSystem(creditSystem_).syncPlatformFee();
     }
 
     function _setTokenAllowed(address token, bool allowed) private {

@@ -5,8 +5,10 @@ pragma solidity ^0.8.24;
 /// @notice Prepaid credits for registry tools. One credit is one smallest unit of the token (no decimals
 /// assumption). Users deposit (allowance, EIP-2612 permit or EIP-3009 authorization), spend credits on tools with no
 /// token transfer per call, and withdraw unused principal at any time, also while paused. Bonus credits come only
-/// from a bonus pool an admin funded, are tracked apart from principal, are spent in proportion to principal, are
-/// never withdrawable, and go back to the pool pro rata when principal is withdrawn.
+/// from a bonus pool an admin funded, are tracked apart from principal, are spent in proportion to principal but
+/// never for more of a call than the platform's fee on it, are never withdrawable, and go back to the pool pro rata
+/// when principal is withdrawn. Each spend is split between developer and platform at the platform fee in force
+/// when it is made; settlement hands over those amounts, so no later fee change moves an earned share.
 interface ICreditSystem {
     /// @notice Emitted on every deposit; `bonus` credits were granted from the bonus pool.
     event Deposited(address indexed user, address indexed token, uint256 amount, uint256 bonus);
@@ -38,6 +40,9 @@ interface ICreditSystem {
     /// @notice Emitted when the registry pushes a tool's terms.
     event ToolTermsSynced(uint256 indexed toolId, address indexed token, uint96 price);
 
+    /// @notice Emitted when this contract's copy of the registry's platform fee is refreshed.
+    event PlatformFeeSynced(uint16 feeBps);
+
     /// @notice Thrown when an address that must be set is zero.
     error CreditSystemZeroAddress();
 
@@ -59,7 +64,8 @@ interface ICreditSystem {
     /// @notice Thrown when the tool's price is above what the caller accepts.
     error CreditSystemPriceAboveMax(uint256 toolId, uint256 price, uint256 maxPrice);
 
-    /// @notice Thrown when bonus plus principal credits cannot cover a price.
+    /// @notice Thrown when the credits a call may use (principal, and bonus up to the platform's fee on the price)
+    /// cannot cover the price; `available` is what the call could have used.
     error CreditSystemInsufficientCredits(uint256 available, uint256 price);
 
     /// @notice Thrown when withdrawing more principal than the user has.
@@ -109,14 +115,20 @@ interface ICreditSystem {
     /// (rounded up) returns to the bonus pool. Works while paused.
     function withdraw(address token, uint256 amount, address to) external;
 
-    /// @notice Spends the tool's listed price in credits (bonus and principal in proportion), reverting if it is
-    /// above `maxPrice`. No
-    /// token moves, so it works while paused, like every use of money already inside the system.
+    /// @notice Spends the tool's listed price in credits, reverting if it is above `maxPrice`. Bonus and principal
+    /// are spent in proportion, but bonus credits pay at most the platform fee on the price (the bonus is the
+    /// platform's money, so it can only stand in for the platform's share): spending credits on a tool of one's own
+    /// never returns more than the principal spent. The price is split between developer and platform at the fee
+    /// in force now. No token moves, so it works while paused, like every use of money already inside the system.
     function payWithCredits(uint256 toolId, uint256 maxPrice) external;
 
-    /// @notice Hands the pending spends of `toolIds` (all in `token`) to the registry. Anyone may call it; works
-    /// while paused.
+    /// @notice Hands the pending spends of `toolIds` (all in `token`) to the registry, with the developer and
+    /// platform amounts they were split into when spent. Anyone may call it; works while paused.
     function settle(address token, uint256[] calldata toolIds) external;
+
+    /// @notice Refreshes this contract's copy of the registry's platform fee. The registry calls it on every fee
+    /// change; anyone may call it, since it only reads the registry.
+    function syncPlatformFee() external;
 
     /// @notice Sets a tool's token and price (0: not payable with credits); registry only. A tool's token never
     /// changes.
@@ -129,8 +141,8 @@ interface ICreditSystem {
     function defundBonusPool(address token, uint256 amount, address to) external;
 
     /// @notice Deposits of at least `minDeposit` earn `bonusBps` of their amount as bonus credits, as long as the
-    /// pool lasts, and never more than fee / (1 - fee) of the registry's platform fee at deposit time (so that
-    /// spending a bonus on one's own tool never pays); bonus manager only.
+    /// pool lasts, and never more than fee / (1 - fee) of the platform fee at deposit time (what the fee lets a
+    /// deposit spend of its bonus); bonus manager only.
     function setBonusPolicy(address token, uint16 bonusBps, uint256 minDeposit) external;
 
     /// @notice Stops new money coming in (deposits, bonus funding); pauser only. Spending, settlement and
@@ -154,6 +166,13 @@ interface ICreditSystem {
         external
         view
         returns (address token, uint96 price, uint256 pendingCalls, uint256 pendingAmount);
+
+    /// @notice What a tool's pending spends owe its developer and the platform. Spends made before this split was
+    /// recorded (by an earlier implementation) are split at the current fee.
+    function pendingShares(uint256 toolId) external view returns (uint256 developer, uint256 platform);
+
+    /// @notice The platform fee spends are split at now: this contract's copy of the registry's.
+    function platformFeeBps() external view returns (uint16);
 
     /// @notice The registry whose tools credits pay for.
     function registry() external view returns (address);

@@ -14,7 +14,9 @@ pragma solidity ^0.8.24;
 /// it is pulled from the subscriber's wallet with its allowance to this contract. A charge that cannot be
 /// collected marks the subscription PastDue (stored, with an event) instead of reverting. PastDue subscriptions
 /// are not listed for keepers; a later successful charge (anyone may still call {execute}), a deposit, or the
-/// subscriber's {reactivate} makes one Active again.
+/// subscriber's {reactivate} makes one Active again, the last two only when a charge would succeed at that moment
+/// (the deposit, or the wallet's balance and allowance, cover the amount), so an unfunded subscription costs keepers
+/// one failed execution however often its subscriber tries to put it back on the due list.
 ///
 /// Payouts: the recipient's share is credited to its withdrawable balance (pull), so a recipient the token refuses
 /// cannot make a subscriber look past due. The caller of a successful charge earns the keeper reward, taken from
@@ -183,6 +185,10 @@ interface ISubscription {
     /// @notice Thrown when the subscription's status does not allow the action.
     error SubscriptionInvalidStatus(uint256 subscriptionId, SubscriptionStatus status);
 
+    /// @notice Thrown when reactivating a subscription that neither its deposit nor the subscriber's wallet (balance
+    /// and allowance) could pay `amount` for now.
+    error SubscriptionUnfunded(uint256 subscriptionId, uint256 amount);
+
     /// @notice Thrown when withdrawing more deposit than there is.
     error SubscriptionInsufficientDeposit(uint256 available, uint256 amount);
 
@@ -211,15 +217,17 @@ interface ISubscription {
     function createSubscription(Terms calldata terms, uint256 initialDeposit) external returns (uint256 subscriptionId);
 
     /// @notice Adds `amount` to the subscription's deposit; subscriber only, while Active or PastDue. A PastDue
-    /// subscription becomes Active again, so keepers retry it.
+    /// subscription becomes Active again, so keepers retry it, if a charge would now succeed (the deposit covers the
+    /// amount, or the wallet's balance and allowance do after this deposit's pull); otherwise it stays PastDue.
     function deposit(uint256 subscriptionId, uint256 amount) external;
 
     /// @notice Takes `amount` of the deposit back to `to`; subscriber only, in any status (what is left after the
     /// subscription ended is taken back this way), also while paused.
     function withdrawDeposit(uint256 subscriptionId, uint256 amount, address to) external;
 
-    /// @notice Makes a PastDue subscription Active again without charging it, once the subscriber has restored
-    /// its balance or allowance, so keepers see it in {dueSubscriptions} and retry. Subscriber only.
+    /// @notice Makes a PastDue subscription Active again without charging it, so keepers see it in
+    /// {dueSubscriptions} and retry; subscriber only. Reverts with {SubscriptionUnfunded} unless a charge would
+    /// succeed now: the deposit covers the amount, or the subscriber's balance and allowance to this contract do.
     function reactivate(uint256 subscriptionId) external;
 
     /// @notice Cancels an Active or PastDue subscription and refunds its deposit to the subscriber. Subscriber or

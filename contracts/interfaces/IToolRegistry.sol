@@ -25,6 +25,14 @@ interface IToolRegistry {
         uint96 pendingPlatform;
     }
 
+    /// @notice Credit spends of one tool, already split at the platform fee in force when each was spent.
+    struct CreditPayment {
+        uint256 toolId;
+        uint256 calls;
+        uint256 developerAmount;
+        uint256 platformAmount;
+    }
+
     /// @notice Emitted when a tool is registered.
     event ToolRegistered(
         uint256 indexed toolId, address indexed developer, string name, address token, uint96 price, address payout
@@ -105,9 +113,6 @@ interface IToolRegistry {
     /// @notice Thrown when a tool is settled or recorded with a token it does not use.
     error ToolRegistryTokenMismatch(uint256 toolId, address token);
 
-    /// @notice Thrown when parallel arrays differ in length.
-    error ToolRegistryLengthMismatch();
-
     /// @notice Thrown when a list is empty.
     error ToolRegistryEmptyBatch();
 
@@ -145,14 +150,10 @@ interface IToolRegistry {
     /// above `maxPrice`.
     function payForTool(uint256 toolId, uint256 maxPrice) external;
 
-    /// @notice Takes credit spends the CreditSystem settled: pulls the total from it and splits each tool's amount
-    /// at the current platform fee. CreditSystem only.
-    function recordCreditPayments(
-        address token,
-        uint256[] calldata toolIds,
-        uint256[] calldata calls,
-        uint256[] calldata amounts
-    ) external;
+    /// @notice Takes credit spends the CreditSystem settled: pulls the total from it and adds each tool's developer
+    /// and platform amounts as given (split when the credits were spent, so a later fee change moves nobody's
+    /// earned share). CreditSystem only.
+    function recordCreditPayments(address token, CreditPayment[] calldata payments) external;
 
     /// @notice Sends the pending revenue of `toolIds` (all in `token`) to the RevenueSplitter, which credits the
     /// developers (or their splits) and the platform. Anyone may call it; works while this registry or the
@@ -163,13 +164,14 @@ interface IToolRegistry {
     /// it was wired). Anyone may call it.
     function syncCreditTerms(uint256[] calldata toolIds) external;
 
-    /// @notice Sets the platform fee in basis points, at most `MAX_PLATFORM_FEE_BPS`; fee manager only.
+    /// @notice Sets the platform fee in basis points, at most `MAX_PLATFORM_FEE_BPS`, and pushes it to the wired
+    /// CreditSystem; fee manager only. Revenue already earned (pending here or spent as credits) keeps its split.
     function setPlatformFee(uint16 feeBps) external;
 
     /// @notice Adds or removes a token from the allowlist for new tools; admin only.
     function setTokenAllowed(address token, bool allowed) external;
 
-    /// @notice Wires the CreditSystem; admin only, once.
+    /// @notice Wires the CreditSystem and pushes the platform fee to it; admin only, once.
     function setCreditSystem(address creditSystem) external;
 
     /// @notice Stops registrations and payments; pauser only.

@@ -130,4 +130,49 @@ contract ToolsFuzzTest is ToolsFixture {
         assertEq(credited, total);
         assertEq(usdc.balanceOf(address(splitter)), total);
     }
+
+    /// @dev Review finding (a bonus cash-out after a fee change): whatever the platform fee is before the deposit,
+    /// during each of two rounds of spends and before settlement, principal + bonus spent on a tool of one's own
+    /// never returns more than the principal.
+    function testFuzz_BonusSpentOnOwnToolNeverReturnsMoreThanThePrincipal(
+        uint16[4] memory fees,
+        uint16 bonusBps,
+        uint256 deposit,
+        uint256 price,
+        uint256 firstRound
+    ) public {
+        for (uint256 i; i < 4; ++i) {
+            fees[i] = uint16(bound(fees[i], 0, 3000));
+        }
+        bonusBps = uint16(bound(bonusBps, 0, 5000));
+        deposit = bound(deposit, 1, 500_000e6);
+        // At most about 100 calls spend everything (principal + bonus <= 1.5 x deposit).
+        price = bound(price, deposit / 64 + 1, deposit + 1);
+        firstRound = bound(firstRound, 0, 64);
+        fundBonus(10_000_000e6, bonusBps);
+        vm.prank(user);
+        uint256 own = registry.registerTool("own", address(usdc), uint96(price), user);
+        uint256 before = usdc.balanceOf(user);
+
+        setPlatformFee(fees[0]);
+        vm.prank(user);
+        credits.deposit(address(usdc), deposit);
+        setPlatformFee(fees[1]);
+        uint256 calls = spendCredits(own, price, firstRound);
+        setPlatformFee(fees[2]);
+        calls += spendCredits(own, price, 200);
+        (uint256 principal,) = credits.creditsOf(user, address(usdc));
+        if (principal != 0) {
+            vm.prank(user);
+            credits.withdraw(address(usdc), principal, user);
+        }
+        setPlatformFee(fees[3]);
+        if (calls != 0) {
+            credits.settle(address(usdc), ids(own));
+            registry.settle(address(usdc), ids(own));
+            vm.prank(user);
+            splitter.withdraw(address(usdc), user);
+        }
+        assertLe(usdc.balanceOf(user), before, "never more than the principal back");
+    }
 }

@@ -599,6 +599,8 @@ contract CreditSystemTest is ToolsFixture {
         vm.prank(user);
         credits.payWithCredits(bigTool, price);
         uint256 bonusUsed = price * bonusBefore / (principalBefore + bonusBefore);
+        uint256 platformShare = uint256(price) * FEE_BPS / 10_000;
+        if (bonusUsed > platformShare) bonusUsed = platformShare;
         (uint256 principalAfter, uint256 bonusAfter) = _credits(user);
         assertEq(bonusAfter, bonusBefore - bonusUsed);
         assertEq(principalAfter, principalBefore - (price - bonusUsed));
@@ -611,20 +613,25 @@ contract CreditSystemTest is ToolsFixture {
 
     function test_RevertWhen_PendingSpendsOverflow() public {
         depositCredits(10_000);
-        // Put the tool's pending amount at the top of its 112-bit field: price | index << 96 | amount << 144.
-        bytes32 toolSlot = keccak256(
-            abi.encode(toolId, uint256(0x6be724ddb9c1211f2b014520d6463d08952f8f8cbfbbefd56d2f5b8edfab3c00) + 3)
-        );
-        uint256 packed = uint256(vm.load(address(credits), toolSlot));
-        assertEq(uint96(packed), PRICE, "slot located");
-        // The cap is what one registry record can take: 2^96 - 1.
-        vm.store(address(credits), toolSlot, bytes32(packed | (uint256(type(uint96).max - PRICE) << 144)));
         vm.prank(user);
         credits.payWithCredits(toolId, PRICE);
+        // Put the tool's pending developer share at the top of its 96-bit field in its ledger (member 7 of the
+        // namespace): developer | platform << 96 | calls << 192 | opened << 224.
+        bytes32 ledgerSlot = keccak256(
+            abi.encode(toolId, uint256(0x6be724ddb9c1211f2b014520d6463d08952f8f8cbfbbefd56d2f5b8edfab3c00) + 7)
+        );
+        uint256 packed = uint256(vm.load(address(credits), ledgerSlot));
+        uint256 developerShare = PRICE - PRICE * FEE_BPS / 10_000;
+        assertEq(uint96(packed), developerShare, "slot located");
+        // The cap is what one registry record can take: 2^96 - 1 per share.
+        uint256 top = uint256(type(uint96).max) - developerShare + 1;
+        vm.store(address(credits), ledgerSlot, bytes32((packed >> 96 << 96) | top));
         vm.prank(user);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ICreditSystem.CreditSystemPendingOverflow.selector, 2, uint256(type(uint96).max) + PRICE
+                ICreditSystem.CreditSystemPendingOverflow.selector,
+                2,
+                uint256(type(uint96).max) + 1 + 2 * (PRICE - developerShare)
             )
         );
         credits.payWithCredits(toolId, PRICE);

@@ -430,6 +430,48 @@ contract SubscriptionTest is RecurringFixture {
         assertEq(_o(executeAs(keeper, id)), _o(ISubscription.ExecutionOutcome.Charged));
     }
 
+    function test_RevertWhen_Reactivate_Unfunded() public {
+        uint256 id = subscribe();
+        _revokeAllowance();
+        executeAs(keeper, id);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(ISubscription.SubscriptionUnfunded.selector, id, PRICE));
+        subscriptions.reactivate(id);
+        // An allowance without the balance behind it is not enough either.
+        _restoreAllowance();
+        uint256 balance = usdc.balanceOf(payer);
+        vm.prank(payer);
+        usdc.transfer(recipient, balance - PRICE + 1);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(ISubscription.SubscriptionUnfunded.selector, id, PRICE));
+        subscriptions.reactivate(id);
+        // A deposit covering the amount is.
+        usdc.mint(payer, PRICE);
+        vm.expectEmit(address(subscriptions));
+        emit ISubscription.SubscriptionReactivated(id);
+        vm.prank(payer);
+        subscriptions.deposit(id, PRICE);
+        assertEq(_status(id), _s(ISubscription.SubscriptionStatus.Active));
+    }
+
+    function test_GivenPastDue_DepositThatCannotPayKeepsItPastDue() public {
+        uint256 id = subscribe();
+        _makePastDue(id);
+        // The wallet holds exactly what this deposit pulls: afterwards neither deposit nor wallet can pay.
+        uint256 balance = usdc.balanceOf(payer);
+        vm.prank(payer);
+        usdc.transfer(recipient, balance - 1);
+        vm.recordLogs();
+        vm.prank(payer);
+        subscriptions.deposit(id, 1);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != ISubscription.SubscriptionReactivated.selector, "not reactivated");
+        }
+        assertEq(_status(id), _s(ISubscription.SubscriptionStatus.PastDue));
+        assertEq(_sub(id).deposit, 1);
+    }
+
     function test_RevertWhen_Reactivate_NotPastDueOrNotSubscriber() public {
         uint256 id = subscribe();
         vm.prank(payer);

@@ -421,29 +421,28 @@ contract ToolRegistryTest is ToolsFixture {
                           CREDIT PAYMENTS
     //////////////////////////////////////////////////////////////*/
 
+    function _creditPayment(uint256 toolId) internal pure returns (IToolRegistry.CreditPayment[] memory list) {
+        list = new IToolRegistry.CreditPayment[](1);
+        list[0] = IToolRegistry.CreditPayment({toolId: toolId, calls: 1, developerAmount: 1, platformAmount: 0});
+    }
+
     function test_RevertWhen_RecordCreditPaymentsCallerNotCreditSystem() public {
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IToolRegistry.ToolRegistryNotCreditSystem.selector, stranger));
-        registry.recordCreditPayments(address(usdc), ids(1), ids(1), ids(1));
+        registry.recordCreditPayments(address(usdc), _creditPayment(1));
     }
 
     function test_RevertWhen_RecordCreditPaymentsEmpty() public {
         vm.prank(address(credits));
         vm.expectRevert(IToolRegistry.ToolRegistryEmptyBatch.selector);
-        registry.recordCreditPayments(address(usdc), new uint256[](0), new uint256[](0), new uint256[](0));
-    }
-
-    function test_RevertWhen_RecordCreditPaymentsLengthMismatch() public {
-        vm.prank(address(credits));
-        vm.expectRevert(IToolRegistry.ToolRegistryLengthMismatch.selector);
-        registry.recordCreditPayments(address(usdc), ids(1), ids(1, 2), ids(1));
+        registry.recordCreditPayments(address(usdc), new IToolRegistry.CreditPayment[](0));
     }
 
     function test_RevertWhen_RecordCreditPaymentsTokenMismatch() public {
         uint256 a = registerTool("a");
         vm.prank(address(credits));
         vm.expectRevert(abi.encodeWithSelector(IToolRegistry.ToolRegistryTokenMismatch.selector, a, stranger));
-        registry.recordCreditPayments(stranger, ids(a), ids(1), ids(1));
+        registry.recordCreditPayments(stranger, _creditPayment(a));
     }
 
     function test_RecordCreditPayments_ThroughCreditSystemSettle() public {

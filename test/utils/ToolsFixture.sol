@@ -50,6 +50,33 @@ abstract contract ToolsFixture is DeploymentFixture {
         credits.deposit(address(usdc), amount);
     }
 
+    /// @dev Funds the bonus pool with `pool` new tokens and grants `bonusBps` on every deposit.
+    function fundBonus(uint256 pool, uint16 bonusBps) internal {
+        usdc.mint(admin, pool);
+        vm.startPrank(admin);
+        usdc.approve(address(credits), pool);
+        credits.fundBonusPool(address(usdc), pool);
+        credits.setBonusPolicy(address(usdc), bonusBps, 0);
+        vm.stopPrank();
+    }
+
+    function setPlatformFee(uint16 feeBps) internal {
+        vm.prank(admin);
+        registry.setPlatformFee(feeBps);
+    }
+
+    /// @dev The user spends credits on `toolId` (listed at `price`) until they no longer cover a call or `maxCalls`
+    /// were made; returns the calls made.
+    function spendCredits(uint256 toolId, uint256 price, uint256 maxCalls) internal returns (uint256 calls) {
+        for (; calls < maxCalls; ++calls) {
+            vm.prank(user);
+            try credits.payWithCredits(toolId, price) {}
+            catch {
+                break;
+            }
+        }
+    }
+
     function ids(uint256 a) internal pure returns (uint256[] memory list) {
         list = new uint256[](1);
         list[0] = a;

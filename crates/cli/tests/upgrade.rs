@@ -145,3 +145,54 @@ async fn refuses_unknown_contracts_and_keys_without_the_upgrader_role() {
         "lacks X402Payment's UPGRADER_ROLE",
     );
 }
+
+/// The chain and record the `x402` binary of release fa118ec left (tests/fixtures/fa118ec, see its README):
+/// credit spends pending under the old split rule, a past-due subscription of a subscriber without funds.
+fn deployed_at_fa118ec(scratch: &Scratch) -> alloy::node_bindings::AnvilInstance {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fa118ec");
+    std::fs::copy(fixture.join("local.json"), scratch.record_path("local")).unwrap();
+    anvil().arg("--load-state").arg(fixture.join("anvil-state.json")).spawn()
+}
+
+#[tokio::test]
+async fn upgrades_the_deployed_release_to_the_bundled_contracts_in_order() {
+    use x402_bindings::{CreditSystem, Subscription, ToolRegistry};
+    let scratch = Scratch::new();
+    let anvil = deployed_at_fa118ec(&scratch);
+    assert!(status(&anvil, &scratch, "local").status.success(), "the fixture matches its record");
+    let record = scratch.record("local");
+    let provider = provider(&anvil);
+    let nonce = provider.get_transaction_count(anvil.addresses()[0]).await.unwrap();
+
+    // The new CreditSystem settles through a registry function only the new ToolRegistry has.
+    assert_error(&upgrade(&anvil, &scratch, &["CreditSystem"]), "upgrade ToolRegistry first");
+    assert_eq!(provider.get_transaction_count(anvil.addresses()[0]).await.unwrap(), nonce, "nothing sent");
+    for contract in ["ToolRegistry", "CreditSystem", "Subscription"] {
+        let output = upgrade(&anvil, &scratch, &[contract]);
+        assert_success(&output);
+        assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("upgraded {contract}")));
+    }
+    assert!(status(&anvil, &scratch, "local").status.success(), "the record follows the upgrades");
+
+    // The old code's three pending credit calls of 1 USDC settle at the fee in force (20%), next to the two
+    // direct calls it split at once.
+    let credits = CreditSystem::new(address_of(&record, "CreditSystem", "proxy"), provider.clone());
+    let registry = ToolRegistry::new(address_of(&record, "ToolRegistry", "proxy"), provider.clone());
+    let token: Address = record["token"]["address"].as_str().unwrap().parse().unwrap();
+    let terms = credits.toolTerms(alloy::primitives::U256::from(1)).call().await.unwrap();
+    assert_eq!(terms.pendingCalls, alloy::primitives::U256::from(3));
+    let tool = vec![alloy::primitives::U256::from(1)];
+    credits.settle(token, tool).send().await.unwrap().get_receipt().await.unwrap();
+    let stats = registry.getToolStats(alloy::primitives::U256::from(1)).call().await.unwrap();
+    assert_eq!(stats.calls, 5);
+    assert_eq!(stats.pendingDeveloper, alloy::primitives::Uint::<96, 2>::from(4_000_000u64));
+    assert_eq!(stats.pendingPlatform, alloy::primitives::Uint::<96, 2>::from(1_000_000u64));
+
+    // The unfunded subscriber (anvil key 5) cannot put its past-due subscription back on the due list.
+    let subscriptions = Subscription::new(address_of(&record, "Subscription", "proxy"), provider.clone());
+    let broke = anvil.addresses()[5];
+    let refusal =
+        subscriptions.reactivate(alloy::primitives::U256::from(2)).from(broke).call().await.unwrap_err();
+    let decoded = refusal.as_decoded_interface_error::<Subscription::SubscriptionErrors>();
+    assert!(matches!(decoded, Some(Subscription::SubscriptionErrors::SubscriptionUnfunded(_))), "{refusal}");
+}

@@ -157,6 +157,8 @@ contract SubscriptionHandler is CommonBase, StdUtils {
         if (!found) return;
         ISubscription.SubscriptionData memory sub = subscriptions.getSubscription(id);
         if (sub.status != ISubscription.SubscriptionStatus.PastDue) return;
+        // Only a subscription a charge would pay now may go back on the due list.
+        if (sub.deposit < sub.amount && _spendable(sub.subscriber) < sub.amount) return;
         ++calls[this.reactivate.selector];
         vm.prank(sub.subscriber);
         subscriptions.reactivate(id);

@@ -43,6 +43,15 @@ pub(crate) struct UpgradeArgs {
     dry_run: bool,
 }
 
+/// Bundled implementations that need another contract's bundled implementation in place first: (contract,
+/// prerequisite, why). The CreditSystem hands settled credit spends to the registry already split, through a call
+/// only the current ToolRegistry has.
+const UPGRADE_AFTER: &[(&str, &str, &str)] = &[(
+    "CreditSystem",
+    "ToolRegistry",
+    "the bundled CreditSystem settles credit spends through the bundled ToolRegistry's recordCreditPayments",
+)];
+
 /// An implementation built outside this binary.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +84,15 @@ impl UpgradeArgs {
                 layout::bundled(contract)?,
             ),
         };
+        if self.implementation_artifact.is_none() {
+            for (_, prerequisite, why) in UPGRADE_AFTER.iter().filter(|(c, _, _)| *c == contract) {
+                let bundled = plan::implementation_code(prerequisite).map(|code| keccak256(&code));
+                let deployed = record.contracts.get(*prerequisite).and_then(|c| c.creation_code_hash);
+                if deployed.is_none() || deployed != bundled {
+                    bail!("upgrade {prerequisite} first: {why}");
+                }
+            }
+        }
         let entry = record.contracts.get(contract).cloned().unwrap_or_default();
         let (Some(proxy), Some(current)) = (entry.proxy, entry.implementation) else {
             bail!("{contract} is not deployed in {}", path.display());
