@@ -20,7 +20,7 @@ fn main() {
         name: "USDC".into(),
         version: "2".into(),
     };
-    let verifier = Verifier::new(84_532, Some("base-sepolia"), std::slice::from_ref(&token), 6);
+    let verifier = Verifier::new(84_532, std::slice::from_ref(&token), 6);
     let merchant = Address::repeat_byte(0x42);
     let payers: Vec<PrivateKeySigner> = (0..16).map(|_| PrivateKeySigner::random()).collect();
     let bodies: Vec<String> = (0..PAYLOADS)

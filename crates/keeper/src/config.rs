@@ -78,6 +78,52 @@ pub struct FileSettings {
     pub receipt_timeout_secs: Option<u64>,
     /// Warn when the keeper's balance is below this many wei.
     pub min_balance_wei: Option<u128>,
+    /// The merchants (`payTo`) whose payments the keeper settles: a list of addresses, or `"any"`. Required when
+    /// the payments job runs: the keeper pays the gas of whatever it settles.
+    pub merchants: Option<Merchants>,
+    /// The tokens whose payments the keeper settles; default: the deployment record's token.
+    pub assets: Option<Vec<Address>>,
+    /// The smallest payment accepted, in the token's smallest unit (default 1: zero is refused).
+    pub min_amount: Option<u128>,
+    /// Seconds any one JSON-RPC request may take before it counts as failed.
+    pub rpc_timeout_secs: Option<u64>,
+    /// Seconds the intake may spend asking the chain about one payment before it answers 503.
+    pub intake_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's headers, and a keep-alive connection may stay idle.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's body.
+    pub body_timeout_secs: Option<u64>,
+    /// Most open connections in total.
+    pub max_connections: Option<usize>,
+    /// Most open connections from one client address (IPv6: one /64).
+    pub max_connections_per_client: Option<usize>,
+}
+
+/// Whose payments the keeper settles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merchants {
+    /// Any `payTo`: only by explicit choice (`merchants = "any"`).
+    Any,
+    /// These `payTo` addresses.
+    Only(Vec<Address>),
+}
+
+impl<'de> Deserialize<'de> for Merchants {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<Address>),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Word(word) if word == "any" => Ok(Self::Any),
+            Raw::Word(word) => Err(serde::de::Error::custom(format!(
+                "merchants must be a list of addresses or \"any\", not {word:?}"
+            ))),
+            Raw::List(list) => Ok(Self::Only(list)),
+        }
+    }
 }
 
 /// A `keeper.toml`: the settings under `[keeper]`.
@@ -109,12 +155,20 @@ pub struct Settings {
     pub rpc_url: String,
     /// Chain id the deployment record is for.
     pub chain_id: u64,
-    /// The x402 v1 network name (`base-sepolia`), if the network has one.
-    pub network_name: Option<String>,
     /// The contracts.
     pub contracts: Contracts,
     /// Tokens whose payments are accepted.
     pub tokens: Vec<Address>,
+    /// Merchants whose payments are accepted.
+    pub merchants: Merchants,
+    /// The smallest payment accepted.
+    pub min_amount: u128,
+    /// Deadline of one JSON-RPC request.
+    pub rpc_timeout: Duration,
+    /// Deadline of the intake's chain reads for one payment.
+    pub intake_timeout: Duration,
+    /// Connection limits and timeouts of the HTTP API.
+    pub connections: ConnectionLimits,
     /// Time between ticks.
     pub interval: Duration,
     /// Where the HTTP API listens.
@@ -147,6 +201,19 @@ pub struct Settings {
     pub min_balance_wei: u128,
 }
 
+/// How the HTTP API treats connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time to send a request's headers; also how long a keep-alive connection may stay idle.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    /// Open connections in total.
+    pub max: usize,
+    /// Open connections from one client address.
+    pub per_client: usize,
+}
+
 /// A setting out of range.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid keeper setting {name}: {message}")]
@@ -162,15 +229,14 @@ fn check(ok: bool, name: &'static str, message: &str) -> Result<(), SettingError
 }
 
 impl FileSettings {
-    /// Applies defaults and validates; `rpc_url`, the chain, the contracts and the tokens come from the
+    /// Applies defaults and validates; `rpc_url`, the chain, the contracts and the default token come from the
     /// deployment record.
     pub fn resolve(
         &self,
         rpc_url: String,
         chain_id: u64,
-        network_name: Option<String>,
         contracts: Contracts,
-        tokens: Vec<Address>,
+        record_tokens: Vec<Address>,
     ) -> Result<Settings, SettingError> {
         let interval_secs = self.interval_secs.unwrap_or(15);
         check((1..=86_400).contains(&interval_secs), "interval_secs", "must be 1..=86400")?;
@@ -214,13 +280,47 @@ impl FileSettings {
         let jobs =
             self.jobs.clone().unwrap_or_else(|| vec![Job::Subscriptions, Job::Payments, Job::Channels]);
         check(!jobs.is_empty(), "jobs", "name at least one job")?;
-        check(!tokens.is_empty(), "tokens", "the deployment record names no token")?;
+        let tokens = self.assets.clone().unwrap_or(record_tokens);
+        check(!tokens.is_empty(), "assets", "name at least one token (the deployment record names none)")?;
+        let merchants = self.merchants.clone().unwrap_or(Merchants::Only(Vec::new()));
+        check(
+            !jobs.contains(&Job::Payments) || merchants != Merchants::Only(Vec::new()),
+            "merchants",
+            "list the payTo addresses whose payments this keeper settles (it pays their gas), or set \"any\"",
+        )?;
+        let min_amount = self.min_amount.unwrap_or(1);
+        check(min_amount >= 1, "min_amount", "must be at least 1: a zero payment only costs the keeper gas")?;
+        let rpc_timeout = self.rpc_timeout_secs.unwrap_or(10);
+        check((1..=300).contains(&rpc_timeout), "rpc_timeout_secs", "must be 1..=300")?;
+        let intake_timeout = self.intake_timeout_secs.unwrap_or(5);
+        check((1..=300).contains(&intake_timeout), "intake_timeout_secs", "must be 1..=300")?;
+        let header_timeout = self.header_timeout_secs.unwrap_or(10);
+        check((1..=3600).contains(&header_timeout), "header_timeout_secs", "must be 1..=3600")?;
+        let body_timeout = self.body_timeout_secs.unwrap_or(10);
+        check((1..=3600).contains(&body_timeout), "body_timeout_secs", "must be 1..=3600")?;
+        let max_connections = self.max_connections.unwrap_or(1024);
+        check((1..=1_000_000).contains(&max_connections), "max_connections", "must be 1..=1000000")?;
+        let per_client = self.max_connections_per_client.unwrap_or(64.min(max_connections));
+        check(
+            (1..=max_connections).contains(&per_client),
+            "max_connections_per_client",
+            "must be 1..=max_connections",
+        )?;
         Ok(Settings {
             rpc_url,
             chain_id,
-            network_name,
             contracts,
             tokens,
+            merchants,
+            min_amount,
+            rpc_timeout: Duration::from_secs(rpc_timeout),
+            intake_timeout: Duration::from_secs(intake_timeout),
+            connections: ConnectionLimits {
+                header_timeout: Duration::from_secs(header_timeout),
+                body_timeout: Duration::from_secs(body_timeout),
+                max: max_connections,
+                per_client,
+            },
             interval: Duration::from_secs(interval_secs),
             listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8402))),
             data_dir: self.data_dir.clone().unwrap_or_else(|| PathBuf::from("keeper-data")),
@@ -250,21 +350,21 @@ impl FileSettings {
 mod tests {
     use super::*;
 
+    /// Resolves `toml_text`, with `merchants = "any"` unless it names merchants itself.
     fn resolve(toml_text: &str) -> Result<Settings, SettingError> {
-        let file: FileConfig = toml::from_str(toml_text).unwrap();
+        let mut file: FileConfig = toml::from_str(toml_text).unwrap();
+        file.keeper.merchants.get_or_insert(Merchants::Any);
+        resolve_as_is(&file)
+    }
+
+    fn resolve_as_is(file: &FileConfig) -> Result<Settings, SettingError> {
         let contracts = Contracts {
             x402_payment: Address::repeat_byte(1),
             subscription: Address::repeat_byte(2),
             payment_channel: Address::repeat_byte(3),
             deployed_block: 0,
         };
-        file.keeper.resolve(
-            "http://localhost:8545".into(),
-            31337,
-            None,
-            contracts,
-            vec![Address::repeat_byte(4)],
-        )
+        file.keeper.resolve("http://localhost:8545".into(), 31337, contracts, vec![Address::repeat_byte(4)])
     }
 
     #[test]
@@ -309,6 +409,39 @@ mod tests {
             let err = resolve(&format!("[keeper]\n{text}\n")).unwrap_err();
             assert_eq!(err.name, name, "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn the_payments_job_needs_an_explicit_merchant_list_or_any() {
+        let parse = |text: &str| toml::from_str::<FileConfig>(text).unwrap();
+        let err = resolve_as_is(&parse("")).unwrap_err();
+        assert_eq!(err.name, "merchants");
+        assert_eq!(resolve_as_is(&parse("[keeper]\nmerchants = []\n")).unwrap_err().name, "merchants");
+        // Without the payments job nothing is settled for merchants.
+        assert!(resolve_as_is(&parse("[keeper]\njobs = [\"subscriptions\"]\n")).is_ok());
+        let any = resolve_as_is(&parse("[keeper]\nmerchants = \"any\"\n")).unwrap();
+        assert_eq!(any.merchants, Merchants::Any);
+        let listed = format!("[keeper]\nmerchants = [\"{}\"]\n", Address::repeat_byte(9));
+        let listed = resolve_as_is(&parse(&listed)).unwrap();
+        assert_eq!(listed.merchants, Merchants::Only(vec![Address::repeat_byte(9)]));
+        assert_eq!(listed.tokens, vec![Address::repeat_byte(4)], "the record's token by default");
+        assert_eq!(listed.min_amount, 1, "zero is refused by default");
+        let err = toml::from_str::<FileConfig>("[keeper]\nmerchants = \"all\"\n").unwrap_err();
+        assert!(err.to_string().contains("a list of addresses or \"any\""), "{err}");
+        assert_eq!(resolve("[keeper]\nmin_amount = 0\n").unwrap_err().name, "min_amount");
+    }
+
+    #[test]
+    fn connection_limits_default_and_bounds() {
+        let settings = resolve("").unwrap();
+        assert_eq!(settings.connections.max, 1024);
+        assert_eq!(settings.connections.per_client, 64);
+        assert_eq!(settings.connections.header_timeout, Duration::from_secs(10));
+        assert_eq!(settings.rpc_timeout, Duration::from_secs(10));
+        assert_eq!(settings.intake_timeout, Duration::from_secs(5));
+        let text = "[keeper]\nmax_connections = 10\nmax_connections_per_client = 11\n";
+        assert_eq!(resolve(text).unwrap_err().name, "max_connections_per_client");
+        assert_eq!(resolve("[keeper]\nmax_connections = 16\n").unwrap().connections.per_client, 16);
     }
 
     #[test]

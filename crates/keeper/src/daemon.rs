@@ -9,25 +9,30 @@ use std::time::Duration;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use x402_bindings::TestStablecoin;
 
 use crate::config::{Job, Settings};
-use crate::intake::{Token, Verifier};
+use crate::intake::{PayerCodes, Token, Verifier};
 use crate::metrics::Metrics;
+use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::sender::{Resolution, SendError, Sender};
 use crate::store::{RedbStore, Store, StoreError};
-use crate::{http, jobs};
+use crate::{http, jobs, rpc};
 
 /// How long an in-flight tick may run on after a shutdown request before it is abandoned (its transaction stays
 /// stored and is resolved on the next start).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often a standby keeper retries to open a database held by another keeper.
 const STANDBY_RETRY: Duration = Duration::from_secs(2);
+/// How often the readiness probe asks the chain for its latest block between ticks.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// While the chain no longer holds the deployment, the error is logged again at most this often.
+const HALT_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the keeper could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +60,17 @@ pub enum KeeperError {
         name: &'static str,
         /// Its recorded address.
         address: Address,
+    },
+    /// The chain is not the one the database was made on (it was reset, or the RPC points elsewhere).
+    #[error(
+        "the chain's genesis block is {actual}, but the database was made on a chain whose genesis block is \
+         {expected}: the chain was reset or replaced; start with a fresh --data-dir for a new chain"
+    )]
+    ChainReset {
+        /// The genesis hash the database recorded.
+        expected: B256,
+        /// The RPC's genesis hash.
+        actual: B256,
     },
     /// The database failed.
     #[error(transparent)]
@@ -114,6 +130,16 @@ pub struct Shared {
     pub provider: DynProvider,
     /// Chain-free payment checks.
     pub verifier: Verifier,
+    /// Whose payments are settled, and from what amount.
+    pub policy: Policy,
+    /// Payers recently seen without code.
+    pub payer_codes: PayerCodes,
+    /// Whether the chain answered the last time anything asked it (a tick, the intake, the probe).
+    pub chain_ok: AtomicBool,
+    /// Why the keeper sends nothing: the chain no longer holds the deployment (reset, or replaced).
+    pub halted: std::sync::Mutex<Option<String>>,
+    /// The genesis block hash of the chain the keeper started on.
+    pub genesis: B256,
     /// The keeper's address.
     pub keeper: Address,
     /// Events.
@@ -166,6 +192,29 @@ impl Shared {
         self.stopping.load(Ordering::Relaxed)
     }
 
+    /// Records whether the chain just answered (in time).
+    pub fn chain_answered(&self, answered: bool) {
+        self.chain_ok.store(answered, Ordering::Relaxed);
+    }
+
+    /// Why `/ready` is 503, or `None` when ready: in-flight transactions resolved by the last tick, the chain
+    /// answering and holding the deployment, no shutdown under way.
+    pub fn unready_cause(&self) -> Option<String> {
+        if self.is_stopping() {
+            return Some("shutting down".into());
+        }
+        if let Some(cause) = self.halted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+            return Some(cause);
+        }
+        if !self.chain_ok.load(Ordering::Relaxed) {
+            return Some("the chain does not answer".into());
+        }
+        if !self.ready.load(Ordering::Relaxed) {
+            return Some("transactions left in flight are not resolved yet".into());
+        }
+        None
+    }
+
     pub(crate) fn emit(&self, event: Event) {
         // Nobody listening is fine.
         let _ = self.events.send(event);
@@ -182,6 +231,8 @@ pub struct Keeper {
     pub(crate) woken: bool,
     /// Bound at start so its address is known before [`Keeper::run`] serves on it.
     listener: Option<tokio::net::TcpListener>,
+    /// When the keeper last logged that it is halted.
+    halt_logged: Option<Instant>,
 }
 
 /// Connects, checks the chain against the settings, opens the store (waiting while another keeper holds it)
@@ -191,11 +242,8 @@ pub async fn start(
     signer: PrivateKeySigner,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<Keeper>, KeeperError> {
-    let url = settings.rpc_url.parse().map_err(|e| KeeperError::Rpc {
-        url: settings.rpc_url.clone(),
-        message: format!("invalid URL: {e}"),
-    })?;
-    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let provider = rpc::connect(&settings.rpc_url, settings.rpc_timeout)
+        .map_err(|e| KeeperError::Rpc { url: settings.rpc_url.clone(), message: e.to_string() })?;
     let rpc_err = |e: &dyn std::fmt::Display| KeeperError::Rpc {
         url: settings.rpc_url.clone(),
         message: e.to_string(),
@@ -221,7 +269,8 @@ pub async fn start(
         let version = token.version().call().await.map_err(|e| rpc_err(&e))?;
         tokens.push(Token { address: *address, name, version });
     }
-    let verifier = Verifier::new(chain_id, settings.network_name.as_deref(), &tokens, settings.safety_margin);
+    let verifier = Verifier::new(chain_id, &tokens, settings.safety_margin);
+    let genesis = genesis_hash(&provider).await.map_err(|e| rpc_err(&e))?;
 
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", settings.data_dir.display())))?;
@@ -239,6 +288,13 @@ pub async fn start(
             Err(err) => return Err(err.into()),
         }
     };
+    match store.genesis()? {
+        Some(expected) if expected != genesis => {
+            return Err(KeeperError::ChainReset { expected, actual: genesis });
+        }
+        Some(_) => {}
+        None => store.set_genesis(genesis)?,
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| KeeperError::Listen { addr: settings.listen, message: e.to_string() })?;
@@ -252,12 +308,18 @@ pub async fn start(
         std::time::Instant::now(),
     );
     let (events, _) = broadcast::channel(1024);
+    let policy = Policy::new(&settings.merchants, settings.min_amount);
     let shared = Arc::new(Shared {
         settings,
         store: Arc::new(store),
         metrics: Metrics::default(),
         provider,
         verifier,
+        policy,
+        payer_codes: PayerCodes::default(),
+        chain_ok: AtomicBool::new(true),
+        halted: std::sync::Mutex::new(None),
+        genesis,
         keeper,
         events,
         wake: Notify::new(),
@@ -267,7 +329,7 @@ pub async fn start(
         chain_time: tokio::sync::Mutex::new((None, 0)),
         limiter: std::sync::Mutex::new(limiter),
     });
-    Ok(Some(Keeper { shared, sender, ticks: 0, woken: false, listener: Some(listener) }))
+    Ok(Some(Keeper { shared, sender, ticks: 0, woken: false, listener: Some(listener), halt_logged: None }))
 }
 
 impl Keeper {
@@ -287,8 +349,12 @@ impl Keeper {
         self.ticks += 1;
         let mut errors = Vec::new();
         let chain_time = match self.shared.fresh_chain_time().await {
-            Ok(time) => time,
+            Ok(time) => {
+                self.shared.chain_answered(true);
+                time
+            }
             Err(err) => {
+                self.shared.chain_answered(false);
                 self.shared.ready.store(false, Ordering::Relaxed);
                 self.shared.metrics.add("x402_keeper_errors_total", &[("job", "rpc")], 1.0);
                 let line = format!("cannot read the chain: {err}");
@@ -302,6 +368,15 @@ impl Keeper {
                 return vec![line];
             }
         };
+        if let Err(line) = self.check_deployment().await {
+            self.shared.emit(Event::Tick {
+                number: self.ticks,
+                chain_time,
+                queued: 0,
+                errors: vec![line.clone()],
+            });
+            return vec![line];
+        }
         match self.reconcile().await {
             Ok(()) => self.shared.ready.store(true, Ordering::Relaxed),
             Err(err) => {
@@ -334,6 +409,64 @@ impl Keeper {
         self.shared.last_tick.store(unix_now(), Ordering::Relaxed);
         self.shared.emit(Event::Tick { number: self.ticks, chain_time, queued, errors: errors.clone() });
         errors
+    }
+
+    /// Whether the chain still holds the deployment the keeper started on: the same genesis block and code at the
+    /// contracts. If not (a reset node, an RPC now pointing at another chain), nothing may be sent: the keeper's
+    /// stored transactions and nonces belong to the old chain. It stays unready and says why, and resumes by
+    /// itself if the chain comes back (a node restarted from its own state).
+    async fn check_deployment(&mut self) -> Result<(), String> {
+        let shared = Arc::clone(&self.shared);
+        let c = shared.settings.contracts;
+        let (genesis, code) = tokio::join!(genesis_hash(&shared.provider), async {
+            for (name, address) in [
+                ("X402Payment", c.x402_payment),
+                ("Subscription", c.subscription),
+                ("PaymentChannel", c.payment_channel),
+            ] {
+                if shared.provider.get_code_at(address).await?.is_empty() {
+                    return Ok(Some((name, address)));
+                }
+            }
+            Ok::<_, alloy::transports::TransportError>(None)
+        });
+        let cause = match (genesis, code) {
+            (Err(err), _) | (_, Err(err)) => {
+                shared.chain_answered(false);
+                shared.ready.store(false, Ordering::Relaxed);
+                return Err(format!("cannot read the chain: {err}"));
+            }
+            (Ok(_), Ok(Some((name, address)))) => Some(format!(
+                "the chain no longer holds the deployment: no code at {name} {address}; nothing is sent until it \
+                 does (was the node reset?)"
+            )),
+            (Ok(genesis), Ok(None)) if genesis != shared.genesis => Some(format!(
+                "the chain was reset: its genesis block is now {genesis}, the keeper started on {}; nothing is \
+                 sent until the chain holds the deployment again (or start with a fresh --data-dir)",
+                shared.genesis
+            )),
+            (Ok(_), Ok(None)) => None,
+        };
+        let mut halted = shared.halted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match cause {
+            None => {
+                if halted.take().is_some() {
+                    tracing::info!("the chain holds the deployment again; resuming");
+                }
+                Ok(())
+            }
+            Some(cause) => {
+                let due = self.halt_logged.is_none_or(|at| at.elapsed() >= HALT_LOG_EVERY);
+                if halted.as_deref() != Some(cause.as_str()) || due {
+                    tracing::error!(cause = %cause, "keeper halted");
+                    self.halt_logged = Some(Instant::now());
+                }
+                shared.metrics.add("x402_keeper_errors_total", &[("job", "chain")], 1.0);
+                *halted = Some(cause.clone());
+                self.sender.resync();
+                Err(cause)
+            }
+        }
     }
 
     /// Resolves every transaction a previous tick or run left in flight and applies its outcome.
@@ -382,6 +515,7 @@ impl Keeper {
             }
             tokio::spawn(http::serve(listener, Arc::clone(&shared), shutdown.clone()))
         });
+        let probe = tokio::spawn(probe_chain(Arc::clone(&shared), shutdown.clone()));
         let mut woken = false;
         loop {
             self.woken = woken;
@@ -413,12 +547,33 @@ impl Keeper {
             };
         }
         shared.stopping.store(true, Ordering::Relaxed);
+        probe.abort();
         if let Some(server) = server {
             server.abort();
             let _ = server.await;
         }
         tracing::info!("keeper stopped");
         Ok(())
+    }
+}
+
+/// The hash of block 0: changes when a chain is reset or replaced.
+async fn genesis_hash(provider: &DynProvider) -> Result<B256, alloy::transports::TransportError> {
+    let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Number(0)).await?;
+    block
+        .map(|b| b.header.hash)
+        .ok_or_else(|| alloy::transports::TransportErrorKind::custom_str("the node has no genesis block"))
+}
+
+/// Asks the chain for its latest block every [`PROBE_EVERY`], so `/ready` follows the chain between ticks.
+async fn probe_chain(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let answered = shared.provider.get_block_number().await.is_ok();
+        shared.chain_answered(answered);
+        tokio::select! {
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

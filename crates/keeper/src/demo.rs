@@ -249,6 +249,42 @@ impl Demo {
             .map_err(|e| DemoError(format!("sign: {e}")))
     }
 
+    /// The same payment as [`Demo::payment`] in the shape an x402 v1 client sends (network by name, the amount as
+    /// `maxAmountRequired`), or `None` when the chain has no v1 name (see [`crate::intake::v1_network_name`]).
+    pub fn payment_v1(
+        &self,
+        payer: &PrivateKeySigner,
+        to: Address,
+        value: U256,
+        now: u64,
+        salt: &[u8],
+    ) -> Result<Option<Value>, DemoError> {
+        let Some(network) = crate::intake::v1_network_name(self.chain_id) else { return Ok(None) };
+        let v2 = self.payment(payer, to, value, now, salt)?;
+        let requirements = serde_json::json!({
+            "scheme": "exact",
+            "network": network,
+            "maxAmountRequired": value.to_string(),
+            "resource": "http://127.0.0.1/demo",
+            "description": "x402 devnet demo",
+            "mimeType": "application/json",
+            "payTo": to.to_string(),
+            "maxTimeoutSeconds": 3600,
+            "asset": self.token.address.to_string(),
+            "extra": {"name": self.token.name, "version": self.token.version},
+        });
+        Ok(Some(serde_json::json!({
+            "x402Version": 1,
+            "paymentPayload": {
+                "x402Version": 1,
+                "scheme": "exact",
+                "network": network,
+                "payload": v2["paymentPayload"]["payload"],
+            },
+            "paymentRequirements": requirements,
+        })))
+    }
+
     /// Gas of one standalone `transferWithAuthorization` transaction (what a facilitator sends per payment),
     /// sent by `relayer` for a fresh authorization of `payer` paying [`STANDALONE_VALUE`] to `to`. Pay a `to` that
     /// already holds tokens, as batched payments to a merchant do: a first credit costs about 17k gas more.

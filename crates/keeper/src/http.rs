@@ -11,8 +11,10 @@
 //! | `GET /ready` | 200 once in-flight transactions are resolved and the chain answers |
 //!
 //! Refusals are JSON with the x402 reason: `400 {"isValid": false, "invalidReason", "invalidMessage", "payer"}`.
-//! Bodies above the limit get 413, a full queue or an exceeded rate (see [`crate::ratelimit`]) 429, an
-//! unreachable chain 503. Nothing a client sends can stop the keeper.
+//! Every other answer is JSON too: bodies above the limit get 413, a body not sent in time 408, a full queue or
+//! an exceeded rate (see [`crate::ratelimit`]) 429, a chain that does not answer in time 503, an unknown route
+//! 404 and a wrong method 405. Nothing a client sends can stop the keeper; [`crate::server`] bounds what a
+//! client's connections can hold.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -24,7 +26,7 @@ use axum::Router;
 use axum::body::Bytes as Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, RETRY_AFTER};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -35,10 +37,11 @@ use x402_bindings::{ClaimOutcome, IPaymentChannel};
 
 use crate::JobError;
 use crate::daemon::Shared;
-use crate::intake::{InvalidReason, OnchainError, check_onchain};
+use crate::intake::{InvalidReason, OnchainError, OnchainFacts, check_onchain};
 use crate::jobs::channels;
 use crate::payload::PaymentRequest;
 use crate::ratelimit::{self, Scope};
+use crate::server::{self, Connections};
 use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord};
 
 type Reply = Response;
@@ -52,6 +55,11 @@ fn too_many(message: &str, retry_after_secs: u64) -> Reply {
     let body = json!({"error": message, "retryAfterSecs": retry_after_secs});
     (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after_secs.to_string())], axum::Json(body))
         .into_response()
+}
+
+/// A JSON error answer, `{"error": message}`.
+fn error(status: StatusCode, message: &str) -> Reply {
+    reply(status, json!({"error": message}))
 }
 
 fn invalid(reason: &str, message: impl std::fmt::Display, payer: Option<&str>) -> Reply {
@@ -95,15 +103,52 @@ async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: N
     too_many(message, refusal.retry_after_secs())
 }
 
-/// A payment's record as the API shows it.
+/// Middleware of the intake routes, after the rate limit: reads the whole body within the body deadline and the
+/// size limit, answering 408 (and closing the connection) or 413 otherwise, so a handler never waits on a slow
+/// client.
+async fn buffer_body(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let limit = shared.settings.max_body_bytes;
+    let too_large =
+        || error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {limit} bytes"));
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let deadline = shared.settings.connections.body_timeout;
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(Err(err)) if is_length_limit(&err) => too_large(),
+        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, &format!("cannot read the body: {err}")),
+        Err(_) => {
+            let message = format!("the body was not sent within {} s", deadline.as_secs());
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, &message);
+            response.headers_mut().insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A payment's record as the API shows it (addresses checksummed).
 pub fn payment_view(record: &PaymentRecord) -> Value {
     json!({
         "id": record.key.id(),
         "status": record.status,
-        "token": record.key.token,
-        "payer": record.key.payer,
+        "token": record.key.token.to_string(),
+        "payer": record.key.payer.to_string(),
         "nonce": record.key.nonce,
-        "to": record.to,
+        "to": record.to.to_string(),
         "value": record.value.to_string(),
         "validBefore": record.valid_before.to_string(),
         "transaction": record.tx_hash,
@@ -120,29 +165,30 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(request) => request,
         Err(err) => {
             count(&shared, "invalid");
-            return invalid(
-                InvalidReason::Payload.as_str(),
-                format!("malformed payment request: {err}"),
-                None,
-            );
+            let message = format!("malformed payment request: {err}");
+            return invalid(InvalidReason::Payload.as_str(), message, None);
         }
     };
     let payer = request.payment_payload.payload.authorization.from.to_string();
     let payer = Some(payer.as_str());
-    let now = match shared.chain_time().await {
-        Ok(now) => now,
-        Err(err) => {
-            count(&shared, "unavailable");
-            return unavailable(err);
-        }
+    // Everything the chain is asked about this payment shares one deadline.
+    let deadline = tokio::time::Instant::now() + shared.settings.intake_timeout;
+    let now = match tokio::time::timeout_at(deadline, shared.chain_time()).await {
+        Ok(Ok(now)) => now,
+        Ok(Err(err)) => return chain_unavailable(&shared, err),
+        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time"),
     };
     let checked = match shared.verifier.check(&request, now) {
         Ok(checked) => checked,
         Err(reason) => {
             count(&shared, "invalid");
-            return invalid(reason.as_str(), "refused by the keeper's checks", payer);
+            return invalid(reason.as_str(), reason.message(), payer);
         }
     };
+    if let Err(refusal) = shared.policy.check(&checked) {
+        count(&shared, "invalid");
+        return invalid(refusal.reason.as_str(), refusal.message, payer);
+    }
     let key = PaymentKey {
         token: checked.token,
         payer: checked.authorization.from,
@@ -170,17 +216,20 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         }
         Err(err) => return unavailable(err),
     }
-    match check_onchain(&shared.provider, &checked).await {
-        Ok(()) => {}
-        Err(OnchainError::Invalid(reason)) => {
+    let onchain = check_onchain(&shared.provider, &checked, &shared.payer_codes);
+    let facts = match tokio::time::timeout_at(deadline, onchain).await {
+        Ok(Ok(facts)) => {
+            shared.chain_answered(true);
+            facts
+        }
+        Ok(Err(OnchainError::Invalid(reason))) => {
+            shared.chain_answered(true);
             count(&shared, "invalid");
-            return invalid(reason.as_str(), "refused by the chain's state", payer);
+            return invalid(reason.as_str(), reason.message(), payer);
         }
-        Err(OnchainError::Rpc(err)) => {
-            count(&shared, "unavailable");
-            return unavailable(err);
-        }
-    }
+        Ok(Err(OnchainError::Rpc(err))) => return chain_unavailable(&shared, err),
+        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time"),
+    };
     let a = &checked.authorization;
     let record = PaymentRecord {
         key,
@@ -197,9 +246,23 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         attempts: 0,
         wallet: checked.needs_wallet_check,
     };
-    match shared.store.accept_payment(record, shared.settings.max_queue) {
+    accept(&shared, record, facts, payer)
+}
+
+/// 503 for a chain that failed or did not answer within the intake deadline; `/ready` turns 503 with it.
+fn chain_unavailable(shared: &Shared, message: impl std::fmt::Display) -> Reply {
+    shared.chain_answered(false);
+    count(shared, "unavailable");
+    unavailable(message)
+}
+
+/// Queues a checked payment, unless the queue is full or the payer's payments not settled yet would exceed the
+/// balance it was just seen to hold.
+fn accept(shared: &Shared, record: PaymentRecord, facts: OnchainFacts, payer: Option<&str>) -> Reply {
+    let value = record.value;
+    match shared.store.accept_payment(record, shared.settings.max_queue, facts.balance) {
         Ok(Accepted::Queued { record, queued }) => {
-            count(&shared, "queued");
+            count(shared, "queued");
             shared.metrics.set("x402_keeper_queue_depth", &[], queued as f64);
             if queued >= shared.settings.payments_batch as u64 {
                 shared.wake.notify_one();
@@ -207,11 +270,19 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
             reply(StatusCode::ACCEPTED, payment_view(&record))
         }
         Ok(Accepted::Duplicate(record)) => {
-            count(&shared, "duplicate");
+            count(shared, "duplicate");
             reply(StatusCode::OK, payment_view(&record))
         }
+        Ok(Accepted::OverBalance { outstanding }) => {
+            count(shared, "invalid");
+            let message = format!(
+                "the payer's payments not settled yet ({outstanding}) and this one ({value}) exceed its balance ({})",
+                facts.balance
+            );
+            invalid(InvalidReason::InsufficientFunds.as_str(), message, payer)
+        }
         Ok(Accepted::QueueFull) => {
-            count(&shared, "queue_full");
+            count(shared, "queue_full");
             // The queue drains when the next tick settles a batch.
             too_many("the settlement queue is full; retry later", shared.settings.interval.as_secs().max(1))
         }
@@ -221,14 +292,11 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
 
 async fn get_payment(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
     let Some(key) = PaymentKey::parse(&id) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "payment id must be <token>:<payer>:<nonce> in hex"}),
-        );
+        return error(StatusCode::BAD_REQUEST, "payment id must be <token>:<payer>:<nonce> in hex");
     };
     match shared.store.payment(&key) {
         Ok(Some(record)) => reply(StatusCode::OK, payment_view(&record)),
-        Ok(None) => reply(StatusCode::NOT_FOUND, json!({"error": "no such payment"})),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such payment"),
         Err(err) => unavailable(err),
     }
 }
@@ -308,7 +376,7 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
 
 async fn get_executions(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
     let Ok(id) = U256::from_str_radix(&id, 10) else {
-        return reply(StatusCode::BAD_REQUEST, json!({"error": "subscription id must be a decimal integer"}));
+        return error(StatusCode::BAD_REQUEST, "subscription id must be a decimal integer");
     };
     match shared.store.executions(id) {
         Ok(records) => reply(StatusCode::OK, json!(records)),
@@ -336,11 +404,18 @@ async fn health(State(shared): State<Arc<Shared>>) -> Reply {
 }
 
 async fn ready(State(shared): State<Arc<Shared>>) -> Reply {
-    if shared.ready.load(Ordering::Relaxed) && !shared.is_stopping() {
-        reply(StatusCode::OK, json!({"status": "ready"}))
-    } else {
-        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "not ready"}))
+    match shared.unready_cause() {
+        None => reply(StatusCode::OK, json!({"status": "ready"})),
+        Some(cause) => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "not ready", "cause": cause})),
     }
+}
+
+async fn not_found() -> Reply {
+    error(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> Reply {
+    error(StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method")
 }
 
 /// The API's routes.
@@ -349,28 +424,44 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/payments", post(post_payment))
         .route("/vouchers", post(post_voucher))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), buffer_body))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), rate_limit))
         .route("/payments/{id}", get(get_payment))
         .route("/subscriptions/{id}/executions", get(get_executions))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }
 
-/// Serves the API on `listener` until `shutdown` fires.
+async fn at_connection_limit() -> Reply {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the keeper is at its connection limit; only /health, /ready and /metrics are served; retry later",
+    )
+}
+
+/// The routes a reserve connection gets when every regular one is taken: monitoring only.
+pub fn monitoring_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(at_connection_limit)
+        .with_state(shared)
+}
+
+/// Serves the API on `listener` until `shutdown` fires, within the settings' connection limits.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let app = router(shared);
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-        tracing::error!(error = %err, "HTTP server failed");
-    }
+    let limits = shared.settings.connections;
+    let connections = Connections::new(limits, shared.settings.trusted_proxies.clone());
+    let (app, monitoring) = (router(Arc::clone(&shared)), monitoring_router(shared));
+    server::serve(listener, app, monitoring, connections, limits.header_timeout, shutdown).await;
 }

@@ -5,6 +5,8 @@
 //! the nonce still unused, the payer's balance, and, for contract wallets, the token's own signature check.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256, uint};
 use alloy::providers::Provider;
@@ -59,6 +61,24 @@ pub enum InvalidReason {
 }
 
 impl InvalidReason {
+    /// What the reason means, for `invalidMessage`.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::X402Version => "x402Version must be 1 or 2, the same in the request and the payload",
+            Self::Scheme => "only the exact scheme is settled here",
+            Self::Network => "the payment is for another network than this keeper's",
+            Self::Requirements => "the requirements name a token this keeper does not settle, or no amount",
+            Self::Payload => "the payload is malformed or does not match the requirements it accepted",
+            Self::ValidAfter => "the authorization is not valid yet",
+            Self::ValidBefore => "the authorization expires too soon to be settled",
+            Self::ValueMismatch => "the authorized value is not the amount required",
+            Self::RecipientMismatch => "the authorization pays someone else than payTo",
+            Self::Signature => "the signature is not the payer's",
+            Self::InsufficientFunds => "the payer's balance does not cover the payment",
+            Self::NonceAlreadyUsed => "the authorization's nonce was used already",
+        }
+    }
+
     /// The reason as x402 writes it in `invalidReason` / `errorReason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,21 +123,31 @@ pub struct Checked {
     pub needs_wallet_check: bool,
 }
 
+/// The x402 v1 name of a chain, as the official v1 packages know it: they look a chain id up by this name and sign
+/// for no other, so a local chain serving them runs with one of these chain ids.
+pub fn v1_network_name(chain_id: u64) -> Option<&'static str> {
+    match chain_id {
+        84_532 => Some("base-sepolia"),
+        8453 => Some("base"),
+        _ => None,
+    }
+}
+
 /// The chain-free checks for one network.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     chain_id: u64,
-    network_name: Option<String>,
+    network_name: Option<&'static str>,
     caip2: String,
     domains: HashMap<Address, B256>,
     safety_margin: u64,
 }
 
 impl Verifier {
-    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network `network_name`, if it has one),
-    /// accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for the
-    /// batch to be mined).
-    pub fn new(chain_id: u64, network_name: Option<&str>, tokens: &[Token], safety_margin: u64) -> Self {
+    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network [`v1_network_name`], if it has
+    /// one), accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for
+    /// the batch to be mined).
+    pub fn new(chain_id: u64, tokens: &[Token], safety_margin: u64) -> Self {
         let domains = tokens
             .iter()
             .map(|t| {
@@ -126,7 +156,7 @@ impl Verifier {
             .collect();
         Self {
             chain_id,
-            network_name: network_name.map(str::to_owned),
+            network_name: v1_network_name(chain_id),
             caip2: format!("eip155:{chain_id}"),
             domains,
             safety_margin,
@@ -143,8 +173,7 @@ impl Verifier {
         if required.scheme != "exact" || payload.scheme.as_deref().is_some_and(|s| s != "exact") {
             return Err(InvalidReason::Scheme);
         }
-        let network_ok =
-            |network: &str| network == self.caip2 || self.network_name.as_deref() == Some(network);
+        let network_ok = |network: &str| network == self.caip2 || self.network_name == Some(network);
         if !network_ok(&required.network) || payload.network.as_deref().is_some_and(|n| !network_ok(n)) {
             return Err(InvalidReason::Network);
         }
@@ -201,16 +230,35 @@ impl Verifier {
     }
 }
 
-/// The checks only the chain can answer: the nonce unused, the balance sufficient, and for a signature that is
-/// not the payer's ECDSA one, the token's own verdict (it asks the payer's ERC-1271 wallet) through a simulated
-/// `transferWithAuthorization`.
-pub async fn check_onchain<P: Provider>(provider: &P, checked: &Checked) -> Result<(), OnchainError> {
+/// What [`check_onchain`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnchainFacts {
+    /// The payer's token balance now: a payer's queued payments may use at most this much in all.
+    pub balance: U256,
+}
+
+/// The checks only the chain can answer: the nonce unused and the balance sufficient (read at once), and for a
+/// signature that is not the payer's ECDSA one, whether the payer is a contract at all (a plain account's forged
+/// signature is refused there, without the simulation; see [`PayerCodes`]) and then the token's own verdict (it
+/// asks the payer's ERC-1271 wallet) through a simulated `transferWithAuthorization`.
+pub async fn check_onchain<P: Provider>(
+    provider: &P,
+    checked: &Checked,
+    codes: &PayerCodes,
+) -> Result<OnchainFacts, OnchainError> {
     let a = &checked.authorization;
+    if checked.needs_wallet_check && !codes.has_code(provider, a.from).await? {
+        return Err(OnchainError::Invalid(InvalidReason::Signature));
+    }
     let token = TestStablecoin::new(checked.token, provider);
-    if token.authorizationState(a.from, a.nonce).call().await? {
+    let used = token.authorizationState(a.from, a.nonce);
+    let balance = token.balanceOf(a.from);
+    let (used, balance) = tokio::join!(used.call(), balance.call());
+    if used? {
         return Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed));
     }
-    if token.balanceOf(a.from).call().await? < a.value {
+    let balance = balance?;
+    if balance < a.value {
         return Err(OnchainError::Invalid(InvalidReason::InsufficientFunds));
     }
     if checked.needs_wallet_check {
@@ -230,7 +278,47 @@ pub async fn check_onchain<P: Provider>(provider: &P, checked: &Checked) -> Resu
             return Err(OnchainError::Invalid(InvalidReason::Signature));
         }
     }
-    Ok(())
+    Ok(OnchainFacts { balance })
+}
+
+/// How long an address seen without code is trusted to stay a plain account. An account can gain code later
+/// (a contract deployed to a counterfactual address, an EIP-7702 delegation): until the entry expires such a
+/// wallet's payments are refused, never accepted wrongly.
+const NO_CODE_TTL: Duration = Duration::from_secs(600);
+/// Most addresses [`PayerCodes`] remembers; it starts over when full.
+const NO_CODE_CAPACITY: usize = 100_000;
+
+/// Payers recently seen without code, so a forged signature "from" a plain account costs one code lookup at
+/// most, and none once the account is known.
+#[derive(Debug, Default)]
+pub struct PayerCodes {
+    without_code: Mutex<HashMap<Address, Instant>>,
+}
+
+impl PayerCodes {
+    /// Whether `payer` has code: from memory for an account seen without code less than [`NO_CODE_TTL`] ago,
+    /// else from the chain.
+    pub async fn has_code<P: Provider>(&self, provider: &P, payer: Address) -> Result<bool, OnchainError> {
+        let known = {
+            let seen = self.without_code.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            seen.get(&payer).is_some_and(|at| at.elapsed() < NO_CODE_TTL)
+        };
+        if known {
+            return Ok(false);
+        }
+        let code = provider
+            .get_code_at(payer)
+            .await
+            .map_err(|e| OnchainError::Rpc(alloy::contract::Error::TransportError(e)))?;
+        if code.is_empty() {
+            let mut seen = self.without_code.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.len() >= NO_CODE_CAPACITY {
+                seen.clear();
+            }
+            seen.insert(payer, Instant::now());
+        }
+        Ok(!code.is_empty())
+    }
 }
 
 /// Why [`check_onchain`] did not accept a payment.

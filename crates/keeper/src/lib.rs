@@ -1,11 +1,13 @@
 //! The x402 keeper: a daemon that executes due subscriptions, settles queued x402 `exact` payments in batches
 //! and watches payment channels, with its state in an embedded database.
 //!
-//! - [`payload`] and [`intake`]: the wire format of queued payments and the checks they pass before acceptance;
+//! - [`payload`], [`intake`] and [`policy`]: the wire format of queued payments, the checks they pass before
+//!   acceptance and whose payments the keeper settles at all;
 //! - [`store`]: the durable state behind the [`store::Store`] trait;
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
 //! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
+//!   [`server`]: connection limits and timeouts; [`rpc`]: the chain connection, with a deadline on every request;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics; [`demo`]: the devnet's and tests' chain helpers.
 
 pub mod config;
@@ -16,8 +18,11 @@ pub mod intake;
 mod jobs;
 pub mod metrics;
 pub mod payload;
+pub mod policy;
 pub mod ratelimit;
+pub mod rpc;
 pub mod sender;
+pub mod server;
 pub mod store;
 
 pub use jobs::JobError;

@@ -20,6 +20,16 @@ pub enum StoreError {
     /// Another process holds the database.
     #[error("the database {0} is in use by another keeper")]
     Locked(String),
+    /// The database file cannot be used as it is: the path, what is wrong, and what to do.
+    #[error("the database {path} {problem}; {remedy}")]
+    Unusable {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What the operator can do.
+        remedy: &'static str,
+    },
     /// The database failed.
     #[error("database error: {0}")]
     Database(String),
@@ -132,6 +142,12 @@ pub enum Accepted {
     Duplicate(Box<PaymentRecord>),
     /// The queue holds its maximum; try later.
     QueueFull,
+    /// With the payer's other payments not settled yet (`outstanding` in all), this one would exceed the balance
+    /// the payer was seen to hold.
+    OverBalance {
+        /// The payer's queued and submitted payments in this token, in all.
+        outstanding: U256,
+    },
 }
 
 /// What a keeper transaction does.
@@ -276,8 +292,17 @@ pub struct Change {
 
 /// The keeper's durable state.
 pub trait Store: Send + Sync {
-    /// Stores a new payment as Queued unless its key is known or `max_queued` payments are queued already.
-    fn accept_payment(&self, record: PaymentRecord, max_queued: u64) -> Result<Accepted, StoreError>;
+    /// Stores a new payment as Queued unless its key is known, `max_queued` payments are queued already, or the
+    /// payer's payments in the token not settled yet would add up to more than `balance` with it. The check and
+    /// the write are one atomic step, so concurrent payments of one payer cannot both pass it.
+    fn accept_payment(
+        &self,
+        record: PaymentRecord,
+        max_queued: u64,
+        balance: U256,
+    ) -> Result<Accepted, StoreError>;
+    /// The payer's queued and submitted payments in `token`, in all.
+    fn outstanding(&self, token: &Address, payer: &Address) -> Result<U256, StoreError>;
     /// The payment with `key`.
     fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError>;
     /// Up to `limit` queued payments, oldest first.
@@ -300,4 +325,8 @@ pub trait Store: Send + Sync {
     fn executions(&self, subscription: U256) -> Result<Vec<ExecutionRecord>, StoreError>;
     /// A counter set by [`Change::meta`].
     fn meta(&self, name: &str) -> Result<Option<u64>, StoreError>;
+    /// The genesis block hash of the chain this database belongs to, once recorded.
+    fn genesis(&self) -> Result<Option<B256>, StoreError>;
+    /// Records the chain's genesis block hash (on first start).
+    fn set_genesis(&self, genesis: B256) -> Result<(), StoreError>;
 }

@@ -12,7 +12,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use x402_bindings::TestStablecoin;
-use x402_keeper::intake::{InvalidReason, OnchainError, Token, Verifier, check_onchain};
+use x402_keeper::intake::{InvalidReason, OnchainError, PayerCodes, Token, Verifier, check_onchain};
 use x402_keeper::payload::{ExactTerms, PaymentRequest, signed_request};
 
 const NOW: u64 = 1_800_000_000;
@@ -45,7 +45,7 @@ fn check(verifier: &Verifier, body: &Value, now: u64) -> Result<(), InvalidReaso
 #[test]
 fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
     let token = usdc(address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e"));
-    let verifier = Verifier::new(84_532, Some("base-sepolia"), std::slice::from_ref(&token), 6);
+    let verifier = Verifier::new(84_532, std::slice::from_ref(&token), 6);
     let payer = PrivateKeySigner::random();
     let valid = request(&payer, &token, 84_532, NOW, 1);
     assert_eq!(check(&verifier, &valid, NOW), Ok(()));
@@ -171,7 +171,8 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
             .unwrap();
     let token = usdc(*contract.address());
     let chain_id = anvil.chain_id();
-    let verifier = Verifier::new(chain_id, None, std::slice::from_ref(&token), 6);
+    let verifier = Verifier::new(chain_id, std::slice::from_ref(&token), 6);
+    let codes = PayerCodes::default();
     let now = provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
 
     let payer = PrivateKeySigner::random();
@@ -179,7 +180,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
     let parsed: PaymentRequest = serde_json::from_value(body).unwrap();
     let checked = verifier.check(&parsed, now).unwrap();
     assert!(matches!(
-        check_onchain(&provider, &checked).await,
+        check_onchain(&provider, &checked, &codes).await,
         Err(OnchainError::Invalid(InvalidReason::InsufficientFunds))
     ));
 
@@ -191,7 +192,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
         .get_receipt()
         .await
         .unwrap();
-    check_onchain(&provider, &checked).await.unwrap();
+    check_onchain(&provider, &checked, &codes).await.unwrap();
 
     // Someone submits the signed authorization directly: the nonce is used, the payment must be refused.
     let a = &checked.authorization;
@@ -212,7 +213,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
         .await
         .unwrap();
     assert!(matches!(
-        check_onchain(&provider, &checked).await,
+        check_onchain(&provider, &checked, &codes).await,
         Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed))
     ));
 
@@ -226,7 +227,23 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
     let checked = verifier.check(&forged, now).unwrap();
     assert!(checked.needs_wallet_check);
     assert!(matches!(
-        check_onchain(&provider, &checked).await,
+        check_onchain(&provider, &checked, &codes).await,
         Err(OnchainError::Invalid(InvalidReason::Signature))
     ));
+
+    // Review finding: a forged signature "from" a plain account cost three RPC calls (nonce, balance, simulated
+    // transfer). Now the payer's code is looked up once and remembered: with the chain gone, the next forgery from
+    // the same payer is still refused, with no call at all, while a real check fails for want of a chain.
+    let dead = ProviderBuilder::new().connect_http("http://127.0.0.1:9".parse().unwrap()).erased();
+    let mut again = request(&payer, &token, chain_id, now, 3);
+    again["paymentPayload"]["payload"]["signature"] =
+        request(&other, &token, chain_id, now, 3)["paymentPayload"]["payload"]["signature"].clone();
+    let again = verifier.check(&serde_json::from_value(again).unwrap(), now).unwrap();
+    assert!(matches!(
+        check_onchain(&dead, &again, &codes).await,
+        Err(OnchainError::Invalid(InvalidReason::Signature))
+    ));
+    let genuine =
+        verifier.check(&serde_json::from_value(request(&payer, &token, chain_id, now, 4)).unwrap(), now);
+    assert!(matches!(check_onchain(&dead, &genuine.unwrap(), &codes).await, Err(OnchainError::Rpc(_))));
 }

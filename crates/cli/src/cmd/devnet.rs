@@ -39,6 +39,10 @@ pub(crate) struct DevnetArgs {
     /// anvil's port (0 picks a free one).
     #[arg(long, env = "X402_DEVNET_PORT", default_value_t = 8545)]
     port: u16,
+    /// anvil's chain id. 84532 (Base Sepolia's) lets the official x402 v1 clients pay: they sign only for the
+    /// chains they know by name, and the keeper then serves the v1 network `base-sepolia`.
+    #[arg(long, default_value_t = 31337)]
+    chain_id: u64,
     /// Where the keeper's HTTP API listens.
     #[arg(long, default_value = "127.0.0.1:8402")]
     keeper_listen: SocketAddr,
@@ -101,7 +105,7 @@ impl DevnetArgs {
         stop_keeper: &watch::Sender<bool>,
         keeper_stop: watch::Receiver<bool>,
     ) -> eyre::Result<ExitCode> {
-        let mut anvil = Anvil::at(&self.anvil).chain_id(31337);
+        let mut anvil = Anvil::at(&self.anvil).chain_id(self.chain_id);
         if self.port != 0 {
             anvil = anvil.port(self.port);
         }
@@ -109,7 +113,10 @@ impl DevnetArgs {
             format!("cannot start anvil ({}); is port {} free?", self.anvil.display(), self.port)
         })?;
         let rpc_url = anvil.endpoint();
-        say(format!("anvil       {rpc_url} (chain 31337)"));
+        let v1 = x402_keeper::intake::v1_network_name(self.chain_id)
+            .map(|name| format!(", x402 v1 network {name}"))
+            .unwrap_or_default();
+        say(format!("anvil       {rpc_url} (chain {}{v1})", self.chain_id));
         let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
         if keys.len() <= KEEPER {
             bail!("anvil gave {} keys; the devnet needs 10", keys.len());
@@ -137,8 +144,10 @@ impl DevnetArgs {
             say(format!("  {name:<16} {}", record.proxy(name).unwrap_or_default()));
         }
 
+        let merchant = keys[MERCHANT].address();
         let file = x402_keeper::config::FileSettings {
             interval_secs: Some(self.interval),
+            merchants: Some(x402_keeper::config::Merchants::Only(vec![merchant])),
             listen: Some(self.keeper_listen),
             data_dir: Some(state.path().join("keeper")),
             payments_batch: Some(250),
@@ -150,7 +159,6 @@ impl DevnetArgs {
         let settings = settings_from_record(&path, rpc_url.clone(), &file)?;
         let token = settings.tokens[0];
         let demo = Demo::connect(&rpc_url, &keys, token, settings.contracts).await?;
-        let merchant = keys[MERCHANT].address();
         let keeper_address = keys[KEEPER].address();
         let payers: Vec<&PrivateKeySigner> = keys[1..=usize::from(self.payers)].iter().collect();
 
@@ -247,6 +255,19 @@ impl DevnetArgs {
             "replayed    payment 0 again: HTTP {status}, a duplicate answered with its status ({})",
             body["status"].as_str().unwrap_or("?")
         ));
+        // On a chain with an x402 v1 name, what an official v1 client sends is taken too.
+        if let Some(v1) = demo.payment_v1(payers[0], merchant, U256::from(10_000), now, b"v1")? {
+            let (status, body) = post(&api, "/payments", &v1).await?;
+            say(format!(
+                "v1 payment  network {}: HTTP {status} ({})",
+                v1["paymentRequirements"]["network"].as_str().unwrap_or("?"),
+                body["status"].as_str().or(body["invalidReason"].as_str()).unwrap_or("?")
+            ));
+            if status == 202 {
+                accepted += 1;
+                expected_to_merchant += U256::from(10_000);
+            }
+        }
         let broke = PrivateKeySigner::random();
         let (status, body) =
             post(&api, "/payments", &demo.payment(&broke, merchant, U256::from(10_000), now, b"x")?).await?;

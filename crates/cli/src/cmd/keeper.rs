@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use alloy::primitives::Address;
 use eyre::{WrapErr, bail};
 use tokio::sync::watch;
-use x402_keeper::config::{Contracts, FileConfig, Settings};
+use x402_keeper::config::{Contracts, FileConfig, Merchants, Settings};
 use x402_keeper::daemon;
 
 use super::Target;
@@ -35,6 +36,13 @@ pub(crate) struct KeeperArgs {
     /// Seconds between ticks [default: 15].
     #[arg(long, env = "X402_KEEPER_INTERVAL")]
     interval: Option<u64>,
+    /// A merchant (`payTo`) whose payments the keeper settles; repeat for several. Overrides `merchants` in the
+    /// file.
+    #[arg(long = "merchant", env = "X402_KEEPER_MERCHANTS", value_delimiter = ',')]
+    merchants: Vec<Address>,
+    /// Settle payments to any merchant (the keeper pays the gas of whatever it settles).
+    #[arg(long, conflicts_with = "merchants")]
+    any_merchant: bool,
     /// Run one tick and exit (for cron).
     #[arg(long)]
     once: bool,
@@ -70,9 +78,7 @@ pub(crate) fn settings_from_record(
         deployed_block,
     };
     let token = record.token.address.ok_or_else(|| eyre::eyre!("{} records no token", path.display()))?;
-    let network_name =
-        (record.network != crate::network::Network::Local).then(|| record.network.name().to_owned());
-    Ok(file.resolve(rpc_url, record.chain_id, network_name, contracts, vec![token])?)
+    Ok(file.resolve(rpc_url, record.chain_id, contracts, vec![token])?)
 }
 
 /// Loads a keeper TOML file.
@@ -108,6 +114,11 @@ impl KeeperArgs {
         file.data_dir = self.data_dir.clone().or(file.data_dir);
         file.listen = self.listen.or(file.listen);
         file.interval_secs = self.interval.or(file.interval_secs);
+        if self.any_merchant {
+            file.merchants = Some(Merchants::Any);
+        } else if !self.merchants.is_empty() {
+            file.merchants = Some(Merchants::Only(self.merchants.clone()));
+        }
         let settings = settings_from_record(&path, self.target.rpc_url()?, &file)?;
         let signer = keys::load(self.keystore.as_deref())?;
         let mut shutdown = shutdown_signal()?;

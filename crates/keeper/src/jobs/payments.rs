@@ -5,7 +5,7 @@
 //! per batch and budgeted in full on top of the estimate, since a wallet may answer on chain otherwise than in
 //! simulation; one that did is refused from then on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
@@ -51,22 +51,33 @@ fn failed(mut record: PaymentRecord, reason: &str) -> PaymentRecord {
     record
 }
 
-/// Why the token refused an authorization whose window and nonce were fine.
-async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord) -> &'static str {
+/// Why the token refused an authorization whose window and nonce were fine: `insufficient_funds` if the payer's
+/// balance, less `ahead` (what the same payer's earlier items in the batch take first), does not cover it.
+async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord, ahead: U256) -> &'static str {
     let token = TestStablecoin::new(record.key.token, &keeper.shared.provider);
     match token.balanceOf(record.key.payer).call().await {
-        Ok(balance) if balance < record.value => InvalidReason::InsufficientFunds.as_str(),
+        Ok(balance) if balance.saturating_sub(ahead) < record.value => {
+            InvalidReason::InsufficientFunds.as_str()
+        }
         _ => UNEXPECTED,
     }
 }
 
-async fn reason_for(keeper: &Keeper, record: &PaymentRecord, outcome: u8) -> Option<&'static str> {
+/// The x402 reason of a `settleBatch` outcome, `None` for a settled item. `ahead` is what the payer's items
+/// settled earlier in the same batch take from its balance, when the balance is read before the batch (in a
+/// simulation); after a mined batch the balance already reflects them.
+async fn reason_for(
+    keeper: &Keeper,
+    record: &PaymentRecord,
+    outcome: u8,
+    ahead: U256,
+) -> Option<&'static str> {
     match SettlementOutcome::try_from(outcome) {
         Ok(SettlementOutcome::Settled) => None,
         Ok(SettlementOutcome::AlreadyUsed) => Some(InvalidReason::NonceAlreadyUsed.as_str()),
         Ok(SettlementOutcome::Expired) => Some(InvalidReason::ValidBefore.as_str()),
         Ok(SettlementOutcome::NotYetValid) => Some(InvalidReason::ValidAfter.as_str()),
-        Ok(SettlementOutcome::Failed) => Some(refusal_reason(keeper, record).await),
+        Ok(SettlementOutcome::Failed) => Some(refusal_reason(keeper, record, ahead).await),
         Ok(SettlementOutcome::None) | Err(_) => Some(UNEXPECTED),
     }
 }
@@ -125,9 +136,14 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
                 .map_err(|e| JobError::Call(format!("cannot decode settleBatch's outcomes: {e}")))?;
             let mut settle = Vec::with_capacity(live.len());
+            let mut ahead: HashMap<Address, U256> = HashMap::new();
             for (record, outcome) in live.into_iter().zip(outcomes) {
-                match reason_for(keeper, &record, outcome).await {
-                    None => settle.push(record),
+                let taken = ahead.entry(record.key.payer).or_default();
+                match reason_for(keeper, &record, outcome, *taken).await {
+                    None => {
+                        *taken += record.value;
+                        settle.push(record);
+                    }
                     Some(reason) => change.payments.push(failed(record, reason)),
                 }
             }
@@ -278,7 +294,7 @@ pub(crate) async fn apply(
         match (&outcomes, receipt) {
             (Some(outcomes), Some(receipt)) => {
                 let outcome = outcomes.get(index).copied().unwrap_or_default();
-                match reason_for(keeper, &record, outcome).await {
+                match reason_for(keeper, &record, outcome, U256::ZERO).await {
                     None => {
                         settled += 1;
                         record.status = PaymentStatus::Settled;

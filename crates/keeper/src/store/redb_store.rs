@@ -35,8 +35,51 @@ const REFUSED_PAYERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("ref
 const WATCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("watched");
 /// Counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Token (20 bytes) and payer (20) -> the sum of its Queued and Submitted payments (U256, big-endian).
+const OUTSTANDING: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("outstanding");
+
+/// Facts about the chain the database belongs to: `genesis` -> its block 0 hash.
+const CHAIN: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chain");
 
 const NEXT_SEQ: &str = "next_seq";
+/// Set once OUTSTANDING holds every payment (databases made before it existed are indexed when opened).
+const OUTSTANDING_INDEXED: &str = "outstanding_indexed";
+
+/// Whether a payment in this status still counts against its payer's balance.
+fn is_outstanding(status: PaymentStatus) -> bool {
+    matches!(status, PaymentStatus::Queued | PaymentStatus::Submitted)
+}
+
+fn payer_key(key: &PaymentKey) -> [u8; 40] {
+    let bytes = key.to_bytes();
+    let mut out = [0u8; 40];
+    out.copy_from_slice(&bytes[..40]);
+    out
+}
+
+fn outstanding_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    payer: &[u8; 40],
+) -> Result<U256, StoreError> {
+    let value = table.get(payer.as_slice()).map_err(db_err)?;
+    Ok(value.map(|v| U256::from_be_slice(v.value())).unwrap_or_default())
+}
+
+/// Adds `add` to and takes `sub` from the payer's outstanding sum.
+fn adjust_outstanding(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    payer: &[u8; 40],
+    add: U256,
+    sub: U256,
+) -> Result<(), StoreError> {
+    let total = outstanding_in(table, payer)?.saturating_add(add).saturating_sub(sub);
+    if total.is_zero() {
+        table.remove(payer.as_slice()).map_err(db_err)?;
+    } else {
+        table.insert(payer.as_slice(), total.to_be_bytes::<32>().as_slice()).map_err(db_err)?;
+    }
+    Ok(())
+}
 
 /// The store in one database file.
 pub struct RedbStore {
@@ -69,13 +112,64 @@ fn voucher_in(
     vouchers.get(channel.as_slice()).map_err(db_err)?.map(|v| decode("vouchers", v.value())).transpose()
 }
 
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+/// What an operator can do about a database file that cannot be opened.
+const RESTORE: &str = "restore it from a backup, or move it away to start with an empty database (the keeper then \
+                       knows none of its earlier payments and transactions)";
+
+/// Refuses an existing file that is not a redb database. redb would take a file without its header (empty, or
+/// something else entirely) for a new database and overwrite it.
+fn check_existing(path: &Path) -> Result<(), StoreError> {
+    let unusable =
+        |problem: String| StoreError::Unusable { path: path.display().to_string(), problem, remedy: RESTORE };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(unusable(format!("cannot be read ({err})"))),
+    };
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, REDB_MAGIC.len() as u64), &mut head)
+        .map_err(|err| unusable(format!("cannot be read ({err})")))?;
+    match head.len() {
+        0 => Err(unusable("is empty (0 bytes), not a keeper database".into())),
+        _ if head != REDB_MAGIC => Err(unusable("is not a keeper database (no redb header)".into())),
+        _ => Ok(()),
+    }
+}
+
+/// `Database::create`, with redb's assertions on a damaged file (a truncated one fails an `assert!` while its
+/// header is read) turned into an error instead of a panic and a stack trace.
+fn create(path: &Path) -> Result<Database, StoreError> {
+    let hook = std::panic::take_hook();
+    // Silenced only while redb reads the header, before the keeper starts any other work.
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| Database::create(path));
+    std::panic::set_hook(hook);
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+            Err(StoreError::Locked(path.display().to_string()))
+        }
+        Ok(Err(err)) => Err(StoreError::Unusable {
+            path: path.display().to_string(),
+            problem: format!("cannot be opened ({err})"),
+            remedy: RESTORE,
+        }),
+        Err(_) => Err(StoreError::Unusable {
+            path: path.display().to_string(),
+            problem: "is damaged (truncated or corrupt)".into(),
+            remedy: RESTORE,
+        }),
+    }
+}
+
 impl RedbStore {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`. An existing file must be a whole redb database: an empty,
+    /// foreign, truncated or corrupt one is an error naming the file, never a silent fresh start.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|err| match err {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.display().to_string()),
-            other => db_err(format!("cannot open {}: {other}", path.display())),
-        })?;
+        check_existing(path)?;
+        let db = create(path)?;
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(PAYMENTS).map_err(db_err)?;
         tx.open_table(QUEUE).map_err(db_err)?;
@@ -86,6 +180,9 @@ impl RedbStore {
         tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
         tx.open_table(WATCHED).map_err(db_err)?;
         tx.open_table(META).map_err(db_err)?;
+        tx.open_table(OUTSTANDING).map_err(db_err)?;
+        tx.open_table(CHAIN).map_err(db_err)?;
+        index_outstanding(&tx)?;
         tx.commit().map_err(db_err)?;
         Ok(Self { db })
     }
@@ -100,6 +197,25 @@ impl RedbStore {
     }
 }
 
+/// Fills OUTSTANDING from the payments of a database made before it existed.
+fn index_outstanding(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = tx.open_table(META).map_err(db_err)?;
+    if meta.get(OUTSTANDING_INDEXED).map_err(db_err)?.is_some() {
+        return Ok(());
+    }
+    let payments = tx.open_table(PAYMENTS).map_err(db_err)?;
+    let mut outstanding = tx.open_table(OUTSTANDING).map_err(db_err)?;
+    for entry in payments.iter().map_err(db_err)? {
+        let (_, value) = entry.map_err(db_err)?;
+        let record: PaymentRecord = decode("payments", value.value())?;
+        if is_outstanding(record.status) {
+            adjust_outstanding(&mut outstanding, &payer_key(&record.key), record.value, U256::ZERO)?;
+        }
+    }
+    meta.insert(OUTSTANDING_INDEXED, 1).map_err(db_err)?;
+    Ok(())
+}
+
 fn execution_key(record: &ExecutionRecord) -> [u8; 44] {
     let mut key = [0u8; 44];
     key[..32].copy_from_slice(&record.subscription.to_be_bytes::<32>());
@@ -109,7 +225,12 @@ fn execution_key(record: &ExecutionRecord) -> [u8; 44] {
 }
 
 impl Store for RedbStore {
-    fn accept_payment(&self, mut record: PaymentRecord, max_queued: u64) -> Result<Accepted, StoreError> {
+    fn accept_payment(
+        &self,
+        mut record: PaymentRecord,
+        max_queued: u64,
+        balance: U256,
+    ) -> Result<Accepted, StoreError> {
         let mut outcome = Accepted::QueueFull;
         self.write(|tx| {
             let key = record.key.to_bytes();
@@ -123,6 +244,14 @@ impl Store for RedbStore {
             if queued >= max_queued {
                 return Ok(());
             }
+            let payer = payer_key(&record.key);
+            let mut outstanding = tx.open_table(OUTSTANDING).map_err(db_err)?;
+            let before = outstanding_in(&outstanding, &payer)?;
+            if before.saturating_add(record.value) > balance {
+                outcome = Accepted::OverBalance { outstanding: before };
+                return Ok(());
+            }
+            adjust_outstanding(&mut outstanding, &payer, record.value, U256::ZERO)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let seq = meta.get(NEXT_SEQ).map_err(db_err)?.map(|v| v.value()).unwrap_or(0);
             meta.insert(NEXT_SEQ, seq + 1).map_err(db_err)?;
@@ -135,6 +264,15 @@ impl Store for RedbStore {
             Ok(())
         })?;
         Ok(outcome)
+    }
+
+    fn outstanding(&self, token: &Address, payer: &Address) -> Result<U256, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(OUTSTANDING).map_err(db_err)?;
+        let mut key = [0u8; 40];
+        key[..20].copy_from_slice(token.as_slice());
+        key[20..].copy_from_slice(payer.as_slice());
+        outstanding_in(&table, &key)
     }
 
     fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
@@ -185,6 +323,7 @@ impl Store for RedbStore {
             {
                 let mut payments = tx.open_table(PAYMENTS).map_err(db_err)?;
                 let mut queue = tx.open_table(QUEUE).map_err(db_err)?;
+                let mut outstanding = tx.open_table(OUTSTANDING).map_err(db_err)?;
                 for record in &change.payments {
                     let key = record.key.to_bytes();
                     let previous: Option<PaymentRecord> = payments
@@ -192,6 +331,12 @@ impl Store for RedbStore {
                         .map_err(db_err)?
                         .map(|v| decode("payments", v.value()))
                         .transpose()?;
+                    let was = previous.as_ref().filter(|p| is_outstanding(p.status)).map(|p| p.value);
+                    let is = is_outstanding(record.status).then_some(record.value);
+                    if was != is {
+                        let (add, sub) = (is.unwrap_or_default(), was.unwrap_or_default());
+                        adjust_outstanding(&mut outstanding, &payer_key(&record.key), add, sub)?;
+                    }
                     if let Some(previous) = previous.filter(|p| p.status == PaymentStatus::Queued) {
                         queue.remove(previous.seq).map_err(db_err)?;
                     }
@@ -322,5 +467,49 @@ impl Store for RedbStore {
         let tx = self.db.begin_read().map_err(db_err)?;
         let meta = tx.open_table(META).map_err(db_err)?;
         Ok(meta.get(name).map_err(db_err)?.map(|v| v.value()))
+    }
+
+    fn genesis(&self) -> Result<Option<B256>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let chain = tx.open_table(CHAIN).map_err(db_err)?;
+        let value = chain.get("genesis").map_err(db_err)?;
+        value
+            .map(|v| {
+                B256::try_from(v.value()).map_err(|_| StoreError::Corrupt {
+                    table: "chain",
+                    message: "genesis is not 32 bytes".into(),
+                })
+            })
+            .transpose()
+    }
+
+    fn set_genesis(&self, genesis: B256) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut chain = tx.open_table(CHAIN).map_err(db_err)?;
+            chain.insert("genesis", genesis.as_slice()).map_err(db_err)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_or_foreign_file_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keeper.redb");
+        for (content, problem) in
+            [(&b""[..], "is empty (0 bytes)"), (&b"{\"not\": \"redb\"}"[..], "no redb header")]
+        {
+            std::fs::write(&path, content).unwrap();
+            let err = RedbStore::open(&path).err().unwrap();
+            assert!(matches!(err, StoreError::Unusable { .. }), "{err}");
+            assert!(err.to_string().contains(problem), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), content, "not overwritten");
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(RedbStore::open(&path).is_ok(), "a missing file is a new database");
     }
 }
