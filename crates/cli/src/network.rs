@@ -1,6 +1,7 @@
-//! The chains `x402` knows: their chain ids and the USDC each deployment accepts.
+//! The networks `x402 deploy` targets, as command-line values; their chain ids and USDC come from
+//! `x402_protocol::network`.
 
-use alloy::primitives::{Address, address};
+use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
 /// A target network.
@@ -33,24 +34,17 @@ impl Network {
 
     /// The chain id the RPC must report; `None` for `local`, which accepts any anvil.
     pub(crate) fn chain_id(self) -> Option<u64> {
-        match self {
-            Self::Local => None,
-            Self::BaseSepolia => Some(84_532),
-            Self::ArbitrumSepolia => Some(421_614),
-            Self::Base => Some(8453),
-            Self::Arbitrum => Some(42_161),
-        }
+        self.table().chain_id
     }
 
-    /// Circle's USDC on this network (../shared/notes/x402-protocol.md); `None` for `local`.
+    /// Circle's USDC on this network; `None` for `local`.
     pub(crate) fn usdc(self) -> Option<Address> {
-        match self {
-            Self::Local => None,
-            Self::BaseSepolia => Some(address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e")),
-            Self::ArbitrumSepolia => Some(address!("0x75faf114eafb1BDbe2F0316DF893fd58CE46AA4d")),
-            Self::Base => Some(address!("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")),
-            Self::Arbitrum => Some(address!("0xaf88d065e77c8cC2239327C5EDb3A432268e5831")),
-        }
+        self.table().usdc
+    }
+
+    fn table(self) -> &'static x402_protocol::network::Network {
+        // Every variant is in the table; the test below checks it.
+        x402_protocol::network::by_name(self.name()).unwrap_or(&x402_protocol::network::NETWORKS[0])
     }
 }
 
@@ -65,6 +59,7 @@ mod tests {
             let value = network.to_possible_value().map(|v| v.get_name().to_owned());
             assert_eq!(value.as_deref(), Some(network.name()));
             assert_eq!(serde_json::to_string(network).ok(), Some(format!("\"{}\"", network.name())));
+            assert!(x402_protocol::network::by_name(network.name()).is_some(), "{}", network.name());
         }
     }
 }

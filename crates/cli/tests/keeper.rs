@@ -95,14 +95,14 @@ async fn settles_500_authorizations_in_a_few_transactions_and_reports_the_bad_on
     bad_signature["paymentPayload"]["payload"]["signature"] =
         forged["paymentPayload"]["payload"]["signature"].clone();
     let expired = {
-        let terms = x402_keeper::payload::ExactTerms {
+        let terms = x402_devkit::payments::ExactTerms {
             to: merchant,
             value: U256::from(5),
             valid_after: now - 600,
             valid_before: now - 1,
             nonce: keccak256(b"expired"),
         };
-        x402_keeper::payload::signed_request(
+        x402_devkit::payments::signed_request(
             payer,
             payer.address(),
             &net.demo.token,

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use alloy::primitives::{Address, U256, address};
 use alloy::signers::local::PrivateKeySigner;
+use x402_devkit::payments::{ExactTerms, signed_request};
 use x402_keeper::intake::{Token, Verifier};
-use x402_keeper::payload::{ExactTerms, PaymentRequest, signed_request};
+use x402_protocol::facilitator::PaymentRequest;
 
 const PAYLOADS: usize = 20_000;
 const NOW: u64 = 1_800_000_000;

@@ -37,12 +37,13 @@ use x402_bindings::{ClaimOutcome, IPaymentChannel};
 
 use crate::JobError;
 use crate::daemon::Shared;
-use crate::intake::{InvalidReason, OnchainError, OnchainFacts, check_onchain};
+use crate::intake::{OnchainError, OnchainFacts, check_onchain, describe};
 use crate::jobs::channels;
-use crate::payload::PaymentRequest;
 use crate::ratelimit::{self, Scope};
 use crate::server::{self, Connections};
 use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord};
+use x402_protocol::Reason;
+use x402_protocol::facilitator::PaymentRequest;
 
 type Reply = Response;
 
@@ -166,7 +167,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Err(err) => {
             count(&shared, "invalid");
             let message = format!("malformed payment request: {err}");
-            return invalid(InvalidReason::Payload.as_str(), message, None);
+            return invalid(Reason::Payload.as_str(), message, None);
         }
     };
     let payer = request.payment_payload.payload.authorization.from.to_string();
@@ -182,7 +183,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(checked) => checked,
         Err(reason) => {
             count(&shared, "invalid");
-            return invalid(reason.as_str(), reason.message(), payer);
+            return invalid(reason.as_str(), describe(reason), payer);
         }
     };
     if let Err(refusal) = shared.policy.check(&checked) {
@@ -209,7 +210,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(true) => {
             count(&shared, "invalid");
             return invalid(
-                InvalidReason::Signature.as_str(),
+                Reason::Signature.as_str(),
                 "a payment from this wallet passed simulation and was refused on chain; the keeper takes no more",
                 payer,
             );
@@ -225,7 +226,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         Ok(Err(OnchainError::Invalid(reason))) => {
             shared.chain_answered(true);
             count(&shared, "invalid");
-            return invalid(reason.as_str(), reason.message(), payer);
+            return invalid(reason.as_str(), describe(reason), payer);
         }
         Ok(Err(OnchainError::Rpc(err))) => return chain_unavailable(&shared, err),
         Err(_) => return chain_unavailable(&shared, "the chain did not answer in time"),
@@ -279,7 +280,7 @@ fn accept(shared: &Shared, record: PaymentRecord, facts: OnchainFacts, payer: Op
                 "the payer's payments not settled yet ({outstanding}) and this one ({value}) exceed its balance ({})",
                 facts.balance
             );
-            invalid(InvalidReason::InsufficientFunds.as_str(), message, payer)
+            invalid(Reason::InsufficientFunds.as_str(), message, payer)
         }
         Ok(Accepted::QueueFull) => {
             count(shared, "queue_full");

@@ -14,87 +14,28 @@ use alloy::sol_types::{Eip712Domain, SolStruct};
 use x402_bindings::TestStablecoin;
 use x402_bindings::eip3009::{TransferWithAuthorization, token_domain};
 
-use crate::payload::PaymentRequest;
+use x402_protocol::Reason;
+use x402_protocol::facilitator::PaymentRequest;
 
 /// Half the secp256k1 group order: EIP-2 (and USDC) reject signatures with a larger `s`.
 const SECP256K1N_HALF: U256 = uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
 
-/// Why a payment was refused; [`InvalidReason::as_str`] is the x402 wire value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidReason {
-    /// Not version 1 or 2, or the payload's version differs from the request's.
-    #[error("invalid_x402_version")]
-    X402Version,
-    /// Not the `exact` scheme.
-    #[error("unsupported_scheme")]
-    Scheme,
-    /// Not this keeper's network.
-    #[error("invalid_network")]
-    Network,
-    /// An unknown token, or an amount that is not a number.
-    #[error("invalid_payment_requirements")]
-    Requirements,
-    /// A malformed authorization, or a v2 `accepted` that is not the requirements.
-    #[error("invalid_payload")]
-    Payload,
-    /// Not valid yet.
-    #[error("invalid_exact_evm_payload_authorization_valid_after")]
-    ValidAfter,
-    /// Expired, or expiring within the safety margin.
-    #[error("invalid_exact_evm_payload_authorization_valid_before")]
-    ValidBefore,
-    /// The authorized value is not the amount required.
-    #[error("invalid_exact_evm_payload_authorization_value_mismatch")]
-    ValueMismatch,
-    /// The authorization pays someone else than the merchant.
-    #[error("invalid_exact_evm_payload_recipient_mismatch")]
-    RecipientMismatch,
-    /// The signature is not the payer's (or is malleable).
-    #[error("invalid_exact_evm_payload_signature")]
-    Signature,
-    /// The payer cannot cover the value.
-    #[error("insufficient_funds")]
-    InsufficientFunds,
-    /// The authorization was already used (settled elsewhere, front-run or cancelled).
-    #[error("invalid_exact_evm_nonce_already_used")]
-    NonceAlreadyUsed,
-}
-
-impl InvalidReason {
-    /// What the reason means, for `invalidMessage`.
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::X402Version => "x402Version must be 1 or 2, the same in the request and the payload",
-            Self::Scheme => "only the exact scheme is settled here",
-            Self::Network => "the payment is for another network than this keeper's",
-            Self::Requirements => "the requirements name a token this keeper does not settle, or no amount",
-            Self::Payload => "the payload is malformed or does not match the requirements it accepted",
-            Self::ValidAfter => "the authorization is not valid yet",
-            Self::ValidBefore => "the authorization expires too soon to be settled",
-            Self::ValueMismatch => "the authorized value is not the amount required",
-            Self::RecipientMismatch => "the authorization pays someone else than payTo",
-            Self::Signature => "the signature is not the payer's",
-            Self::InsufficientFunds => "the payer's balance does not cover the payment",
-            Self::NonceAlreadyUsed => "the authorization's nonce was used already",
-        }
-    }
-
-    /// The reason as x402 writes it in `invalidReason` / `errorReason`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::X402Version => "invalid_x402_version",
-            Self::Scheme => "unsupported_scheme",
-            Self::Network => "invalid_network",
-            Self::Requirements => "invalid_payment_requirements",
-            Self::Payload => "invalid_payload",
-            Self::ValidAfter => "invalid_exact_evm_payload_authorization_valid_after",
-            Self::ValidBefore => "invalid_exact_evm_payload_authorization_valid_before",
-            Self::ValueMismatch => "invalid_exact_evm_payload_authorization_value_mismatch",
-            Self::RecipientMismatch => "invalid_exact_evm_payload_recipient_mismatch",
-            Self::Signature => "invalid_exact_evm_payload_signature",
-            Self::InsufficientFunds => "insufficient_funds",
-            Self::NonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
-        }
+/// What a reason the intake gives means, for `invalidMessage`.
+pub fn describe(reason: Reason) -> &'static str {
+    match reason {
+        Reason::X402Version => "x402Version must be 1 or 2, the same in the request and the payload",
+        Reason::Scheme => "only the exact scheme is settled here",
+        Reason::Network => "the payment is for another network than this keeper's",
+        Reason::Requirements => "the requirements name a token this keeper does not settle, or no amount",
+        Reason::Payload => "the payload is malformed or does not match the requirements it accepted",
+        Reason::ValidAfter => "the authorization is not valid yet",
+        Reason::ValidBefore => "the authorization expires too soon to be settled",
+        Reason::ValueMismatch => "the authorized value is not the amount required",
+        Reason::RecipientMismatch => "the authorization pays someone else than payTo",
+        Reason::Signature => "the signature is not the payer's",
+        Reason::InsufficientFunds => "the payer's balance does not cover the payment",
+        Reason::NonceAlreadyUsed => "the authorization's nonce was used already",
+        _ => "refused by the keeper's checks",
     }
 }
 
@@ -123,16 +64,6 @@ pub struct Checked {
     pub needs_wallet_check: bool,
 }
 
-/// The x402 v1 name of a chain, as the official v1 packages know it: they look a chain id up by this name and sign
-/// for no other, so a local chain serving them runs with one of these chain ids.
-pub fn v1_network_name(chain_id: u64) -> Option<&'static str> {
-    match chain_id {
-        84_532 => Some("base-sepolia"),
-        8453 => Some("base"),
-        _ => None,
-    }
-}
-
 /// The chain-free checks for one network.
 #[derive(Clone, Debug)]
 pub struct Verifier {
@@ -144,8 +75,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network [`v1_network_name`], if it has
-    /// one), accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for
+    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network its v1 name, if it has one), accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for
     /// the batch to be mined).
     pub fn new(chain_id: u64, tokens: &[Token], safety_margin: u64) -> Self {
         let domains = tokens
@@ -156,26 +86,26 @@ impl Verifier {
             .collect();
         Self {
             chain_id,
-            network_name: v1_network_name(chain_id),
-            caip2: format!("eip155:{chain_id}"),
+            network_name: x402_protocol::network::v1_name(chain_id),
+            caip2: x402_protocol::network::caip2(chain_id),
             domains,
             safety_margin,
         }
     }
 
     /// Checks `request` at chain time `now` (the latest block's timestamp, never the host clock).
-    pub fn check(&self, request: &PaymentRequest, now: u64) -> Result<Checked, InvalidReason> {
+    pub fn check(&self, request: &PaymentRequest, now: u64) -> Result<Checked, Reason> {
         let payload = &request.payment_payload;
         let required = &request.payment_requirements;
         if !matches!(request.x402_version, 1 | 2) || payload.x402_version != request.x402_version {
-            return Err(InvalidReason::X402Version);
+            return Err(Reason::X402Version);
         }
         if required.scheme != "exact" || payload.scheme.as_deref().is_some_and(|s| s != "exact") {
-            return Err(InvalidReason::Scheme);
+            return Err(Reason::Scheme);
         }
         let network_ok = |network: &str| network == self.caip2 || self.network_name == Some(network);
         if !network_ok(&required.network) || payload.network.as_deref().is_some_and(|n| !network_ok(n)) {
-            return Err(InvalidReason::Network);
+            return Err(Reason::Network);
         }
         if let Some(accepted) = &payload.accepted
             && (accepted.scheme != required.scheme
@@ -184,32 +114,33 @@ impl Verifier {
                 || accepted.pay_to != required.pay_to
                 || accepted.required_amount() != required.required_amount())
         {
-            return Err(InvalidReason::Payload);
+            return Err(Reason::Payload);
         }
-        let domain_separator = *self.domains.get(&required.asset).ok_or(InvalidReason::Requirements)?;
-        let amount = required.required_amount().and_then(parse_u256).ok_or(InvalidReason::Requirements)?;
+        let domain_separator = *self.domains.get(&required.asset).ok_or(Reason::Requirements)?;
+        let amount =
+            required.required_amount().and_then(x402_protocol::parse_amount).ok_or(Reason::Requirements)?;
 
         let json = &payload.payload.authorization;
         let authorization = TransferWithAuthorization {
             from: json.from,
             to: json.to,
-            value: parse_u256(&json.value).ok_or(InvalidReason::Payload)?,
-            validAfter: parse_u256(&json.valid_after).ok_or(InvalidReason::Payload)?,
-            validBefore: parse_u256(&json.valid_before).ok_or(InvalidReason::Payload)?,
+            value: x402_protocol::parse_amount(&json.value).ok_or(Reason::Payload)?,
+            validAfter: x402_protocol::parse_amount(&json.valid_after).ok_or(Reason::Payload)?,
+            validBefore: x402_protocol::parse_amount(&json.valid_before).ok_or(Reason::Payload)?,
             nonce: json.nonce,
         };
         if authorization.to != required.pay_to {
-            return Err(InvalidReason::RecipientMismatch);
+            return Err(Reason::RecipientMismatch);
         }
         if authorization.value != amount {
-            return Err(InvalidReason::ValueMismatch);
+            return Err(Reason::ValueMismatch);
         }
         let now = U256::from(now);
         if authorization.validAfter >= now {
-            return Err(InvalidReason::ValidAfter);
+            return Err(Reason::ValidAfter);
         }
         if authorization.validBefore <= now + U256::from(self.safety_margin) {
-            return Err(InvalidReason::ValidBefore);
+            return Err(Reason::ValidBefore);
         }
 
         let signature = payload.payload.signature.clone();
@@ -218,7 +149,7 @@ impl Verifier {
             Some(signer) if signer == authorization.from => false,
             // A 65-byte signature from another key may still be a contract wallet's approval; anything that is
             // neither is refused here.
-            _ if signature.is_empty() => return Err(InvalidReason::Signature),
+            _ if signature.is_empty() => return Err(Reason::Signature),
             _ => true,
         };
         Ok(Checked { token: required.asset, authorization, signature, needs_wallet_check })
@@ -248,18 +179,18 @@ pub async fn check_onchain<P: Provider>(
 ) -> Result<OnchainFacts, OnchainError> {
     let a = &checked.authorization;
     if checked.needs_wallet_check && !codes.has_code(provider, a.from).await? {
-        return Err(OnchainError::Invalid(InvalidReason::Signature));
+        return Err(OnchainError::Invalid(Reason::Signature));
     }
     let token = TestStablecoin::new(checked.token, provider);
     let used = token.authorizationState(a.from, a.nonce);
     let balance = token.balanceOf(a.from);
     let (used, balance) = tokio::join!(used.call(), balance.call());
     if used? {
-        return Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed));
+        return Err(OnchainError::Invalid(Reason::NonceAlreadyUsed));
     }
     let balance = balance?;
     if balance < a.value {
-        return Err(OnchainError::Invalid(InvalidReason::InsufficientFunds));
+        return Err(OnchainError::Invalid(Reason::InsufficientFunds));
     }
     if checked.needs_wallet_check {
         let simulated = token
@@ -275,7 +206,7 @@ pub async fn check_onchain<P: Provider>(
             .call()
             .await;
         if simulated.is_err() {
-            return Err(OnchainError::Invalid(InvalidReason::Signature));
+            return Err(OnchainError::Invalid(Reason::Signature));
         }
     }
     Ok(OnchainFacts { balance })
@@ -326,7 +257,7 @@ impl PayerCodes {
 pub enum OnchainError {
     /// The payment is invalid.
     #[error("{0}")]
-    Invalid(InvalidReason),
+    Invalid(Reason),
     /// The chain could not be asked; the payment is neither accepted nor refused.
     #[error("cannot read the token: {0}")]
     Rpc(#[from] alloy::contract::Error),
@@ -362,13 +293,6 @@ pub(crate) fn ecdsa_signer(signature: &[u8], digest: B256) -> Option<Address> {
     let key = secp256k1::SECP256K1.recover_ecdsa(message, &recoverable).ok()?;
     let uncompressed = key.serialize_uncompressed();
     Some(Address::from_slice(&keccak256(&uncompressed[1..])[12..]))
-}
-
-fn parse_u256(text: &str) -> Option<U256> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    U256::from_str_radix(text, 10).ok()
 }
 
 /// The EIP-712 domain of `token` on `chain_id`, for signing in tests and tools.

@@ -1,23 +1,21 @@
 //! The x402 keeper: a daemon that executes due subscriptions, settles queued x402 `exact` payments in batches
 //! and watches payment channels, with its state in an embedded database.
 //!
-//! - [`payload`], [`intake`] and [`policy`]: the wire format of queued payments, the checks they pass before
-//!   acceptance and whose payments the keeper settles at all;
+//! - [`intake`] and [`policy`]: the checks queued payments (in the wire format of `x402-protocol`) pass before
+//!   acceptance, and whose payments the keeper settles at all;
 //! - [`store`]: the durable state behind the [`store::Store`] trait;
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
 //! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
 //!   [`server`]: connection limits and timeouts; [`rpc`]: the chain connection, with a deadline on every request;
-//! - [`config`]: settings; [`metrics`]: Prometheus metrics; [`demo`]: the devnet's and tests' chain helpers.
+//! - [`config`]: settings; [`metrics`]: Prometheus metrics.
 
 pub mod config;
 pub mod daemon;
-pub mod demo;
 pub mod http;
 pub mod intake;
 mod jobs;
 pub mod metrics;
-pub mod payload;
 pub mod policy;
 pub mod ratelimit;
 pub mod rpc;

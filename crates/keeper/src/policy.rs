@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use alloy::primitives::{Address, U256};
 
 use crate::config::Merchants;
-use crate::intake::{Checked, InvalidReason};
+use crate::intake::Checked;
+use x402_protocol::Reason;
 
 /// Merchants and the minimum amount.
 #[derive(Clone, Debug)]
@@ -22,7 +23,7 @@ pub struct Policy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyRefusal {
     /// The x402 reason.
-    pub reason: InvalidReason,
+    pub reason: Reason,
     /// Why, for `invalidMessage`.
     pub message: String,
 }
@@ -44,13 +45,13 @@ impl Policy {
             && !merchants.contains(&a.to)
         {
             return Err(PolicyRefusal {
-                reason: InvalidReason::Requirements,
+                reason: Reason::Requirements,
                 message: format!("payTo {} is not a merchant this keeper settles for", a.to),
             });
         }
         if a.value < self.min_amount {
             return Err(PolicyRefusal {
-                reason: InvalidReason::Requirements,
+                reason: Reason::Requirements,
                 message: format!(
                     "amount {} is below this keeper's minimum of {} (in the token's smallest unit)",
                     a.value, self.min_amount
@@ -90,13 +91,13 @@ mod tests {
         let policy = Policy::new(&Merchants::Only(vec![merchant]), 1000);
         assert_eq!(policy.check(&payment(merchant, 1000)), Ok(()));
         let stranger = policy.check(&payment(Address::repeat_byte(8), 1000)).unwrap_err();
-        assert_eq!(stranger.reason, InvalidReason::Requirements);
+        assert_eq!(stranger.reason, Reason::Requirements);
         assert!(stranger.message.contains("is not a merchant"), "{}", stranger.message);
         let small = policy.check(&payment(merchant, 999)).unwrap_err();
         assert!(small.message.contains("below this keeper's minimum of 1000"), "{}", small.message);
         // Any merchant by choice; zero is never settled.
         let any = Policy::new(&Merchants::Any, 0);
         assert_eq!(any.check(&payment(Address::repeat_byte(8), 1)), Ok(()));
-        assert_eq!(any.check(&payment(merchant, 0)).unwrap_err().reason, InvalidReason::Requirements);
+        assert_eq!(any.check(&payment(merchant, 0)).unwrap_err().reason, Reason::Requirements);
     }
 }

@@ -12,8 +12,10 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use x402_bindings::TestStablecoin;
-use x402_keeper::intake::{InvalidReason, OnchainError, PayerCodes, Token, Verifier, check_onchain};
-use x402_keeper::payload::{ExactTerms, PaymentRequest, signed_request};
+use x402_devkit::payments::{ExactTerms, signed_request};
+use x402_keeper::intake::{OnchainError, PayerCodes, Token, Verifier, check_onchain};
+use x402_protocol::Reason;
+use x402_protocol::facilitator::PaymentRequest;
 
 const NOW: u64 = 1_800_000_000;
 const MERCHANT: Address = address!("0x0000000000000000000000000000000000004242");
@@ -37,7 +39,7 @@ fn request(payer: &PrivateKeySigner, token: &Token, chain_id: u64, now: u64, non
 /// A change that breaks one field of a valid request.
 type Mutation = Box<dyn Fn(&mut Value)>;
 
-fn check(verifier: &Verifier, body: &Value, now: u64) -> Result<(), InvalidReason> {
+fn check(verifier: &Verifier, body: &Value, now: u64) -> Result<(), Reason> {
     let request: PaymentRequest = serde_json::from_value(body.clone()).unwrap();
     verifier.check(&request, now).map(|_| ())
 }
@@ -50,23 +52,19 @@ fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
     let valid = request(&payer, &token, 84_532, NOW, 1);
     assert_eq!(check(&verifier, &valid, NOW), Ok(()));
 
-    let cases: Vec<(&str, Mutation, InvalidReason)> = vec![
-        ("version", Box::new(|b| b["x402Version"] = json!(3)), InvalidReason::X402Version),
-        (
-            "versions differ",
-            Box::new(|b| b["paymentPayload"]["x402Version"] = json!(1)),
-            InvalidReason::X402Version,
-        ),
-        ("scheme", Box::new(|b| b["paymentRequirements"]["scheme"] = json!("upto")), InvalidReason::Scheme),
+    let cases: Vec<(&str, Mutation, Reason)> = vec![
+        ("version", Box::new(|b| b["x402Version"] = json!(3)), Reason::X402Version),
+        ("versions differ", Box::new(|b| b["paymentPayload"]["x402Version"] = json!(1)), Reason::X402Version),
+        ("scheme", Box::new(|b| b["paymentRequirements"]["scheme"] = json!("upto")), Reason::Scheme),
         (
             "network",
             Box::new(|b| b["paymentRequirements"]["network"] = json!("eip155:8453")),
-            InvalidReason::Network,
+            Reason::Network,
         ),
         (
             "accepted differs",
             Box::new(|b| b["paymentPayload"]["accepted"]["amount"] = json!("1")),
-            InvalidReason::Payload,
+            Reason::Payload,
         ),
         (
             "unknown token",
@@ -74,43 +72,43 @@ fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
                 b["paymentRequirements"]["asset"] = json!(Address::repeat_byte(7));
                 b["paymentPayload"]["accepted"]["asset"] = json!(Address::repeat_byte(7));
             }),
-            InvalidReason::Requirements,
+            Reason::Requirements,
         ),
         (
             "value text",
             Box::new(|b| b["paymentPayload"]["payload"]["authorization"]["value"] = json!("1e4")),
-            InvalidReason::Payload,
+            Reason::Payload,
         ),
         (
             "value",
             Box::new(|b| b["paymentPayload"]["payload"]["authorization"]["value"] = json!("9999")),
-            InvalidReason::ValueMismatch,
+            Reason::ValueMismatch,
         ),
         (
             "recipient",
             Box::new(|b| {
                 b["paymentPayload"]["payload"]["authorization"]["to"] = json!(Address::repeat_byte(9))
             }),
-            InvalidReason::RecipientMismatch,
+            Reason::RecipientMismatch,
         ),
         (
             "not yet valid",
             Box::new(|b| {
                 b["paymentPayload"]["payload"]["authorization"]["validAfter"] = json!(NOW.to_string())
             }),
-            InvalidReason::ValidAfter,
+            Reason::ValidAfter,
         ),
         (
             "expiring within the margin",
             Box::new(|b| {
                 b["paymentPayload"]["payload"]["authorization"]["validBefore"] = json!((NOW + 6).to_string())
             }),
-            InvalidReason::ValidBefore,
+            Reason::ValidBefore,
         ),
         (
             "no signature",
             Box::new(|b| b["paymentPayload"]["payload"]["signature"] = json!("0x")),
-            InvalidReason::Signature,
+            Reason::Signature,
         ),
     ];
     for (name, mutate, expected) in cases {
@@ -181,7 +179,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
     let checked = verifier.check(&parsed, now).unwrap();
     assert!(matches!(
         check_onchain(&provider, &checked, &codes).await,
-        Err(OnchainError::Invalid(InvalidReason::InsufficientFunds))
+        Err(OnchainError::Invalid(Reason::InsufficientFunds))
     ));
 
     contract
@@ -214,7 +212,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
         .unwrap();
     assert!(matches!(
         check_onchain(&provider, &checked, &codes).await,
-        Err(OnchainError::Invalid(InvalidReason::NonceAlreadyUsed))
+        Err(OnchainError::Invalid(Reason::NonceAlreadyUsed))
     ));
 
     // A signature that is not the payer's: the token's own check (simulated) refuses it.
@@ -228,7 +226,7 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
     assert!(checked.needs_wallet_check);
     assert!(matches!(
         check_onchain(&provider, &checked, &codes).await,
-        Err(OnchainError::Invalid(InvalidReason::Signature))
+        Err(OnchainError::Invalid(Reason::Signature))
     ));
 
     // Review finding: a forged signature "from" a plain account cost three RPC calls (nonce, balance, simulated
@@ -241,9 +239,35 @@ async fn onchain_checks_catch_used_nonces_and_empty_payers() {
     let again = verifier.check(&serde_json::from_value(again).unwrap(), now).unwrap();
     assert!(matches!(
         check_onchain(&dead, &again, &codes).await,
-        Err(OnchainError::Invalid(InvalidReason::Signature))
+        Err(OnchainError::Invalid(Reason::Signature))
     ));
     let genuine =
         verifier.check(&serde_json::from_value(request(&payer, &token, chain_id, now, 4)).unwrap(), now);
     assert!(matches!(check_onchain(&dead, &genuine.unwrap(), &codes).await, Err(OnchainError::Rpc(_))));
+}
+
+/// Payments the official packages signed (crates/protocol/tests/fixtures/official) pass the checks: their
+/// EIP-712 signatures recover to the payer with this project's hashing, v2 (`@x402/core`) and v1 (`x402` 1.x).
+#[test]
+fn payments_signed_by_the_official_packages_pass_the_checks() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/official");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).unwrap()).unwrap()
+    };
+    let token = usdc(address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e"));
+    let verifier = Verifier::new(84_532, std::slice::from_ref(&token), 6);
+    let v2 = read("v2-payment-payload.json");
+    let v1 = read("v1-payment.json");
+    for (version, payload, requirements) in [
+        (2, v2, read("v2-payment-required.json")["accepts"][0].clone()),
+        (1, v1["paymentPayload"].clone(), v1["paymentRequired"]["accepts"][0].clone()),
+    ] {
+        let body =
+            json!({"x402Version": version, "paymentPayload": payload, "paymentRequirements": requirements});
+        let request: PaymentRequest = serde_json::from_value(body).unwrap();
+        let valid_before: u64 = request.payment_payload.payload.authorization.valid_before.parse().unwrap();
+        let checked = verifier.check(&request, valid_before - 30).unwrap();
+        assert!(!checked.needs_wallet_check, "v{version}: the payer's own signature");
+        assert_eq!(checked.authorization.from, request.payment_payload.payload.authorization.from);
+    }
 }

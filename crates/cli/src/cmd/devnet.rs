@@ -14,8 +14,8 @@ use alloy::signers::local::PrivateKeySigner;
 use eyre::{WrapErr, bail, eyre};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
+use x402_devkit::demo::Demo;
 use x402_keeper::daemon::{self, Event};
-use x402_keeper::demo::Demo;
 
 use super::say;
 use crate::cmd::keeper::settings_from_record;
@@ -113,7 +113,7 @@ impl DevnetArgs {
             format!("cannot start anvil ({}); is port {} free?", self.anvil.display(), self.port)
         })?;
         let rpc_url = anvil.endpoint();
-        let v1 = x402_keeper::intake::v1_network_name(self.chain_id)
+        let v1 = x402_protocol::network::v1_name(self.chain_id)
             .map(|name| format!(", x402 v1 network {name}"))
             .unwrap_or_default();
         say(format!("anvil       {rpc_url} (chain {}{v1})", self.chain_id));
@@ -294,7 +294,7 @@ impl DevnetArgs {
         ));
         // The reference: one payment as a facilitator settles it, to the same (already funded) merchant.
         let standalone = demo.standalone_transfer_gas(keys[0].address(), payers[0], merchant).await?;
-        expected_to_merchant += U256::from(x402_keeper::demo::STANDALONE_VALUE);
+        expected_to_merchant += U256::from(x402_devkit::demo::STANDALONE_VALUE);
         let per_payment = totals.settle_gas as f64 / totals.settled.max(1) as f64;
         say(format!(
             "settled     {} payments in {} transactions: {:.0} gas per payment, {:.2}x a standalone \

@@ -17,9 +17,9 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::Value;
 use x402_bindings::{PaymentChannel, TestStablecoin};
+use x402_devkit::demo::Demo;
+use x402_devkit::payments::{ExactTerms, signed_request};
 use x402_keeper::config::Contracts;
-use x402_keeper::demo::Demo;
-use x402_keeper::payload::{ExactTerms, signed_request};
 
 pub const USDC: u64 = 1_000_000;
 pub const PERIOD: u64 = 3600;

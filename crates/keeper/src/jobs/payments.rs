@@ -15,9 +15,9 @@ use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment
 
 use super::{JobError, send_and_apply, simulate, with_wallet_budgets};
 use crate::daemon::Keeper;
-use crate::intake::InvalidReason;
 use crate::sender::{SendError, Sender};
 use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
+use x402_protocol::Reason;
 
 /// Batches that may revert or be dropped with a payment in them before it is marked failed.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
@@ -56,9 +56,7 @@ fn failed(mut record: PaymentRecord, reason: &str) -> PaymentRecord {
 async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord, ahead: U256) -> &'static str {
     let token = TestStablecoin::new(record.key.token, &keeper.shared.provider);
     match token.balanceOf(record.key.payer).call().await {
-        Ok(balance) if balance.saturating_sub(ahead) < record.value => {
-            InvalidReason::InsufficientFunds.as_str()
-        }
+        Ok(balance) if balance.saturating_sub(ahead) < record.value => Reason::InsufficientFunds.as_str(),
         _ => UNEXPECTED,
     }
 }
@@ -74,9 +72,9 @@ async fn reason_for(
 ) -> Option<&'static str> {
     match SettlementOutcome::try_from(outcome) {
         Ok(SettlementOutcome::Settled) => None,
-        Ok(SettlementOutcome::AlreadyUsed) => Some(InvalidReason::NonceAlreadyUsed.as_str()),
-        Ok(SettlementOutcome::Expired) => Some(InvalidReason::ValidBefore.as_str()),
-        Ok(SettlementOutcome::NotYetValid) => Some(InvalidReason::ValidAfter.as_str()),
+        Ok(SettlementOutcome::AlreadyUsed) => Some(Reason::NonceAlreadyUsed.as_str()),
+        Ok(SettlementOutcome::Expired) => Some(Reason::ValidBefore.as_str()),
+        Ok(SettlementOutcome::NotYetValid) => Some(Reason::ValidAfter.as_str()),
         Ok(SettlementOutcome::Failed) => Some(refusal_reason(keeper, record, ahead).await),
         Ok(SettlementOutcome::None) | Err(_) => Some(UNEXPECTED),
     }
@@ -109,9 +107,9 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             // token like a wallet, whatever signed the payment.
             record.wallet |= has_code.contains(&record.key.payer);
             if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
-                change.payments.push(failed(record, InvalidReason::ValidBefore.as_str()));
+                change.payments.push(failed(record, Reason::ValidBefore.as_str()));
             } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
-                change.payments.push(failed(record, InvalidReason::Signature.as_str()));
+                change.payments.push(failed(record, Reason::Signature.as_str()));
             } else if record.wallet && wallets == WALLET_ITEMS_PER_BATCH {
                 // Left queued for the next batch, which goes out right after this one.
                 leftover = true;

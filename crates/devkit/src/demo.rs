@@ -11,9 +11,11 @@ use alloy::signers::local::PrivateKeySigner;
 use serde_json::Value;
 use x402_bindings::{ISubscription, PaymentChannel, Subscription, TestStablecoin, voucher};
 
-use crate::config::Contracts;
-use crate::intake::Token;
-use crate::payload::{ExactTerms, signed_request};
+use x402_keeper::config::Contracts;
+use x402_keeper::intake::{Token, domain_of};
+use x402_protocol::network::v1_name;
+
+use crate::payments::{ExactTerms, signed_request};
 
 /// Value of the reference transfer [`Demo::standalone_transfer_gas`] makes.
 pub const STANDALONE_VALUE: u64 = 1_000;
@@ -250,7 +252,7 @@ impl Demo {
     }
 
     /// The same payment as [`Demo::payment`] in the shape an x402 v1 client sends (network by name, the amount as
-    /// `maxAmountRequired`), or `None` when the chain has no v1 name (see [`crate::intake::v1_network_name`]).
+    /// `maxAmountRequired`), or `None` when the chain has no v1 name (see [`v1_name`]).
     pub fn payment_v1(
         &self,
         payer: &PrivateKeySigner,
@@ -259,7 +261,7 @@ impl Demo {
         now: u64,
         salt: &[u8],
     ) -> Result<Option<Value>, DemoError> {
-        let Some(network) = crate::intake::v1_network_name(self.chain_id) else { return Ok(None) };
+        let Some(network) = v1_name(self.chain_id) else { return Ok(None) };
         let v2 = self.payment(payer, to, value, now, salt)?;
         let requirements = serde_json::json!({
             "scheme": "exact",
@@ -305,13 +307,10 @@ impl Demo {
             validBefore: U256::from(now + 3600),
             nonce,
         };
-        let signature = x402_bindings::eip3009::sign(
-            payer,
-            &crate::intake::domain_of(&self.token, self.chain_id),
-            &authorization,
-        )
-        .await
-        .map_err(|e| DemoError(format!("sign: {e}")))?;
+        let signature =
+            x402_bindings::eip3009::sign(payer, &domain_of(&self.token, self.chain_id), &authorization)
+                .await
+                .map_err(|e| DemoError(format!("sign: {e}")))?;
         let token = TestStablecoin::new(self.token.address, &self.provider);
         // The v/r/s overload, the cheaper one (what settleBatch calls for 65-byte signatures).
         let (r, s, v) =
