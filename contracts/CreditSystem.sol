@@ -24,7 +24,8 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// move principal, granted bonus credits or pending amounts anywhere but to their owners or the registry, and no
 /// fee change moves a pending amount between developer and platform; the bonus manager can only take back bonus
 /// pool funds nobody was granted. The tool terms and the platform fee here are copies the registry keeps exact on
-/// every change, so that {payWithCredits} reads four storage slots, writes two and calls nothing.
+/// every change, so that {payWithCredits} reads four storage slots, writes two and calls nothing (the first spend after
+/// an upgrade from an implementation without the fee copy reads the fee from the registry once).
 /// Pausing stops new money coming in (deposits, bonus funding); spending credits already here, settlement and
 /// withdrawals keep working, as everywhere in this system.
 contract CreditSystem is
@@ -202,18 +203,7 @@ contract CreditSystem is
         if (price > maxPrice) revert CreditSystemPriceAboveMax(toolId, price, maxPrice);
         (uint256 developerShare, uint256 platformShare) = SplitMath.splitFee(price, _platformFeeBps($));
 
-        Credits storage account = $.credits[msg.sender][terms.tokenIndex];
-        Credits memory credits = account;
-        uint256 principal = credits.principal;
-        // Bonus and principal are spent in proportion (rounding favours the bonus pool), so bonus credits never run
-        // ahead of the principal they were granted for. The bonus is the platform's money: it pays at most the
-        // platform's share, so the developer's share always comes out of principal and spending credits on a tool
-        // of one's own never returns more than the principal, whatever the fee did since the deposit.
-        uint256 bonusUsed = credits.bonus == 0 ? 0 : price * credits.bonus / (principal + credits.bonus);
-        if (bonusUsed > platformShare) bonusUsed = platformShare;
-        uint256 fromPrincipal = price - bonusUsed;
-        if (fromPrincipal > principal) revert CreditSystemInsufficientCredits(principal + bonusUsed, price);
-        _storeCredits(account, principal - fromPrincipal, credits.bonus - bonusUsed);
+        uint256 bonusUsed = _debit($, terms.tokenIndex, price, platformShare);
         // Checked: a tool whose pending spends no longer fit must be settled first.
         ToolLedger storage ledger = $.ledgers[toolId];
         ToolLedger memory pending = ledger;
@@ -430,6 +420,33 @@ contract CreditSystem is
     function _storeCredits(Credits storage account, uint256 principal, uint256 bonus) private {
         assembly ("memory-safe") {
             sstore(account.slot, or(principal, shl(128, bonus)))
+        }
+    }
+
+    /// @dev Takes `price` from the caller's credits in `tokenIndex`. Bonus and principal are spent in proportion
+    /// (rounding favours the bonus pool), so bonus credits never run ahead of the principal they were granted for.
+    /// The bonus is the platform's money: it pays at most `platformShare`, so the developer's share always comes out
+    /// of principal and spending credits on a tool of one's own never returns more than the principal, whatever the
+    /// fee did since the deposit. Bonus credits only pay alongside principal; what is left once the principal is
+    /// spent could never be spent or withdrawn, so it goes back to the pool (as a withdrawal of the last principal
+    /// would send it). Returns the bonus used.
+    function _debit(CreditSystemStorage storage $, uint16 tokenIndex, uint256 price, uint256 platformShare)
+        private
+        returns (uint256 bonusUsed)
+    {
+        Credits storage account = $.credits[msg.sender][tokenIndex];
+        Credits memory credits = account;
+        uint256 principal = credits.principal;
+        bonusUsed = credits.bonus == 0 ? 0 : price * credits.bonus / (principal + credits.bonus);
+        if (bonusUsed > platformShare) bonusUsed = platformShare;
+        uint256 fromPrincipal = price - bonusUsed;
+        if (fromPrincipal > principal) revert CreditSystemInsufficientCredits(principal + bonusUsed, price);
+        uint256 bonusLeft = credits.bonus - bonusUsed;
+        uint256 forfeited = fromPrincipal == principal ? bonusLeft : 0;
+        _storeCredits(account, principal - fromPrincipal, bonusLeft - forfeited);
+        if (forfeited != 0) {
+            $.bonusPools[tokenIndex] += forfeited;
+            emit BonusForfeited(msg.sender, $.tokens[tokenIndex - 1], forfeited);
         }
     }
 

@@ -7,7 +7,7 @@ pragma solidity ^0.8.24;
 /// token transfer per call, and withdraw unused principal at any time, also while paused. Bonus credits come only
 /// from a bonus pool an admin funded, are tracked apart from principal, are spent in proportion to principal but
 /// never for more of a call than the platform's fee on it, are never withdrawable, and go back to the pool pro rata
-/// when principal is withdrawn. Each spend is split between developer and platform at the platform fee in force
+/// when principal is withdrawn, and in full when a spend uses up the principal. Each spend is split between developer and platform at the platform fee in force
 /// when it is made; settlement hands over those amounts, so no later fee change moves an earned share.
 interface ICreditSystem {
     /// @notice Emitted on every deposit; `bonus` credits were granted from the bonus pool.
@@ -16,7 +16,8 @@ interface ICreditSystem {
     /// @notice Emitted when a user withdraws principal.
     event Withdrawn(address indexed user, address indexed token, address indexed to, uint256 amount);
 
-    /// @notice Emitted when withdrawn principal takes its share of the user's bonus credits back to the pool.
+    /// @notice Emitted when withdrawn principal takes its share of the user's bonus credits back to the pool, and
+    /// when a spend uses up the principal and the bonus credits left go back (they only pay alongside principal).
     event BonusForfeited(address indexed user, address indexed token, uint256 amount);
 
     /// @notice Emitted once, at initialization, with the registry whose tools credits pay for.

@@ -16,7 +16,9 @@ pragma solidity ^0.8.24;
 /// are not listed for keepers; a later successful charge (anyone may still call {execute}), a deposit, or the
 /// subscriber's {reactivate} makes one Active again, the last two only when a charge would succeed at that moment
 /// (the deposit, or the wallet's balance and allowance, cover the amount), so an unfunded subscription costs keepers
-/// one failed execution however often its subscriber tries to put it back on the due list.
+/// one failed execution however often its subscriber tries to put it back on the due list. (A subscriber that does
+/// fund it and then takes the funds away again, with a withdrawal or a revoked allowance, pays a transaction of its
+/// own for each failed execution this costs a keeper.)
 ///
 /// Payouts: the recipient's share is credited to its withdrawable balance (pull), so a recipient the token refuses
 /// cannot make a subscriber look past due. The caller of a successful charge earns the keeper reward, taken from

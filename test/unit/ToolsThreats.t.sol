@@ -171,6 +171,27 @@ contract ToolsThreatsTest is ToolsFixture {
         assertEq(_cashOut(own, 1000e6, 0), 100_000e6);
     }
 
+    /// @dev Second review: with the bonus capped at the platform's share, the principal runs out first; the bonus
+    /// left then could neither be spent nor withdrawn, and the pool's money sat in the account for good. Spending
+    /// the last principal now sends it back to the pool.
+    function test_Regression_BonusLeftWhenThePrincipalIsSpentGoesBackToThePool() public {
+        fundBonus(1_000_000e6, 2500);
+        uint256 toolId = registerTool("weather", 1000e6);
+        depositCredits(90_000e6);
+        setPlatformFee(1000);
+        uint256 poolBefore = credits.bonusPool(address(usdc));
+        // 100 calls of 1,000: 900 from principal and 100 from bonus each, so the 90,000 principal is gone with
+        // 12,500 of the 22,500 bonus still there.
+        assertEq(spendCredits(toolId, 1000e6, 1000), 100);
+        (uint256 principal, uint256 bonus) = credits.creditsOf(user, address(usdc));
+        assertEq(principal + bonus, 0, "nothing stranded");
+        assertEq(credits.bonusPool(address(usdc)), poolBefore + 12_500e6);
+        // The spends themselves still add up: developer 90%, platform 10% of 100,000.
+        (uint256 developer, uint256 platform) = credits.pendingShares(toolId);
+        assertEq(developer, 90_000e6);
+        assertEq(platform, 10_000e6);
+    }
+
     /// @dev Review finding: depositing during a temporary fee rise to 30% (bonus cap 42.86%) and settling after it
     /// returned to 20% yielded 14,280 USDC per 100,000 deposited.
     function test_Regression_BonusCannotBeCashedOutAfterATemporaryFeeRise() public {

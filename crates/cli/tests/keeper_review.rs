@@ -347,6 +347,12 @@ async fn a_chain_reset_under_a_running_keeper_halts_it_with_the_cause() {
     .await;
     let (status, _) = ready_cause().await;
     assert_eq!(status, 503);
+    // Nothing is taken while halted: a payment could never be sent.
+    let now = net.demo.now().await.unwrap();
+    let body = net.demo.payment(&net.keys[1], merchant, U256::from(1000), now, b"halted").unwrap();
+    let (status, answer) = keeper.post("/payments", &body).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["invalidMessage"].as_str().unwrap().contains("the chain was reset"), "{answer}");
     let log = keeper_log(&keeper);
     assert!(log.contains("\"level\":\"ERROR\"") && log.contains("keeper halted"), "{log}");
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -37,11 +37,13 @@ use x402_bindings::{ClaimOutcome, IPaymentChannel};
 
 use crate::JobError;
 use crate::daemon::Shared;
-use crate::intake::{OnchainError, OnchainFacts, check_onchain, describe};
+use crate::intake::{OnchainError, check_onchain, describe};
 use crate::jobs::channels;
 use crate::ratelimit::{self, Scope};
 use crate::server::{self, Connections};
-use crate::store::{Accepted, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord};
+use crate::store::{
+    Accepted, BalanceSeen, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord,
+};
 use x402_protocol::Reason;
 use x402_protocol::facilitator::PaymentRequest;
 
@@ -158,9 +160,18 @@ pub fn payment_view(record: &PaymentRecord) -> Value {
     })
 }
 
-async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+/// Why the keeper takes nothing now (shutting down, or halted because the chain lost the deployment).
+fn not_taking(shared: &Shared) -> Option<String> {
     if shared.is_stopping() {
-        return unavailable("the keeper is shutting down");
+        return Some("the keeper is shutting down".into());
+    }
+    shared.halted.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+    if let Some(cause) = not_taking(&shared) {
+        count(&shared, "unavailable");
+        return unavailable(cause);
     }
     let request: PaymentRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -176,8 +187,8 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
     let deadline = tokio::time::Instant::now() + shared.settings.intake_timeout;
     let now = match tokio::time::timeout_at(deadline, shared.chain_time()).await {
         Ok(Ok(now)) => now,
-        Ok(Err(err)) => return chain_unavailable(&shared, err),
-        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time"),
+        Ok(Err(err)) => return chain_unavailable(&shared, err, true),
+        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time", true),
     };
     let checked = match shared.verifier.check(&request, now) {
         Ok(checked) => checked,
@@ -217,19 +228,22 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         }
         Err(err) => return unavailable(err),
     }
+    // Read before the balance: whatever of the payer's settles in between is taken off the balance read.
+    let settled = match shared.store.payer_totals(&key.token, &key.payer) {
+        Ok(totals) => totals.settled,
+        Err(err) => return unavailable(err),
+    };
+    // A slow answer here may be the payer's own doing (a contract wallet that burns gas in the simulation), so it
+    // does not touch readiness; the probe and the ticks tell whether the chain answers.
     let onchain = check_onchain(&shared.provider, &checked, &shared.payer_codes);
     let facts = match tokio::time::timeout_at(deadline, onchain).await {
-        Ok(Ok(facts)) => {
-            shared.chain_answered(true);
-            facts
-        }
+        Ok(Ok(facts)) => facts,
         Ok(Err(OnchainError::Invalid(reason))) => {
-            shared.chain_answered(true);
             count(&shared, "invalid");
             return invalid(reason.as_str(), describe(reason), payer);
         }
-        Ok(Err(OnchainError::Rpc(err))) => return chain_unavailable(&shared, err),
-        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time"),
+        Ok(Err(OnchainError::Rpc(err))) => return chain_unavailable(&shared, err, false),
+        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time", false),
     };
     let a = &checked.authorization;
     let record = PaymentRecord {
@@ -247,21 +261,24 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
         attempts: 0,
         wallet: checked.needs_wallet_check,
     };
-    accept(&shared, record, facts, payer)
+    accept(&shared, record, BalanceSeen { balance: facts.balance, settled }, payer)
 }
 
-/// 503 for a chain that failed or did not answer within the intake deadline; `/ready` turns 503 with it.
-fn chain_unavailable(shared: &Shared, message: impl std::fmt::Display) -> Reply {
-    shared.chain_answered(false);
+/// 503 for a chain that failed or did not answer within the intake deadline; with `chain_down` (a read no client
+/// can slow down failed) `/ready` turns 503 with it.
+fn chain_unavailable(shared: &Shared, message: impl std::fmt::Display, chain_down: bool) -> Reply {
+    if chain_down {
+        shared.chain_answered(false);
+    }
     count(shared, "unavailable");
     unavailable(message)
 }
 
 /// Queues a checked payment, unless the queue is full or the payer's payments not settled yet would exceed the
 /// balance it was just seen to hold.
-fn accept(shared: &Shared, record: PaymentRecord, facts: OnchainFacts, payer: Option<&str>) -> Reply {
+fn accept(shared: &Shared, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
     let value = record.value;
-    match shared.store.accept_payment(record, shared.settings.max_queue, facts.balance) {
+    match shared.store.accept_payment(record, shared.settings.max_queue, seen) {
         Ok(Accepted::Queued { record, queued }) => {
             count(shared, "queued");
             shared.metrics.set("x402_keeper_queue_depth", &[], queued as f64);
@@ -274,11 +291,10 @@ fn accept(shared: &Shared, record: PaymentRecord, facts: OnchainFacts, payer: Op
             count(shared, "duplicate");
             reply(StatusCode::OK, payment_view(&record))
         }
-        Ok(Accepted::OverBalance { outstanding }) => {
+        Ok(Accepted::OverBalance { outstanding, balance }) => {
             count(shared, "invalid");
             let message = format!(
-                "the payer's payments not settled yet ({outstanding}) and this one ({value}) exceed its balance ({})",
-                facts.balance
+                "the payer's payments not settled yet ({outstanding}) and this one ({value}) exceed its balance ({balance})"
             );
             invalid(Reason::InsufficientFunds.as_str(), message, payer)
         }
@@ -320,6 +336,9 @@ fn voucher_unavailable(message: impl std::fmt::Display) -> Reply {
 }
 
 async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+    if let Some(cause) = not_taking(&shared) {
+        return voucher_unavailable(cause);
+    }
     let request: VoucherRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return voucher_refused("invalid_payload", format!("malformed voucher: {err}")),

@@ -147,7 +147,28 @@ pub enum Accepted {
     OverBalance {
         /// The payer's queued and submitted payments in this token, in all.
         outstanding: U256,
+        /// The balance it was checked against.
+        balance: U256,
     },
+}
+
+/// A payer's payments in one token, as the store counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PayerTotals {
+    /// Queued and submitted, not settled yet.
+    pub outstanding: U256,
+    /// Ever settled.
+    pub settled: U256,
+}
+
+/// A payer's balance as the intake read it, with the store's settled total read just before: payments that settle
+/// between the two reads lower the balance the check allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BalanceSeen {
+    /// The token balance read on chain.
+    pub balance: U256,
+    /// [`PayerTotals::settled`] read before the balance.
+    pub settled: U256,
 }
 
 /// What a keeper transaction does.
@@ -293,16 +314,17 @@ pub struct Change {
 /// The keeper's durable state.
 pub trait Store: Send + Sync {
     /// Stores a new payment as Queued unless its key is known, `max_queued` payments are queued already, or the
-    /// payer's payments in the token not settled yet would add up to more than `balance` with it. The check and
-    /// the write are one atomic step, so concurrent payments of one payer cannot both pass it.
+    /// payer's payments in the token not settled yet would add up to more than the balance `seen` with it (less
+    /// what settled since `seen.settled` was read). The check and the write are one atomic step, so concurrent
+    /// payments of one payer cannot both pass it.
     fn accept_payment(
         &self,
         record: PaymentRecord,
         max_queued: u64,
-        balance: U256,
+        seen: BalanceSeen,
     ) -> Result<Accepted, StoreError>;
-    /// The payer's queued and submitted payments in `token`, in all.
-    fn outstanding(&self, token: &Address, payer: &Address) -> Result<U256, StoreError>;
+    /// The payer's payments in `token`: outstanding and ever settled.
+    fn payer_totals(&self, token: &Address, payer: &Address) -> Result<PayerTotals, StoreError>;
     /// The payment with `key`.
     fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError>;
     /// Up to `limit` queued payments, oldest first.

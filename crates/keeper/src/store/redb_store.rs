@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Accepted, Change, ExecutionRecord, PaymentKey, PaymentRecord, PaymentStatus, PendingTx, Store,
-    StoreError, VoucherPut, VoucherRecord,
+    Accepted, BalanceSeen, Change, ExecutionRecord, PayerTotals, PaymentKey, PaymentRecord, PaymentStatus,
+    PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
 };
 
 /// Payment key (token, payer, nonce) -> [`PaymentRecord`] JSON.
@@ -35,15 +35,16 @@ const REFUSED_PAYERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("ref
 const WATCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("watched");
 /// Counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
-/// Token (20 bytes) and payer (20) -> the sum of its Queued and Submitted payments (U256, big-endian).
-const OUTSTANDING: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("outstanding");
+/// Token (20 bytes) and payer (20) -> [`PayerTotals`]: the sum of its Queued and Submitted payments, then the sum
+/// of its payments ever settled (two U256, big-endian).
+const OUTSTANDING: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("payer_totals");
 
 /// Facts about the chain the database belongs to: `genesis` -> its block 0 hash.
 const CHAIN: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chain");
 
 const NEXT_SEQ: &str = "next_seq";
 /// Set once OUTSTANDING holds every payment (databases made before it existed are indexed when opened).
-const OUTSTANDING_INDEXED: &str = "outstanding_indexed";
+const OUTSTANDING_INDEXED: &str = "payer_totals_indexed";
 
 /// Whether a payment in this status still counts against its payer's balance.
 fn is_outstanding(status: PaymentStatus) -> bool {
@@ -57,27 +58,38 @@ fn payer_key(key: &PaymentKey) -> [u8; 40] {
     out
 }
 
-fn outstanding_in(
+fn totals_in(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     payer: &[u8; 40],
-) -> Result<U256, StoreError> {
-    let value = table.get(payer.as_slice()).map_err(db_err)?;
-    Ok(value.map(|v| U256::from_be_slice(v.value())).unwrap_or_default())
+) -> Result<PayerTotals, StoreError> {
+    let Some(value) = table.get(payer.as_slice()).map_err(db_err)? else { return Ok(PayerTotals::default()) };
+    let bytes = value.value();
+    match bytes.len() {
+        64 => Ok(PayerTotals {
+            outstanding: U256::from_be_slice(&bytes[..32]),
+            settled: U256::from_be_slice(&bytes[32..]),
+        }),
+        _ => Err(StoreError::Corrupt {
+            table: "outstanding",
+            message: format!("{} bytes, not 64", bytes.len()),
+        }),
+    }
 }
 
-/// Adds `add` to and takes `sub` from the payer's outstanding sum.
-fn adjust_outstanding(
+/// Adds `add` to and takes `sub` from the payer's outstanding sum, and adds `settled` to its settled sum.
+fn adjust_totals(
     table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
     payer: &[u8; 40],
     add: U256,
     sub: U256,
+    settled: U256,
 ) -> Result<(), StoreError> {
-    let total = outstanding_in(table, payer)?.saturating_add(add).saturating_sub(sub);
-    if total.is_zero() {
-        table.remove(payer.as_slice()).map_err(db_err)?;
-    } else {
-        table.insert(payer.as_slice(), total.to_be_bytes::<32>().as_slice()).map_err(db_err)?;
-    }
+    let totals = totals_in(table, payer)?;
+    let mut value = [0u8; 64];
+    value[..32]
+        .copy_from_slice(&totals.outstanding.saturating_add(add).saturating_sub(sub).to_be_bytes::<32>());
+    value[32..].copy_from_slice(&totals.settled.saturating_add(settled).to_be_bytes::<32>());
+    table.insert(payer.as_slice(), value.as_slice()).map_err(db_err)?;
     Ok(())
 }
 
@@ -138,14 +150,35 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Serializes [`quietly`]'s swaps of the process-wide panic hook.
+static PANIC_HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f`, catching a panic of its own without the panic hook printing it (other threads' panics meanwhile are
+/// printed as usual), and restores the hook.
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    let _swapping = PANIC_HOOK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let forward = std::sync::Arc::clone(&previous);
+    let this = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != this {
+            forward(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(f);
+    // Dropping the silencing hook leaves `previous` the only owner of the saved one.
+    drop(std::panic::take_hook());
+    match std::sync::Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result
+}
+
 /// `Database::create`, with redb's assertions on a damaged file (a truncated one fails an `assert!` while its
 /// header is read) turned into an error instead of a panic and a stack trace.
 fn create(path: &Path) -> Result<Database, StoreError> {
-    let hook = std::panic::take_hook();
-    // Silenced only while redb reads the header, before the keeper starts any other work.
-    std::panic::set_hook(Box::new(|_| {}));
-    let opened = std::panic::catch_unwind(|| Database::create(path));
-    std::panic::set_hook(hook);
+    let opened = quietly(|| Database::create(path));
     match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
@@ -197,7 +230,7 @@ impl RedbStore {
     }
 }
 
-/// Fills OUTSTANDING from the payments of a database made before it existed.
+/// Fills OUTSTANDING (payer totals) from the payments of a database made before it existed.
 fn index_outstanding(tx: &WriteTransaction) -> Result<(), StoreError> {
     let mut meta = tx.open_table(META).map_err(db_err)?;
     if meta.get(OUTSTANDING_INDEXED).map_err(db_err)?.is_some() {
@@ -208,8 +241,10 @@ fn index_outstanding(tx: &WriteTransaction) -> Result<(), StoreError> {
     for entry in payments.iter().map_err(db_err)? {
         let (_, value) = entry.map_err(db_err)?;
         let record: PaymentRecord = decode("payments", value.value())?;
-        if is_outstanding(record.status) {
-            adjust_outstanding(&mut outstanding, &payer_key(&record.key), record.value, U256::ZERO)?;
+        let open = if is_outstanding(record.status) { record.value } else { U256::ZERO };
+        let settled = if record.status == PaymentStatus::Settled { record.value } else { U256::ZERO };
+        if !(open.is_zero() && settled.is_zero()) {
+            adjust_totals(&mut outstanding, &payer_key(&record.key), open, U256::ZERO, settled)?;
         }
     }
     meta.insert(OUTSTANDING_INDEXED, 1).map_err(db_err)?;
@@ -229,7 +264,7 @@ impl Store for RedbStore {
         &self,
         mut record: PaymentRecord,
         max_queued: u64,
-        balance: U256,
+        seen: BalanceSeen,
     ) -> Result<Accepted, StoreError> {
         let mut outcome = Accepted::QueueFull;
         self.write(|tx| {
@@ -246,12 +281,15 @@ impl Store for RedbStore {
             }
             let payer = payer_key(&record.key);
             let mut outstanding = tx.open_table(OUTSTANDING).map_err(db_err)?;
-            let before = outstanding_in(&outstanding, &payer)?;
-            if before.saturating_add(record.value) > balance {
-                outcome = Accepted::OverBalance { outstanding: before };
+            let totals = totals_in(&outstanding, &payer)?;
+            // What settled since the caller read `seen.settled` may or may not have left the balance it read later:
+            // counted as gone.
+            let balance = seen.balance.saturating_sub(totals.settled.saturating_sub(seen.settled));
+            if totals.outstanding.saturating_add(record.value) > balance {
+                outcome = Accepted::OverBalance { outstanding: totals.outstanding, balance };
                 return Ok(());
             }
-            adjust_outstanding(&mut outstanding, &payer, record.value, U256::ZERO)?;
+            adjust_totals(&mut outstanding, &payer, record.value, U256::ZERO, U256::ZERO)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let seq = meta.get(NEXT_SEQ).map_err(db_err)?.map(|v| v.value()).unwrap_or(0);
             meta.insert(NEXT_SEQ, seq + 1).map_err(db_err)?;
@@ -266,13 +304,13 @@ impl Store for RedbStore {
         Ok(outcome)
     }
 
-    fn outstanding(&self, token: &Address, payer: &Address) -> Result<U256, StoreError> {
+    fn payer_totals(&self, token: &Address, payer: &Address) -> Result<PayerTotals, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(OUTSTANDING).map_err(db_err)?;
         let mut key = [0u8; 40];
         key[..20].copy_from_slice(token.as_slice());
         key[20..].copy_from_slice(payer.as_slice());
-        outstanding_in(&table, &key)
+        totals_in(&table, &key)
     }
 
     fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
@@ -333,9 +371,12 @@ impl Store for RedbStore {
                         .transpose()?;
                     let was = previous.as_ref().filter(|p| is_outstanding(p.status)).map(|p| p.value);
                     let is = is_outstanding(record.status).then_some(record.value);
-                    if was != is {
+                    let newly_settled = record.status == PaymentStatus::Settled
+                        && previous.as_ref().is_some_and(|p| p.status != PaymentStatus::Settled);
+                    if was != is || newly_settled {
                         let (add, sub) = (is.unwrap_or_default(), was.unwrap_or_default());
-                        adjust_outstanding(&mut outstanding, &payer_key(&record.key), add, sub)?;
+                        let settled = if newly_settled { record.value } else { U256::ZERO };
+                        adjust_totals(&mut outstanding, &payer_key(&record.key), add, sub, settled)?;
                     }
                     if let Some(previous) = previous.filter(|p| p.status == PaymentStatus::Queued) {
                         queue.remove(previous.seq).map_err(db_err)?;
@@ -511,5 +552,68 @@ mod tests {
         }
         std::fs::remove_file(&path).unwrap();
         assert!(RedbStore::open(&path).is_ok(), "a missing file is a new database");
+    }
+
+    fn payment(nonce: u8, value: u64) -> PaymentRecord {
+        PaymentRecord {
+            key: PaymentKey {
+                token: Address::repeat_byte(1),
+                payer: Address::repeat_byte(2),
+                nonce: B256::repeat_byte(nonce),
+            },
+            to: Address::repeat_byte(3),
+            value: U256::from(value),
+            valid_after: U256::ZERO,
+            valid_before: U256::MAX,
+            signature: Default::default(),
+            status: PaymentStatus::Queued,
+            tx_hash: None,
+            block: None,
+            reason: None,
+            seq: 0,
+            attempts: 0,
+            wallet: false,
+        }
+    }
+
+    /// Second review: a payment of the payer settling between the intake's balance read and its write lowered
+    /// the outstanding sum while the balance read still held it, so one payment too many was accepted.
+    #[test]
+    fn a_payment_settled_after_the_balance_was_read_counts_as_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("keeper.redb")).unwrap();
+        let (token, payer) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let seen = |balance: u64, settled: U256| BalanceSeen { balance: U256::from(balance), settled };
+        // Balance 2,000: two of 1,000 fit, a third does not.
+        assert!(matches!(
+            store.accept_payment(payment(1, 1000), 10, seen(2000, U256::ZERO)),
+            Ok(Accepted::Queued { .. })
+        ));
+        assert!(matches!(
+            store.accept_payment(payment(2, 1000), 10, seen(2000, U256::ZERO)),
+            Ok(Accepted::Queued { .. })
+        ));
+        // The intake reads the settled total (0), then the balance (2,000), and meanwhile the first settles.
+        let before = store.payer_totals(&token, &payer).unwrap().settled;
+        let mut settled = payment(1, 1000);
+        settled.status = PaymentStatus::Settled;
+        store.commit(Change { payments: vec![settled], ..Change::default() }).unwrap();
+        let totals = store.payer_totals(&token, &payer).unwrap();
+        assert_eq!((totals.outstanding, totals.settled), (U256::from(1000), U256::from(1000)));
+        let refused = store.accept_payment(payment(3, 1000), 10, seen(2000, before)).unwrap();
+        assert!(
+            matches!(refused, Accepted::OverBalance { outstanding, balance } if outstanding == U256::from(1000) && balance == U256::from(1000)),
+            "{refused:?}"
+        );
+        // Read after the settlement, the balance (1,000) is what it is: still no room.
+        let after = store.payer_totals(&token, &payer).unwrap().settled;
+        assert!(matches!(
+            store.accept_payment(payment(3, 1000), 10, seen(1000, after)),
+            Ok(Accepted::OverBalance { .. })
+        ));
+        assert!(matches!(
+            store.accept_payment(payment(3, 1000), 10, seen(2000, after)),
+            Ok(Accepted::Queued { .. })
+        ));
     }
 }
