@@ -6,6 +6,7 @@
 //! ids and the EIP-3009 nonce that binds a gasless payment to one invoice; [`voucher`] signs the cumulative
 //! payment-channel vouchers PaymentChannel verifies.
 
+mod contract;
 pub mod eip3009;
 pub mod invoice;
 mod status;
@@ -69,11 +70,14 @@ mod generated {
     );
 }
 
+pub use contract::{Contract, UnknownContract};
 pub use generated::{
     CreditSystem, ERC1967Proxy, IPaymentChannel, IRevenueSplitter, ISubscription, IToolRegistry,
     IX402Payment, PaymentChannel, RevenueSplitter, Subscription, TestStablecoin, ToolRegistry, X402Payment,
 };
-pub use status::{ClaimOutcome, InvoiceStatus, SettlementOutcome, UnknownVariant};
+pub use status::{
+    ChannelStatus, ClaimOutcome, ExecutionOutcome, InvoiceStatus, SettlementOutcome, UnknownVariant,
+};
 
 /// The ERC-7201 storage layouts of the upgradeable contracts, as `bin/gen-bindings` reads them from the Foundry
 /// build: `{contract: {namespace id: {"members": [[name, type], ...], "structs": {struct: [[name, type], ...]}}}}`.

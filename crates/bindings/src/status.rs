@@ -1,4 +1,4 @@
-//! Typed forms of the `IX402Payment` and `IPaymentChannel` enums. A JSON ABI carries enums as bare `uint8`, so
+//! Typed forms of the `IX402Payment`, `IPaymentChannel` and `ISubscription` enums. A JSON ABI carries enums as bare `uint8`, so
 //! the variants are spelled here; a test reads the Solidity interfaces and fails if the two ever differ.
 
 use std::fmt;
@@ -118,6 +118,38 @@ solidity_enum! {
     }
 }
 
+solidity_enum! {
+    /// `IPaymentChannel.ChannelStatus`.
+    ChannelStatus {
+        /// No such channel.
+        None = 0,
+        /// Open: vouchers are claimed, top-ups and extensions taken.
+        Open = 1,
+        /// The payer started a unilateral close: claims until its challenge period ends.
+        Closing = 2,
+        /// Closed; everything paid out.
+        Closed = 3,
+    }
+}
+
+solidity_enum! {
+    /// `ISubscription.ExecutionOutcome`: what an execution did with one subscription.
+    ExecutionOutcome {
+        /// One period charged.
+        Charged = 0,
+        /// No such subscription.
+        NotFound = 1,
+        /// Cancelled, ended or past due.
+        Inactive = 2,
+        /// The next charge is not due yet.
+        NotDue = 3,
+        /// Its token is no longer allowlisted.
+        TokenNotAllowed = 4,
+        /// The charge could not be collected; the subscription is PastDue now.
+        ChargeFailed = 5,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +183,8 @@ mod tests {
         assert_matches_solidity(&variants!(InvoiceStatus), "IX402Payment", "InvoiceStatus");
         assert_matches_solidity(&variants!(SettlementOutcome), "IX402Payment", "SettlementOutcome");
         assert_matches_solidity(&variants!(ClaimOutcome), "IPaymentChannel", "ClaimOutcome");
+        assert_matches_solidity(&variants!(ChannelStatus), "IPaymentChannel", "ChannelStatus");
+        assert_matches_solidity(&variants!(ExecutionOutcome), "ISubscription", "ExecutionOutcome");
     }
 
     #[test]

@@ -1,16 +1,9 @@
 //! `x402`: deploys the x402 settlement contracts, keeps their record, checks it against the chain, and runs the
 //! keeper and the local devnet.
 
-mod chain;
 mod cmd;
-mod config;
 mod keys;
-mod layout;
 mod logging;
-mod network;
-mod pipeline;
-mod plan;
-mod record;
 
 use std::process::ExitCode;
 

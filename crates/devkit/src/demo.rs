@@ -17,6 +17,9 @@ use x402_protocol::network::v1_name;
 
 use crate::payments::{ExactTerms, signed_request};
 
+/// How long a demo transaction may take to be mined.
+const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Value of the reference transfer [`Demo::standalone_transfer_gas`] makes.
 pub const STANDALONE_VALUE: u64 = 1_000;
 
@@ -74,16 +77,12 @@ impl Demo {
     ) -> Result<TransactionReceipt, DemoError> {
         let hash = *pending.map_err(|e| DemoError(format!("{what}: {e}")))?.tx_hash();
         // Polled directly: alloy's receipt watcher waits a poll interval (about 250 ms) even on an automining anvil.
-        let mut delay = std::time::Duration::from_millis(2);
-        let receipt = loop {
-            match self.provider.get_transaction_receipt(hash).await {
-                Ok(Some(receipt)) => break receipt,
-                Ok(None) => {}
-                Err(e) => return Err(DemoError(format!("{what}: {e}"))),
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_millis(500));
-        };
+        let receipt = x402_chain::receipt::wait(&self.provider, hash, RECEIPT_TIMEOUT)
+            .await
+            .map_err(|e| DemoError(format!("{what}: {e}")))?
+            .ok_or_else(|| {
+                DemoError(format!("{what}: {hash} not mined in {} s", RECEIPT_TIMEOUT.as_secs()))
+            })?;
         if !receipt.status() {
             return Err(DemoError(format!("{what} reverted in {}", receipt.transaction_hash)));
         }
@@ -107,13 +106,7 @@ impl Demo {
 
     /// The latest block's timestamp.
     pub async fn now(&self) -> Result<u64, DemoError> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| DemoError(format!("RPC: {e}")))?
-            .ok_or_else(|| DemoError("no latest block".into()))?;
-        Ok(block.header.timestamp)
+        x402_chain::block::time(&self.provider).await.map_err(|e| DemoError(format!("RPC: {e}")))
     }
 
     /// Moves chain time forward by `seconds` and mines a block.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use alloy::primitives::Address;
 use serde::Deserialize;
+use x402_bindings::Contract;
 
 use crate::ratelimit::{Network, Rate};
-use crate::sender::TxPolicy;
 
 /// The three jobs a keeper can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -148,6 +148,17 @@ pub struct Contracts {
     pub deployed_block: u64,
 }
 
+impl Contracts {
+    /// The contracts the keeper sends to, with their addresses.
+    pub fn driven(&self) -> [(Contract, Address); 3] {
+        [
+            (Contract::X402Payment, self.x402_payment),
+            (Contract::Subscription, self.subscription),
+            (Contract::PaymentChannel, self.payment_channel),
+        ]
+    }
+}
+
 /// Everything the keeper needs, resolved and validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -199,6 +210,21 @@ pub struct Settings {
     pub tx: TxPolicy,
     /// Balance warning threshold.
     pub min_balance_wei: u128,
+}
+
+/// How transactions are confirmed and re-priced.
+#[derive(Clone, Debug)]
+pub struct TxPolicy {
+    /// Blocks on top of the including one before a receipt counts (1 = the including block).
+    pub confirmations: u64,
+    /// How long a transaction may stay unmined before its fees are bumped.
+    pub bump_after: Duration,
+    /// Fees are never bumped above this many wei per gas.
+    pub max_fee_per_gas: u128,
+    /// How long to wait for a receipt before giving up on this tick (the transaction stays stored).
+    pub receipt_timeout: Duration,
+    /// Delay between receipt polls.
+    pub poll_interval: Duration,
 }
 
 /// How the HTTP API treats connections.

@@ -13,16 +13,20 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
-use x402_bindings::TestStablecoin;
+use x402_bindings::{Contract, TestStablecoin};
+use x402_chain::ChainError;
+use x402_chain::clock::unix_now;
 
 use crate::config::{Job, Settings};
+pub use crate::context::{Context, Event};
+use crate::http;
 use crate::intake::{PayerCodes, Token, Verifier};
+use crate::jobs::{self, Worker};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
-use crate::sender::{Resolution, SendError, Sender};
+use crate::sender::{Resolution, Sender};
 use crate::store::{RedbStore, Store, StoreError};
-use crate::{http, jobs, rpc};
 
 /// How long an in-flight tick may run on after a shutdown request before it is abandoned (its transaction stays
 /// stored and is resolved on the next start).
@@ -54,10 +58,10 @@ pub enum KeeperError {
         actual: u64,
     },
     /// A recorded contract has no code.
-    #[error("no contract code at {name} {address}: is the deployment record for this chain?")]
+    #[error("no contract code at {contract} {address}: is the deployment record for this chain?")]
     NoCode {
         /// Which contract.
-        name: &'static str,
+        contract: Contract,
         /// Its recorded address.
         address: Address,
     },
@@ -85,150 +89,11 @@ pub enum KeeperError {
     },
 }
 
-/// Something the keeper did, for whoever watches it (the devnet prints these).
-#[derive(Clone, Debug)]
-pub enum Event {
-    /// A transaction was confirmed.
-    Batch {
-        /// `payments`, `subscriptions` or `channels`.
-        job: &'static str,
-        /// What it did, e.g. `settleBatch`.
-        action: &'static str,
-        /// Its hash.
-        tx: B256,
-        /// Items it carried.
-        items: usize,
-        /// Items that succeeded.
-        succeeded: usize,
-        /// Gas used.
-        gas_used: u64,
-        /// Its block.
-        block: u64,
-    },
-    /// A tick finished.
-    Tick {
-        /// Tick number since start.
-        number: u64,
-        /// Chain time at its start.
-        chain_time: u64,
-        /// Payments still queued.
-        queued: u64,
-        /// Errors, one line each.
-        errors: Vec<String>,
-    },
-}
-
-/// State shared by the tick loop and the HTTP handlers.
-pub struct Shared {
-    /// The settings.
-    pub settings: Settings,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// The RPC.
-    pub provider: DynProvider,
-    /// Chain-free payment checks.
-    pub verifier: Verifier,
-    /// Whose payments are settled, and from what amount.
-    pub policy: Policy,
-    /// Payers recently seen without code.
-    pub payer_codes: PayerCodes,
-    /// Whether the chain answered the last time anything asked it (a tick, the intake, the probe).
-    pub chain_ok: AtomicBool,
-    /// Why the keeper sends nothing: the chain no longer holds the deployment (reset, or replaced).
-    pub halted: std::sync::Mutex<Option<String>>,
-    /// The genesis block hash of the chain the keeper started on.
-    pub genesis: B256,
-    /// The keeper's address.
-    pub keeper: Address,
-    /// Events.
-    pub events: broadcast::Sender<Event>,
-    /// Wakes the tick loop early (a full batch is queued).
-    pub wake: Notify,
-    /// Set once start-up reconciliation is done and the last tick reached the RPC.
-    pub ready: AtomicBool,
-    /// Host time (unix seconds) of the last finished tick, for `/health`.
-    pub last_tick: AtomicU64,
-    /// Set when a shutdown was requested.
-    pub stopping: AtomicBool,
-    chain_time: tokio::sync::Mutex<(Option<Instant>, u64)>,
-    pub(crate) limiter: std::sync::Mutex<RateLimiter>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("keeper", &self.keeper).finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    /// The latest block's timestamp, cached for a second.
-    pub async fn chain_time(&self) -> Result<u64, SendError> {
-        let mut cached = self.chain_time.lock().await;
-        if let (Some(at), time) = *cached
-            && at.elapsed() < Duration::from_secs(1)
-        {
-            return Ok(time);
-        }
-        let time = self.fresh_chain_time().await?;
-        *cached = (Some(Instant::now()), time);
-        Ok(time)
-    }
-
-    /// The latest block's timestamp, read now.
-    pub async fn fresh_chain_time(&self) -> Result<u64, SendError> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| SendError::Rpc(e.to_string()))?
-            .ok_or_else(|| SendError::Rpc("no latest block".into()))?;
-        Ok(block.header.timestamp)
-    }
-
-    /// Whether a shutdown was requested.
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
-    }
-
-    /// Records whether the chain just answered (in time).
-    pub fn chain_answered(&self, answered: bool) {
-        self.chain_ok.store(answered, Ordering::Relaxed);
-    }
-
-    /// Why `/ready` is 503, or `None` when ready: in-flight transactions resolved by the last tick, the chain
-    /// answering and holding the deployment, no shutdown under way.
-    pub fn unready_cause(&self) -> Option<String> {
-        if self.is_stopping() {
-            return Some("shutting down".into());
-        }
-        if let Some(cause) = self.halted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
-            return Some(cause);
-        }
-        if !self.chain_ok.load(Ordering::Relaxed) {
-            return Some("the chain does not answer".into());
-        }
-        if !self.ready.load(Ordering::Relaxed) {
-            return Some("transactions left in flight are not resolved yet".into());
-        }
-        None
-    }
-
-    pub(crate) fn emit(&self, event: Event) {
-        // Nobody listening is fine.
-        let _ = self.events.send(event);
-    }
-}
-
-/// A running keeper: the shared state and the transaction sender.
+/// A running keeper: the jobs' worker (the shared state and the transaction sender) and the tick loop's state.
 #[derive(Debug)]
 pub struct Keeper {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) sender: Sender,
+    worker: Worker,
     ticks: u64,
-    /// The current tick was started early because a full batch of payments is queued: only full batches go out.
-    pub(crate) woken: bool,
     /// Bound at start so its address is known before [`Keeper::run`] serves on it.
     listener: Option<tokio::net::TcpListener>,
     /// When the keeper last logged that it is halted.
@@ -242,7 +107,7 @@ pub async fn start(
     signer: PrivateKeySigner,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<Keeper>, KeeperError> {
-    let provider = rpc::connect(&settings.rpc_url, settings.rpc_timeout)
+    let provider = x402_chain::rpc::connect(&settings.rpc_url, settings.rpc_timeout)
         .map_err(|e| KeeperError::Rpc { url: settings.rpc_url.clone(), message: e.to_string() })?;
     let rpc_err = |e: &dyn std::fmt::Display| KeeperError::Rpc {
         url: settings.rpc_url.clone(),
@@ -252,14 +117,9 @@ pub async fn start(
     if chain_id != settings.chain_id {
         return Err(KeeperError::WrongChain { expected: settings.chain_id, actual: chain_id });
     }
-    let c = settings.contracts;
-    for (name, address) in [
-        ("X402Payment", c.x402_payment),
-        ("Subscription", c.subscription),
-        ("PaymentChannel", c.payment_channel),
-    ] {
+    for (contract, address) in settings.contracts.driven() {
         if provider.get_code_at(address).await.map_err(|e| rpc_err(&e))?.is_empty() {
-            return Err(KeeperError::NoCode { name, address });
+            return Err(KeeperError::NoCode { contract, address });
         }
     }
     let mut tokens = Vec::new();
@@ -309,7 +169,7 @@ pub async fn start(
     );
     let (events, _) = broadcast::channel(1024);
     let policy = Policy::new(&settings.merchants, settings.min_amount);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Context {
         settings,
         store: Arc::new(store),
         metrics: Metrics::default(),
@@ -329,7 +189,8 @@ pub async fn start(
         chain_time: tokio::sync::Mutex::new((None, 0)),
         limiter: std::sync::Mutex::new(limiter),
     });
-    Ok(Some(Keeper { shared, sender, ticks: 0, woken: false, listener: Some(listener), halt_logged: None }))
+    let worker = Worker { shared, sender, woken: false };
+    Ok(Some(Keeper { worker, ticks: 0, listener: Some(listener), halt_logged: None }))
 }
 
 impl Keeper {
@@ -339,8 +200,8 @@ impl Keeper {
     }
 
     /// The shared state (for the HTTP API and observers).
-    pub fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.shared)
+    pub fn shared(&self) -> Arc<Context> {
+        Arc::clone(&self.worker.shared)
     }
 
     /// Runs one tick: resolves transactions left in flight, then every enabled job. Errors are logged, counted
@@ -348,18 +209,18 @@ impl Keeper {
     pub async fn tick(&mut self) -> Vec<String> {
         self.ticks += 1;
         let mut errors = Vec::new();
-        let chain_time = match self.shared.fresh_chain_time().await {
+        let chain_time = match self.worker.shared.fresh_chain_time().await {
             Ok(time) => {
-                self.shared.chain_answered(true);
+                self.worker.shared.chain_answered(true);
                 time
             }
             Err(err) => {
-                self.shared.chain_answered(false);
-                self.shared.ready.store(false, Ordering::Relaxed);
-                self.shared.metrics.add("x402_keeper_errors_total", &[("job", "rpc")], 1.0);
+                self.worker.shared.chain_answered(false);
+                self.worker.shared.ready.store(false, Ordering::Relaxed);
+                self.worker.shared.metrics.error("rpc");
                 let line = format!("cannot read the chain: {err}");
                 tracing::error!(error = %err, "tick skipped: cannot read the chain");
-                self.shared.emit(Event::Tick {
+                self.worker.shared.emit(Event::Tick {
                     number: self.ticks,
                     chain_time: 0,
                     queued: 0,
@@ -369,7 +230,7 @@ impl Keeper {
             }
         };
         if let Err(line) = self.check_deployment().await {
-            self.shared.emit(Event::Tick {
+            self.worker.shared.emit(Event::Tick {
                 number: self.ticks,
                 chain_time,
                 queued: 0,
@@ -378,36 +239,41 @@ impl Keeper {
             return vec![line];
         }
         match self.reconcile().await {
-            Ok(()) => self.shared.ready.store(true, Ordering::Relaxed),
+            Ok(()) => self.worker.shared.ready.store(true, Ordering::Relaxed),
             Err(err) => {
-                self.shared.ready.store(false, Ordering::Relaxed);
+                self.worker.shared.ready.store(false, Ordering::Relaxed);
                 errors.push(format!("reconcile: {err}"));
             }
         }
         if errors.is_empty() {
-            for job in self.shared.settings.jobs.clone() {
-                if self.shared.is_stopping() {
+            for job in self.worker.shared.settings.jobs.clone() {
+                if self.worker.shared.is_stopping() {
                     break;
                 }
                 let name = job.name();
-                self.shared.metrics.add("x402_keeper_ticks_total", &[("job", name)], 1.0);
+                self.worker.shared.metrics.tick(name);
                 let result = match job {
-                    Job::Subscriptions => jobs::subscriptions::run(self).await,
-                    Job::Payments => jobs::payments::run(self).await,
-                    Job::Channels => jobs::channels::run(self).await,
+                    Job::Subscriptions => jobs::subscriptions::run(&mut self.worker).await,
+                    Job::Payments => jobs::payments::run(&mut self.worker).await,
+                    Job::Channels => jobs::channels::run(&mut self.worker).await,
                 };
                 if let Err(err) = result {
-                    self.sender.resync();
-                    self.shared.metrics.add("x402_keeper_errors_total", &[("job", name)], 1.0);
+                    self.worker.sender.resync();
+                    self.worker.shared.metrics.error(name);
                     tracing::error!(job = name, error = %err, "job failed; retrying next tick");
                     errors.push(format!("{name}: {err}"));
                 }
             }
         }
         self.update_gauges(chain_time).await;
-        let queued = self.shared.store.queued_count().unwrap_or_default();
-        self.shared.last_tick.store(unix_now(), Ordering::Relaxed);
-        self.shared.emit(Event::Tick { number: self.ticks, chain_time, queued, errors: errors.clone() });
+        let queued = self.worker.shared.store.queued_count().unwrap_or_default();
+        self.worker.shared.last_tick.store(unix_now(), Ordering::Relaxed);
+        self.worker.shared.emit(Event::Tick {
+            number: self.ticks,
+            chain_time,
+            queued,
+            errors: errors.clone(),
+        });
         errors
     }
 
@@ -416,19 +282,14 @@ impl Keeper {
     /// stored transactions and nonces belong to the old chain. It stays unready and says why, and resumes by
     /// itself if the chain comes back (a node restarted from its own state).
     async fn check_deployment(&mut self) -> Result<(), String> {
-        let shared = Arc::clone(&self.shared);
-        let c = shared.settings.contracts;
+        let shared = Arc::clone(&self.worker.shared);
         let (genesis, code) = tokio::join!(genesis_hash(&shared.provider), async {
-            for (name, address) in [
-                ("X402Payment", c.x402_payment),
-                ("Subscription", c.subscription),
-                ("PaymentChannel", c.payment_channel),
-            ] {
+            for (contract, address) in shared.settings.contracts.driven() {
                 if shared.provider.get_code_at(address).await?.is_empty() {
-                    return Ok(Some((name, address)));
+                    return Ok(Some((contract, address)));
                 }
             }
-            Ok::<_, alloy::transports::TransportError>(None)
+            Ok::<_, ChainError>(None)
         });
         let cause = match (genesis, code) {
             (Err(err), _) | (_, Err(err)) => {
@@ -461,9 +322,9 @@ impl Keeper {
                     tracing::error!(cause = %cause, "keeper halted");
                     self.halt_logged = Some(Instant::now());
                 }
-                shared.metrics.add("x402_keeper_errors_total", &[("job", "chain")], 1.0);
+                shared.metrics.error("chain");
                 *halted = Some(cause.clone());
-                self.sender.resync();
+                self.worker.sender.resync();
                 Err(cause)
             }
         }
@@ -471,34 +332,35 @@ impl Keeper {
 
     /// Resolves every transaction a previous tick or run left in flight and applies its outcome.
     async fn reconcile(&mut self) -> Result<(), jobs::JobError> {
-        for mut pending in self.shared.store.pending_txs()? {
+        for mut pending in self.worker.shared.store.pending_txs()? {
             tracing::info!(
                 nonce = pending.nonce,
                 job = pending.job.name(),
                 "resolving a transaction left in flight"
             );
-            let resolution = self.sender.resolve(self.shared.store.as_ref(), &mut pending).await?;
+            let resolution =
+                self.worker.sender.resolve(self.worker.shared.store.as_ref(), &mut pending).await?;
             if let Resolution::Dropped = resolution {
                 tracing::warn!(
                     nonce = pending.nonce,
                     "transaction dropped: its nonce was used by another one"
                 );
             }
-            jobs::apply(self, &pending, resolution).await?;
+            jobs::apply(&self.worker, &pending, resolution).await?;
         }
         Ok(())
     }
 
     async fn update_gauges(&self, chain_time: u64) {
-        let metrics = &self.shared.metrics;
-        if let Ok(queued) = self.shared.store.queued_count() {
-            metrics.set("x402_keeper_queue_depth", &[], queued as f64);
+        let metrics = &self.worker.shared.metrics;
+        if let Ok(queued) = self.worker.shared.store.queued_count() {
+            metrics.queue_depth(queued);
         }
-        metrics.set("x402_keeper_last_tick_timestamp", &[], chain_time as f64);
-        if let Ok(balance) = self.shared.provider.get_balance(self.shared.keeper).await {
-            metrics.set("x402_keeper_balance_wei", &[], f64::from(balance));
-            if balance < U256::from(self.shared.settings.min_balance_wei) {
-                tracing::warn!(keeper = %self.shared.keeper, balance = %balance, "keeper balance is low");
+        metrics.last_tick(chain_time);
+        if let Ok(balance) = self.worker.shared.provider.get_balance(self.worker.shared.keeper).await {
+            metrics.balance(f64::from(balance));
+            if balance < U256::from(self.worker.shared.settings.min_balance_wei) {
+                tracing::warn!(keeper = %self.worker.shared.keeper, balance = %balance, "keeper balance is low");
             }
         }
     }
@@ -518,7 +380,7 @@ impl Keeper {
         let probe = tokio::spawn(probe_chain(Arc::clone(&shared), shutdown.clone()));
         let mut woken = false;
         loop {
-            self.woken = woken;
+            self.worker.woken = woken;
             let finished = {
                 let tick = self.tick();
                 tokio::pin!(tick);
@@ -558,15 +420,13 @@ impl Keeper {
 }
 
 /// The hash of block 0: changes when a chain is reset or replaced.
-async fn genesis_hash(provider: &DynProvider) -> Result<B256, alloy::transports::TransportError> {
+async fn genesis_hash(provider: &DynProvider) -> Result<B256, ChainError> {
     let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Number(0)).await?;
-    block
-        .map(|b| b.header.hash)
-        .ok_or_else(|| alloy::transports::TransportErrorKind::custom_str("the node has no genesis block"))
+    block.map(|b| b.header.hash).ok_or_else(|| x402_chain::error::unusable("the node has no genesis block"))
 }
 
 /// Asks the chain for its latest block every [`PROBE_EVERY`], so `/ready` follows the chain between ticks.
-async fn probe_chain(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn probe_chain(shared: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let answered = shared.provider.get_block_number().await.is_ok();
         shared.chain_answered(answered);
@@ -575,11 +435,4 @@ async fn probe_chain(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

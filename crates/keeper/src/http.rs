@@ -33,17 +33,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use x402_bindings::{ClaimOutcome, IPaymentChannel};
 
-use crate::JobError;
-use crate::daemon::Shared;
+use crate::context::Context;
 use crate::intake::{OnchainError, check_onchain, describe};
-use crate::jobs::channels;
 use crate::ratelimit::{self, Scope};
 use crate::server::{self, Connections};
-use crate::store::{
-    Accepted, BalanceSeen, PaymentKey, PaymentRecord, PaymentStatus, VoucherPut, VoucherRecord,
-};
+use crate::store::{Accepted, BalanceSeen, PaymentKey, PaymentRecord, PaymentStatus};
+use crate::vouchers::{self, RegisterError, Registered};
 use x402_protocol::Reason;
 use x402_protocol::facilitator::PaymentRequest;
 
@@ -79,13 +75,13 @@ fn unavailable(message: impl std::fmt::Display) -> Reply {
     )
 }
 
-fn count(shared: &Shared, result: &str) {
-    shared.metrics.add("x402_keeper_intake_requests_total", &[("result", result)], 1.0);
+fn count(shared: &Context, result: &str) {
+    shared.metrics.intake(result);
 }
 
 /// Middleware of the intake routes: refuses a request over its client's or the keeper's rate with 429 and a
 /// `Retry-After` header, before the body is read.
-async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn rate_limit(State(shared): State<Arc<Context>>, request: Request, next: Next) -> Response {
     // Without connection info (a router served without it) every request counts as one unknown client.
     let peer = request
         .extensions()
@@ -109,7 +105,7 @@ async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: N
 /// Middleware of the intake routes, after the rate limit: reads the whole body within the body deadline and the
 /// size limit, answering 408 (and closing the connection) or 413 otherwise, so a handler never waits on a slow
 /// client.
-async fn buffer_body(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn buffer_body(State(shared): State<Arc<Context>>, request: Request, next: Next) -> Response {
     let limit = shared.settings.max_body_bytes;
     let too_large =
         || error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {limit} bytes"));
@@ -161,14 +157,14 @@ pub fn payment_view(record: &PaymentRecord) -> Value {
 }
 
 /// Why the keeper takes nothing now (shutting down, or halted because the chain lost the deployment).
-fn not_taking(shared: &Shared) -> Option<String> {
+fn not_taking(shared: &Context) -> Option<String> {
     if shared.is_stopping() {
         return Some("the keeper is shutting down".into());
     }
     shared.halted.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
-async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
     if let Some(cause) = not_taking(&shared) {
         count(&shared, "unavailable");
         return unavailable(cause);
@@ -266,7 +262,7 @@ async fn post_payment(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
 
 /// 503 for a chain that failed or did not answer within the intake deadline; with `chain_down` (a read no client
 /// can slow down failed) `/ready` turns 503 with it.
-fn chain_unavailable(shared: &Shared, message: impl std::fmt::Display, chain_down: bool) -> Reply {
+fn chain_unavailable(shared: &Context, message: impl std::fmt::Display, chain_down: bool) -> Reply {
     if chain_down {
         shared.chain_answered(false);
     }
@@ -276,12 +272,12 @@ fn chain_unavailable(shared: &Shared, message: impl std::fmt::Display, chain_dow
 
 /// Queues a checked payment, unless the queue is full or the payer's payments not settled yet would exceed the
 /// balance it was just seen to hold.
-fn accept(shared: &Shared, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
+fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
     let value = record.value;
     match shared.store.accept_payment(record, shared.settings.max_queue, seen) {
         Ok(Accepted::Queued { record, queued }) => {
             count(shared, "queued");
-            shared.metrics.set("x402_keeper_queue_depth", &[], queued as f64);
+            shared.metrics.queue_depth(queued);
             if queued >= shared.settings.payments_batch as u64 {
                 shared.wake.notify_one();
             }
@@ -307,7 +303,7 @@ fn accept(shared: &Shared, record: PaymentRecord, seen: BalanceSeen, payer: Opti
     }
 }
 
-async fn get_payment(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
+async fn get_payment(State(shared): State<Arc<Context>>, Path(id): Path<String>) -> Reply {
     let Some(key) = PaymentKey::parse(&id) else {
         return error(StatusCode::BAD_REQUEST, "payment id must be <token>:<payer>:<nonce> in hex");
     };
@@ -335,7 +331,7 @@ fn voucher_unavailable(message: impl std::fmt::Display) -> Reply {
     reply(StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
-async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
+async fn post_voucher(State(shared): State<Arc<Context>>, body: Body) -> Reply {
     if let Some(cause) = not_taking(&shared) {
         return voucher_unavailable(cause);
     }
@@ -346,55 +342,24 @@ async fn post_voucher(State(shared): State<Arc<Shared>>, body: Body) -> Reply {
     let Some(amount) = U256::from_str_radix(&request.amount, 10).ok().filter(|a| !a.is_zero()) else {
         return voucher_refused("invalid_payload", "amount must be a positive decimal integer");
     };
-    // Registered only if a claim would pay it now: the contract's own checks, simulated.
-    let claim = IPaymentChannel::VoucherClaim {
-        channelId: request.channel_id,
-        amount,
-        signature: request.signature.clone(),
-    };
-    match channels::claim_outcomes(&shared, std::slice::from_ref(&claim)).await {
-        Ok(outcomes) if outcomes.as_slice() == [channels::CLAIMED] => {}
-        Ok(outcomes) if outcomes.len() == 1 => {
-            let (reason, message) = channels::refusal(outcomes[0]);
-            if outcomes[0] == ClaimOutcome::Unauthorized as u8 {
-                let message =
-                    format!("{message}: it must call setClaimOperator({}, true) first", shared.keeper);
-                return voucher_refused(reason, message);
+    let (status, stored, message) =
+        match vouchers::register(&shared, request.channel_id, amount, request.signature).await {
+            Ok(Registered::Stored) => {
+                (StatusCode::ACCEPTED, true, "the keeper will claim it if the payer starts a close")
             }
-            return voucher_refused(reason, message);
-        }
-        Ok(outcomes) => {
-            return voucher_unavailable(format!(
-                "claimBatch answered {} outcomes for one voucher",
-                outcomes.len()
-            ));
-        }
-        Err(JobError::Reverted(message)) => return voucher_refused("claim_simulation_reverted", message),
-        Err(err) => return voucher_unavailable(err),
-    }
-    let record = VoucherRecord { channel: request.channel_id, amount, signature: request.signature };
-    let (status, stored, message) = match shared.store.put_voucher(&record) {
-        Ok(VoucherPut::Stored) => {
-            (StatusCode::ACCEPTED, true, "the keeper will claim it if the payer starts a close")
-        }
-        Ok(VoucherPut::NotHigher) => {
-            (StatusCode::OK, false, "a voucher for at least this amount is registered already")
-        }
-        Ok(VoucherPut::Refused) => {
-            return voucher_refused(
-                "channel_refused",
-                "a claim on this channel was refused on chain although its simulation passed; it takes no more vouchers",
-            );
-        }
-        Err(err) => return voucher_unavailable(err),
-    };
+            Ok(Registered::NotHigher) => {
+                (StatusCode::OK, false, "a voucher for at least this amount is registered already")
+            }
+            Err(RegisterError::Refused { reason, message }) => return voucher_refused(reason, message),
+            Err(err) => return voucher_unavailable(err),
+        };
     reply(
         status,
         json!({"stored": stored, "channelId": request.channel_id, "amount": amount.to_string(), "message": message}),
     )
 }
 
-async fn get_executions(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Reply {
+async fn get_executions(State(shared): State<Arc<Context>>, Path(id): Path<String>) -> Reply {
     let Ok(id) = U256::from_str_radix(&id, 10) else {
         return error(StatusCode::BAD_REQUEST, "subscription id must be a decimal integer");
     };
@@ -404,16 +369,13 @@ async fn get_executions(State(shared): State<Arc<Shared>>, Path(id): Path<String
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(shared): State<Arc<Context>>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], shared.metrics.render()).into_response()
 }
 
-async fn health(State(shared): State<Arc<Shared>>) -> Reply {
+async fn health(State(shared): State<Arc<Context>>) -> Reply {
     let last = shared.last_tick.load(Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = x402_chain::clock::unix_now();
     // Alive until three intervals (and at least a minute, for long transactions) pass without a tick.
     let allowance = (shared.settings.interval.as_secs() * 3).max(60);
     if last == 0 || now.saturating_sub(last) <= allowance {
@@ -423,7 +385,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> Reply {
     }
 }
 
-async fn ready(State(shared): State<Arc<Shared>>) -> Reply {
+async fn ready(State(shared): State<Arc<Context>>) -> Reply {
     match shared.unready_cause() {
         None => reply(StatusCode::OK, json!({"status": "ready"})),
         Some(cause) => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "not ready", "cause": cause})),
@@ -439,7 +401,7 @@ async fn method_not_allowed() -> Reply {
 }
 
 /// The API's routes.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<Context>) -> Router {
     let limit = shared.settings.max_body_bytes;
     Router::new()
         .route("/payments", post(post_payment))
@@ -465,7 +427,7 @@ async fn at_connection_limit() -> Reply {
 }
 
 /// The routes a reserve connection gets when every regular one is taken: monitoring only.
-pub fn monitoring_router(shared: Arc<Shared>) -> Router {
+pub fn monitoring_router(shared: Arc<Context>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -477,7 +439,7 @@ pub fn monitoring_router(shared: Arc<Shared>) -> Router {
 /// Serves the API on `listener` until `shutdown` fires, within the settings' connection limits.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
     shutdown: watch::Receiver<bool>,
 ) {
     let limits = shared.settings.connections;

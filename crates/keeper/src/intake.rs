@@ -8,17 +8,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, Bytes, U256, keccak256, uint};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::Provider;
 use alloy::sol_types::{Eip712Domain, SolStruct};
 use x402_bindings::TestStablecoin;
 use x402_bindings::eip3009::{TransferWithAuthorization, token_domain};
 
 use x402_protocol::Reason;
-use x402_protocol::facilitator::PaymentRequest;
 
-/// Half the secp256k1 group order: EIP-2 (and USDC) reject signatures with a larger `s`.
-const SECP256K1N_HALF: U256 = uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
+use crate::signature;
+use x402_protocol::facilitator::PaymentRequest;
 
 /// What a reason the intake gives means, for `invalidMessage`.
 pub fn describe(reason: Reason) -> &'static str {
@@ -145,7 +144,7 @@ impl Verifier {
 
         let signature = payload.payload.signature.clone();
         let digest = signing_hash(domain_separator, &authorization);
-        let needs_wallet_check = match ecdsa_signer(&signature, digest) {
+        let needs_wallet_check = match signature::ecdsa_signer(&signature, digest) {
             Some(signer) if signer == authorization.from => false,
             // A 65-byte signature from another key may still be a contract wallet's approval; anything that is
             // neither is refused here.
@@ -271,28 +270,6 @@ fn signing_hash(domain_separator: B256, authorization: &TransferWithAuthorizatio
     buf[2..34].copy_from_slice(domain_separator.as_slice());
     buf[34..].copy_from_slice(authorization.eip712_hash_struct().as_slice());
     keccak256(buf)
-}
-
-/// The signer of a 65-byte low-s ECDSA signature with v = 27 or 28 (what USDC's v/r/s path accepts), if it is
-/// one.
-pub(crate) fn ecdsa_signer(signature: &[u8], digest: B256) -> Option<Address> {
-    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
-    if signature.len() != 65 {
-        return None;
-    }
-    if U256::from_be_slice(&signature[32..64]) > SECP256K1N_HALF {
-        return None;
-    }
-    let v = match signature[64] {
-        27 | 28 => signature[64] - 27,
-        _ => return None,
-    };
-    let recovery_id = RecoveryId::try_from(i32::from(v)).ok()?;
-    let recoverable = RecoverableSignature::from_compact(&signature[..64], recovery_id).ok()?;
-    let message = secp256k1::Message::from_digest(digest.0);
-    let key = secp256k1::SECP256K1.recover_ecdsa(message, &recoverable).ok()?;
-    let uncompressed = key.serialize_uncompressed();
-    Some(Address::from_slice(&keccak256(&uncompressed[1..])[12..]))
 }
 
 /// The EIP-712 domain of `token` on `chain_id`, for signing in tests and tools.

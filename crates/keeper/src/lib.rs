@@ -7,10 +7,11 @@
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
 //! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
-//!   [`server`]: connection limits and timeouts; [`rpc`]: the chain connection, with a deadline on every request;
+//!   [`server`]: connection limits and timeouts;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics.
 
 pub mod config;
+pub mod context;
 pub mod daemon;
 pub mod http;
 pub mod intake;
@@ -18,9 +19,10 @@ mod jobs;
 pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
-pub mod rpc;
 pub mod sender;
 pub mod server;
+pub mod signature;
 pub mod store;
+pub mod vouchers;
 
 pub use jobs::JobError;

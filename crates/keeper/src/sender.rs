@@ -10,8 +10,6 @@
 //!    its hashes), still unknown with its nonce free (re-broadcast), or dropped because the nonce went to
 //!    another transaction.
 
-use std::time::Duration;
-
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes};
@@ -19,37 +17,35 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use tokio::time::Instant;
 
+use x402_chain::block::GasLimitCache;
+use x402_chain::{ChainError, gas, receipt, send};
+
+use crate::config::TxPolicy;
 use crate::store::{Change, PendingTx, Store, StoreError, TxJob};
 
-/// Gas limit headroom over the estimate, in percent.
-const GAS_HEADROOM_PERCENT: u64 = 20;
 /// A replacement must pay at least this much more (nodes require 10%).
 const BUMP_PERCENT: u128 = 125;
-
-/// How transactions are confirmed and re-priced.
-#[derive(Clone, Debug)]
-pub struct TxPolicy {
-    /// Blocks on top of the including one before a receipt counts (1 = the including block).
-    pub confirmations: u64,
-    /// How long a transaction may stay unmined before its fees are bumped.
-    pub bump_after: Duration,
-    /// Fees are never bumped above this many wei per gas.
-    pub max_fee_per_gas: u128,
-    /// How long to wait for a receipt before giving up on this tick (the transaction stays stored).
-    pub receipt_timeout: Duration,
-    /// Delay between receipt polls.
-    pub poll_interval: Duration,
-}
 
 /// Why a send did not produce a confirmed receipt.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The node or the RPC failed; the stored transaction (if any) is resolved on the next tick.
-    #[error("RPC: {0}")]
-    Rpc(String),
-    /// The call would revert.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The call would revert (the node's answer), or needs more gas than a block holds.
     #[error("the transaction would revert: {0}")]
-    WouldRevert(String),
+    WouldRevert(#[source] ChainError),
+    /// The call needs more gas than a block holds.
+    #[error("needs {gas} gas, more than the block gas limit {block_limit}")]
+    TooBig {
+        /// The estimate.
+        gas: u64,
+        /// The block's limit.
+        block_limit: u64,
+    },
+    /// Signing failed.
+    #[error("cannot sign: {0}")]
+    Sign(#[source] alloy::network::TransactionBuilderError<alloy::network::Ethereum>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -82,8 +78,8 @@ pub struct Sender {
     chain_id: u64,
     next_nonce: Option<u64>,
     policy: TxPolicy,
-    /// The latest block's gas limit and when it was read: sizing a batch and sending it read it once.
-    block_limit: std::sync::Mutex<Option<(Instant, u64)>>,
+    /// The latest block's gas limit: sizing a batch and sending it read it once.
+    block_limit: GasLimitCache,
 }
 
 impl std::fmt::Debug for Sender {
@@ -93,10 +89,6 @@ impl std::fmt::Debug for Sender {
             .field("next_nonce", &self.next_nonce)
             .finish()
     }
-}
-
-fn rpc(err: impl std::fmt::Display) -> SendError {
-    SendError::Rpc(err.to_string())
 }
 
 impl Sender {
@@ -129,35 +121,15 @@ impl Sender {
     pub async fn estimate(&self, to: Address, input: &Bytes) -> Result<u64, SendError> {
         let request =
             TransactionRequest::default().with_from(self.address).with_to(to).with_input(input.clone());
-        self.provider.estimate_gas(request).await.map_err(|err| SendError::WouldRevert(err.to_string()))
+        self.provider.estimate_gas(request).await.map_err(|err| match ChainError::from(err) {
+            reverted @ ChainError::Reverted(_) => SendError::WouldRevert(reverted),
+            other => SendError::Chain(other),
+        })
     }
 
     /// The latest block's gas limit, read at most once a second (it moves slowly, if at all).
     pub async fn block_gas_limit(&self) -> Result<u64, SendError> {
-        let cached = *self.block_limit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, limit)) = cached
-            && at.elapsed() < Duration::from_secs(1)
-        {
-            return Ok(limit);
-        }
-        let block =
-            self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.map_err(rpc)?;
-        let limit = block
-            .map(|b| b.header.gas_limit)
-            .ok_or_else(|| SendError::Rpc("the node has no latest block".into()))?;
-        *self.block_limit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), limit));
-        Ok(limit)
-    }
-
-    /// `gas` with the headroom [`Sender::send`] adds.
-    pub fn headroom(gas: u64) -> u64 {
-        gas.saturating_add(gas.saturating_mul(GAS_HEADROOM_PERCENT) / 100)
-    }
-
-    /// Whether a call of `gas` fits `limit` with the headroom [`Sender::send`] adds.
-    pub fn fits(gas: u64, limit: u64) -> bool {
-        Self::headroom(gas) <= limit
+        Ok(self.block_limit.get(&self.provider).await?)
     }
 
     /// Signs, stores (with `change`, atomically), broadcasts and confirms a call of `input` on `to` for `job`.
@@ -176,18 +148,15 @@ impl Sender {
     ) -> Result<(TransactionReceipt, PendingTx), SendError> {
         let nonce = match self.next_nonce {
             Some(nonce) => nonce,
-            None => self.provider.get_transaction_count(self.address).pending().await.map_err(rpc)?,
+            None => {
+                self.provider.get_transaction_count(self.address).pending().await.map_err(ChainError::from)?
+            }
         };
-        let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(ChainError::from)?;
         // A limit above the block's would be refused by the node forever, stored and re-broadcast on every start:
         // the headroom is cut to fit, and a call that needs more than a block is not sent.
         let block_limit = self.block_gas_limit().await?;
-        if gas > block_limit {
-            return Err(SendError::WouldRevert(format!(
-                "needs {gas} gas, more than the block gas limit {block_limit}"
-            )));
-        }
-        let gas_limit = Self::headroom(gas).min(block_limit);
+        let gas_limit = gas::limit_for(gas, block_limit).ok_or(SendError::TooBig { gas, block_limit })?;
         let mut pending = PendingTx {
             nonce,
             job,
@@ -228,7 +197,8 @@ impl Sender {
         if let Some(receipt) = self.find_receipt(&pending.hashes).await? {
             return Ok(Resolution::Mined(Box::new(self.await_depth(receipt).await?)));
         }
-        let mined_nonce = self.provider.get_transaction_count(self.address).await.map_err(rpc)?;
+        let mined_nonce =
+            self.provider.get_transaction_count(self.address).await.map_err(ChainError::from)?;
         if mined_nonce > pending.nonce {
             // Check once more: a hash may have been mined between the two reads.
             return match self.find_receipt(&pending.hashes).await? {
@@ -240,15 +210,9 @@ impl Sender {
         self.confirm(store, pending).await.map(|r| Resolution::Mined(Box::new(r)))
     }
 
-    /// The receipt of whichever of `hashes` (all signed at one nonce, so at most one) was mined; the newest is
-    /// asked first.
+    /// The receipt of whichever of `hashes` (all signed at one nonce, so at most one) was mined.
     async fn find_receipt(&self, hashes: &[B256]) -> Result<Option<TransactionReceipt>, SendError> {
-        for hash in hashes.iter().rev() {
-            if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
-                return Ok(Some(receipt));
-            }
-        }
-        Ok(None)
+        Ok(receipt::find(&self.provider, hashes).await?)
     }
 
     async fn sign_into(&self, pending: &mut PendingTx) -> Result<(), SendError> {
@@ -261,25 +225,14 @@ impl Sender {
             .with_gas_limit(pending.gas_limit)
             .with_max_fee_per_gas(pending.max_fee_per_gas)
             .with_max_priority_fee_per_gas(pending.max_priority_fee_per_gas);
-        let envelope =
-            request.build(&self.wallet).await.map_err(|err| SendError::Rpc(format!("sign: {err}")))?;
+        let envelope = request.build(&self.wallet).await.map_err(SendError::Sign)?;
         pending.hashes.push(*envelope.tx_hash());
         pending.raw = envelope.encoded_2718().into();
         Ok(())
     }
 
     async fn broadcast(&self, raw: &Bytes) -> Result<(), SendError> {
-        match self.provider.send_raw_transaction(raw).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let text = err.to_string().to_lowercase();
-                // The node has it already (a re-broadcast): fine.
-                if text.contains("already known") || text.contains("already imported") {
-                    return Ok(());
-                }
-                Err(rpc(err))
-            }
-        }
+        Ok(send::broadcast(&self.provider, raw).await?)
     }
 
     /// Waits for any of the transaction's hashes to be mined, bumping fees when it takes too long.
@@ -307,7 +260,7 @@ impl Sender {
     }
 
     async fn bump(&mut self, store: &dyn Store, pending: &mut PendingTx) -> Result<(), SendError> {
-        let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(ChainError::from)?;
         let cap = self.policy.max_fee_per_gas;
         pending.max_fee_per_gas =
             (pending.max_fee_per_gas * BUMP_PERCENT / 100).max(fees.max_fee_per_gas).min(cap);
@@ -340,9 +293,10 @@ impl Sender {
         let deadline = Instant::now() + self.policy.receipt_timeout;
         loop {
             let included = receipt.block_number.unwrap_or_default();
-            let head = self.provider.get_block_number().await.map_err(rpc)?;
+            let head = self.provider.get_block_number().await.map_err(ChainError::from)?;
             if head + 1 >= included + self.policy.confirmations {
-                match self.provider.get_transaction_receipt(receipt.transaction_hash).await.map_err(rpc)? {
+                let current = self.provider.get_transaction_receipt(receipt.transaction_hash).await;
+                match current.map_err(ChainError::from)? {
                     Some(current) if current.block_hash == receipt.block_hash => return Ok(current),
                     Some(current) => receipt = current,
                     None => return Err(SendError::Reorged(receipt.transaction_hash)),

@@ -15,7 +15,8 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::Value;
 use tokio::task::JoinHandle;
-use x402_keeper::sender::{Resolution, SendError, Sender, TxPolicy};
+use x402_keeper::config::TxPolicy;
+use x402_keeper::sender::{Resolution, SendError, Sender};
 use x402_keeper::store::{Change, PendingTx, RedbStore, Store, TxJob};
 
 const TARGET: Address = address!("0x0000000000000000000000000000000000004242");

@@ -1,15 +1,15 @@
-//! `x402 devnet`: the whole loop on a local chain. Starts anvil, deploys with `x402 deploy`, funds demo
+//! `x402 devnet`: the whole loop on a local chain. Starts anvil, deploys (as `x402 deploy` does, in-process), funds demo
 //! accounts, creates subscriptions, opens a channel, starts the keeper, queues signed x402 payments through the
 //! keeper's HTTP API, advances chain time period by period, and prints what the keeper executed and settled.
 //! Runs until Ctrl-C (or, with `--smoke`, checks every balance and exits).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::node_bindings::Anvil;
-use alloy::primitives::{B256, U256};
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use eyre::{WrapErr, bail, eyre};
 use serde_json::Value;
@@ -17,11 +17,16 @@ use tokio::sync::{broadcast, watch};
 use x402_devkit::demo::Demo;
 use x402_keeper::daemon::{self, Event};
 
+use x402_bindings::Contract;
+use x402_cli::deployer::chain::Chain;
+use x402_cli::deployer::deploy::{self, DeployOptions};
+use x402_cli::deployer::network::Network;
+use x402_cli::deployer::settings::ConfigFile;
+use x402_cli::keeper_settings::settings_from_record;
+use x402_keeper::config::{FileSettings, Merchants, Settings};
+
 use super::say;
-use crate::cmd::keeper::settings_from_record;
 use crate::logging::{self, LogFormat};
-use crate::network::Network;
-use crate::record::Record;
 
 /// 1 USDC in the test token's units (6 decimals).
 const USDC: u64 = 1_000_000;
@@ -105,246 +110,47 @@ impl DevnetArgs {
         stop_keeper: &watch::Sender<bool>,
         keeper_stop: watch::Receiver<bool>,
     ) -> eyre::Result<ExitCode> {
-        let mut anvil = Anvil::at(&self.anvil).chain_id(self.chain_id);
-        if self.port != 0 {
-            anvil = anvil.port(self.port);
-        }
-        let anvil = anvil.try_spawn().wrap_err_with(|| {
-            format!("cannot start anvil ({}); is port {} free?", self.anvil.display(), self.port)
-        })?;
+        let anvil = self.start_anvil()?;
         let rpc_url = anvil.endpoint();
-        let v1 = x402_protocol::network::v1_name(self.chain_id)
-            .map(|name| format!(", x402 v1 network {name}"))
-            .unwrap_or_default();
-        say(format!("anvil       {rpc_url} (chain {}{v1})", self.chain_id));
         let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
         if keys.len() <= KEEPER {
             bail!("anvil gave {} keys; the devnet needs 10", keys.len());
         }
         let state =
             tempfile::Builder::new().prefix("x402-devnet-").tempdir().wrap_err("cannot create a temp dir")?;
-
-        // Deploy exactly as a user would: the same binary's `deploy` command.
-        say("deploying   x402 deploy --network local ...");
-        let deployments = state.path().join("deployments");
-        let exe = std::env::current_exe().wrap_err("cannot find the x402 binary")?;
-        let output = tokio::process::Command::new(exe)
-            .args(["deploy", "--network", "local", "--rpc-url", &rpc_url, "--deployments-dir"])
-            .arg(&deployments)
-            .env(crate::keys::PRIVATE_KEY_ENV, alloy::hex::encode(keys[0].to_bytes()))
-            .output()
-            .await
-            .wrap_err("cannot run x402 deploy")?;
-        if !output.status.success() {
-            bail!("x402 deploy failed:\n{}", String::from_utf8_lossy(&output.stderr));
-        }
-        let path = Record::path(&deployments, Network::Local);
-        let record = Record::load(&path)?.ok_or_else(|| eyre!("x402 deploy wrote no record"))?;
-        for name in ["X402Payment", "Subscription", "PaymentChannel"] {
-            say(format!("  {name:<16} {}", record.proxy(name).unwrap_or_default()));
-        }
-
+        let record = deploy_contracts(&rpc_url, &keys[0], &state.path().join("deployments")).await?;
         let merchant = keys[MERCHANT].address();
-        let file = x402_keeper::config::FileSettings {
-            interval_secs: Some(self.interval),
-            merchants: Some(x402_keeper::config::Merchants::Only(vec![merchant])),
-            listen: Some(self.keeper_listen),
-            data_dir: Some(state.path().join("keeper")),
-            payments_batch: Some(250),
-            // The devnet's one HTTP client stands for all its payers: it may use the keeper's whole intake rate.
-            client_rate_limit_per_sec: Some(2_000),
-            client_rate_limit_burst: Some(4_000),
-            ..Default::default()
-        };
-        let settings = settings_from_record(&path, rpc_url.clone(), &file)?;
-        let token = settings.tokens[0];
-        let demo = Demo::connect(&rpc_url, &keys, token, settings.contracts).await?;
-        let keeper_address = keys[KEEPER].address();
+        let settings = self.keeper_settings(&record, &rpc_url, state.path(), merchant)?;
+        let demo = Demo::connect(&rpc_url, &keys, settings.tokens[0], settings.contracts).await?;
         let payers: Vec<&PrivateKeySigner> = keys[1..=usize::from(self.payers)].iter().collect();
-
-        say("funding     payers and subscribers with 1,000,000 test USDC each");
-        for payer in &payers {
-            demo.mint(payer.address(), U256::from(1_000_000 * USDC)).await?;
-        }
-        let mut subscriptions = Vec::new();
-        let subscribing = tokio::time::Instant::now();
-        for i in 0..self.subscriptions {
-            if i > 0 && i % 1000 == 0 {
-                say(format!(
-                    "subscribing {i}/{} ({:.0} s)",
-                    self.subscriptions,
-                    subscribing.elapsed().as_secs_f64()
-                ));
-            }
-            let subscriber = payers[i % payers.len()].address();
-            let amount = U256::from((10 + i as u64 % 10) * USDC);
-            let id = demo.subscribe(subscriber, merchant, amount, PERIOD).await?;
-            subscriptions.push((id, amount));
-        }
-        say(format!(
-            "subscribed  {} subscriptions of 10+ USDC per {PERIOD} s to the merchant {merchant}",
-            subscriptions.len()
-        ));
-        let channel_payer = payers[0];
-        let channel =
-            demo.open_channel(channel_payer.address(), merchant, U256::from(100 * USDC), CHALLENGE).await?;
-        demo.approve_claim_operator(merchant, keeper_address).await?;
-        say(format!("channel     {channel} (100 USDC deposit; the keeper may claim for the merchant)"));
+        let world = World { demo, payers, merchant, keeper: keys[KEEPER].address() };
+        let subscriptions = self.fund_and_subscribe(&world).await?;
+        let channel = open_channel(&world).await?;
 
         // The keeper, in this process, with its own key.
         let mut stop_rx = keeper_stop.clone();
         let keeper = daemon::start(settings, keys[KEEPER].clone(), &mut stop_rx)
             .await?
             .ok_or_else(|| eyre!("stopped before the keeper started"))?;
-        let shared = keeper.shared();
-        let mut events = shared.events.subscribe();
+        let mut events = keeper.shared().events.subscribe();
         let api = format!("http://{}", keeper.local_addr().unwrap_or(self.keeper_listen));
         let keeper_task = tokio::spawn(keeper.run(false, keeper_stop));
-        say(format!("keeper      {keeper_address}, API {api}, a tick every {} s", self.interval));
+        say(format!("keeper      {}, API {api}, a tick every {} s", world.keeper, self.interval));
         wait_ready(&api).await?;
 
         let mut totals = Totals::default();
-
-        // The voucher the merchant registers with the keeper.
-        let voucher = demo.voucher(channel_payer, channel, U256::from(25 * USDC)).await?;
-        let answer = post(&api, "/vouchers", &voucher).await?;
-        say(format!(
-            "voucher     25 USDC on the channel registered: {}",
-            answer.1["message"].as_str().unwrap_or("?")
-        ));
-
-        // Payments, through the HTTP intake, with progress.
-        let now = demo.now().await?;
-        let mut expected_to_merchant = U256::ZERO;
-        let mut accepted = 0usize;
-        let client = reqwest::Client::new();
-        let started = tokio::time::Instant::now();
-        let mut in_flight = tokio::task::JoinSet::new();
-        for i in 0..self.payments {
-            let payer = payers[i % payers.len()];
-            let value = U256::from(10_000 + (i as u64 % 50) * 1_000);
-            let request = demo.payment(payer, merchant, value, now, &(i as u64).to_be_bytes())?;
-            let (client, url) = (client.clone(), format!("{api}/payments"));
-            in_flight.spawn(async move {
-                let response = client.post(url).json(&request).send().await?;
-                let ok = response.status().is_success();
-                let text = if ok { String::new() } else { response.text().await.unwrap_or_default() };
-                Ok::<_, reqwest::Error>((i, value, ok, text))
-            });
-            // A few requests at a time, like several clients.
-            while in_flight.len() >= 8 || (i + 1 == self.payments && !in_flight.is_empty()) {
-                let Some(done) = in_flight.join_next().await else { break };
-                let (index, value, ok, text) =
-                    done.wrap_err("intake task failed")?.wrap_err("cannot reach the keeper")?;
-                if ok {
-                    accepted += 1;
-                    expected_to_merchant += value;
-                } else {
-                    say(format!("  payment {index} refused: {text}"));
-                }
-            }
-            if (i + 1) % 100 == 0 || i + 1 == self.payments {
-                say(format!("queued      {}/{} payments from {} payers", i + 1, self.payments, payers.len()));
-            }
-        }
-        let queued_in = started.elapsed();
-        // Two bad ones, to show the intake's answers: a replay and a payer without funds.
-        let replay = demo.payment(payers[0], merchant, U256::from(10_000), now, &0u64.to_be_bytes())?;
-        let (status, body) = post(&api, "/payments", &replay).await?;
-        say(format!(
-            "replayed    payment 0 again: HTTP {status}, a duplicate answered with its status ({})",
-            body["status"].as_str().unwrap_or("?")
-        ));
-        // On a chain with an x402 v1 name, what an official v1 client sends is taken too.
-        if let Some(v1) = demo.payment_v1(payers[0], merchant, U256::from(10_000), now, b"v1")? {
-            let (status, body) = post(&api, "/payments", &v1).await?;
-            say(format!(
-                "v1 payment  network {}: HTTP {status} ({})",
-                v1["paymentRequirements"]["network"].as_str().unwrap_or("?"),
-                body["status"].as_str().or(body["invalidReason"].as_str()).unwrap_or("?")
-            ));
-            if status == 202 {
-                accepted += 1;
-                expected_to_merchant += U256::from(10_000);
-            }
-        }
-        let broke = PrivateKeySigner::random();
-        let (status, body) =
-            post(&api, "/payments", &demo.payment(&broke, merchant, U256::from(10_000), now, b"x")?).await?;
-        say(format!(
-            "unfunded    payer refused: HTTP {status} {}",
-            body["invalidReason"].as_str().unwrap_or("?")
-        ));
-
-        // Wait for the queue to drain.
-        let patience = 120 + self.payments as u64 / 20;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(patience);
-        while totals.settled < accepted {
-            if tokio::time::Instant::now() > deadline {
-                bail!("only {} of {accepted} payments settled after {patience} s", totals.settled);
-            }
-            next_event(&mut events, &mut totals).await;
-        }
-        let settled_in = started.elapsed();
-        say(format!(
-            "timing      {accepted} payments accepted in {:.1} s ({:.0}/s through HTTP), all settled {:.1} s after the first",
-            queued_in.as_secs_f64(),
-            accepted as f64 / queued_in.as_secs_f64(),
-            settled_in.as_secs_f64()
-        ));
-        // The reference: one payment as a facilitator settles it, to the same (already funded) merchant.
-        let standalone = demo.standalone_transfer_gas(keys[0].address(), payers[0], merchant).await?;
-        expected_to_merchant += U256::from(x402_devkit::demo::STANDALONE_VALUE);
-        let per_payment = totals.settle_gas as f64 / totals.settled.max(1) as f64;
-        say(format!(
-            "settled     {} payments in {} transactions: {:.0} gas per payment, {:.2}x a standalone \
-             transferWithAuthorization ({standalone} gas)",
-            totals.settled,
-            totals.settle_txs.len(),
-            per_payment,
-            per_payment / standalone as f64
-        ));
-
-        // Periods of chain time; the payer closes the channel after the first.
-        let mut charged_expected = subscriptions.len(); // the first period is due at creation
-        let mut period_started = tokio::time::Instant::now();
-        for period in 1..=self.periods {
-            wait_for(&mut events, &mut totals, |t| t.charged >= charged_expected, "subscription charges")
-                .await?;
-            say(format!(
-                "period {period}    {} charges so far in {} executeBatch transactions ({:.0} gas per charge); \
-                 this period's {} done {:.1} s after it became due",
-                totals.charged,
-                totals.charge_txs,
-                totals.charge_gas as f64 / totals.charged.max(1) as f64,
-                subscriptions.len(),
-                period_started.elapsed().as_secs_f64()
-            ));
-            if period == 1 {
-                demo.start_close(channel_payer.address(), channel).await?;
-                say("channel     payer started a unilateral close; the keeper should claim the voucher");
-                wait_for(&mut events, &mut totals, |t| t.claims >= 1, "the voucher claim").await?;
-                say(format!(
-                    "channel     claimed {} USDC for the merchant",
-                    demo.channel(channel).await?.1 / U256::from(USDC)
-                ));
-            }
-            demo.advance(PERIOD).await?;
-            period_started = tokio::time::Instant::now();
-            charged_expected += subscriptions.len();
-            say(format!("time        +{PERIOD} s of chain time"));
-        }
-        wait_for(&mut events, &mut totals, |t| t.charged >= charged_expected, "subscription charges").await?;
-        wait_for(&mut events, &mut totals, |t| t.finalized >= 1, "the channel's finalization").await?;
-        say(format!(
-            "channel     finalized after the challenge period: status {}",
-            demo.channel(channel).await?.0
-        ));
+        register_voucher(&world, &api, channel).await?;
+        let mut paid = self.queue_payments(&world, &api).await?;
+        paid.add(show_intake_answers(&world, &api).await?);
+        self.wait_settled(&mut events, &mut totals, &paid).await?;
+        paid.add(report_gas(&world, &keys[0], &totals).await?);
+        let charged_expected =
+            self.run_periods(&world, &mut events, &mut totals, subscriptions.len(), channel).await?;
 
         // What the merchant must hold: every settled payment, the reference transfer and the channel claim; its
         // subscription income is credited in the contract (pull), not transferred.
-        let merchant_balance = demo.balance(merchant).await?;
-        let expected = expected_to_merchant + U256::from(25 * USDC);
+        let merchant_balance = world.demo.balance(merchant).await?;
+        let expected = paid.value + U256::from(25 * USDC);
         say(format!(
             "summary     merchant holds {} units (payments, reference transfer, channel claim; expected {expected}); \
              {} subscription charges executed, exactly {} per subscription",
@@ -358,7 +164,7 @@ impl DevnetArgs {
             let _ = tokio::time::timeout(Duration::from_secs(30), keeper_task).await;
             let ok = merchant_balance == expected
                 && totals.charged == charged_expected
-                && totals.settled == accepted;
+                && totals.settled == paid.count;
             if !ok {
                 bail!("smoke check failed: balances or counts differ from what was expected");
             }
@@ -370,6 +176,293 @@ impl DevnetArgs {
             next_event(&mut events, &mut totals).await;
         }
     }
+
+    fn start_anvil(&self) -> eyre::Result<AnvilInstance> {
+        let mut anvil = Anvil::at(&self.anvil).chain_id(self.chain_id);
+        if self.port != 0 {
+            anvil = anvil.port(self.port);
+        }
+        let anvil = anvil.try_spawn().wrap_err_with(|| {
+            format!("cannot start anvil ({}); is port {} free?", self.anvil.display(), self.port)
+        })?;
+        let v1 = x402_protocol::network::v1_name(self.chain_id)
+            .map(|name| format!(", x402 v1 network {name}"))
+            .unwrap_or_default();
+        say(format!("anvil       {} (chain {}{v1})", anvil.endpoint(), self.chain_id));
+        Ok(anvil)
+    }
+
+    /// The keeper's settings: the deployment's contracts, the demo merchant, a short interval.
+    fn keeper_settings(
+        &self,
+        record: &Path,
+        rpc_url: &str,
+        state: &Path,
+        merchant: Address,
+    ) -> eyre::Result<Settings> {
+        let file = FileSettings {
+            interval_secs: Some(self.interval),
+            merchants: Some(Merchants::Only(vec![merchant])),
+            listen: Some(self.keeper_listen),
+            data_dir: Some(state.join("keeper")),
+            payments_batch: Some(250),
+            // The devnet's one HTTP client stands for all its payers: it may use the keeper's whole intake rate.
+            client_rate_limit_per_sec: Some(2_000),
+            client_rate_limit_burst: Some(4_000),
+            ..Default::default()
+        };
+        Ok(settings_from_record(record, rpc_url.to_owned(), &file)?)
+    }
+
+    async fn fund_and_subscribe(&self, world: &World<'_>) -> eyre::Result<Vec<(U256, U256)>> {
+        say("funding     payers and subscribers with 1,000,000 test USDC each");
+        for payer in &world.payers {
+            world.demo.mint(payer.address(), U256::from(1_000_000 * USDC)).await?;
+        }
+        let mut subscriptions = Vec::new();
+        let subscribing = tokio::time::Instant::now();
+        for i in 0..self.subscriptions {
+            if i > 0 && i % 1000 == 0 {
+                say(format!(
+                    "subscribing {i}/{} ({:.0} s)",
+                    self.subscriptions,
+                    subscribing.elapsed().as_secs_f64()
+                ));
+            }
+            let subscriber = world.payers[i % world.payers.len()].address();
+            let amount = U256::from((10 + i as u64 % 10) * USDC);
+            let id = world.demo.subscribe(subscriber, world.merchant, amount, PERIOD).await?;
+            subscriptions.push((id, amount));
+        }
+        say(format!(
+            "subscribed  {} subscriptions of 10+ USDC per {PERIOD} s to the merchant {}",
+            subscriptions.len(),
+            world.merchant
+        ));
+        Ok(subscriptions)
+    }
+
+    /// Queues the signed payments through the keeper's HTTP intake, a few at a time like several clients.
+    async fn queue_payments(&self, world: &World<'_>, api: &str) -> eyre::Result<Paid> {
+        let now = world.demo.now().await?;
+        let mut paid = Paid { started: Some(tokio::time::Instant::now()), ..Paid::default() };
+        let client = reqwest::Client::new();
+        let mut in_flight = tokio::task::JoinSet::new();
+        for i in 0..self.payments {
+            let payer = world.payers[i % world.payers.len()];
+            let value = U256::from(10_000 + (i as u64 % 50) * 1_000);
+            let request = world.demo.payment(payer, world.merchant, value, now, &(i as u64).to_be_bytes())?;
+            let (client, url) = (client.clone(), format!("{api}/payments"));
+            in_flight.spawn(async move {
+                let response = client.post(url).json(&request).send().await?;
+                let ok = response.status().is_success();
+                let text = if ok { String::new() } else { response.text().await.unwrap_or_default() };
+                Ok::<_, reqwest::Error>((i, value, ok, text))
+            });
+            while in_flight.len() >= 8 || (i + 1 == self.payments && !in_flight.is_empty()) {
+                let Some(done) = in_flight.join_next().await else { break };
+                let (index, value, ok, text) =
+                    done.wrap_err("intake task failed")?.wrap_err("cannot reach the keeper")?;
+                if ok {
+                    paid.add(Paid { count: 1, value, ..Paid::default() });
+                } else {
+                    say(format!("  payment {index} refused: {text}"));
+                }
+            }
+            if (i + 1) % 100 == 0 || i + 1 == self.payments {
+                say(format!(
+                    "queued      {}/{} payments from {} payers",
+                    i + 1,
+                    self.payments,
+                    world.payers.len()
+                ));
+            }
+        }
+        paid.queued_in = paid.started.map(|at| at.elapsed());
+        Ok(paid)
+    }
+
+    async fn wait_settled(
+        &self,
+        events: &mut broadcast::Receiver<Event>,
+        totals: &mut Totals,
+        paid: &Paid,
+    ) -> eyre::Result<()> {
+        let patience = 120 + self.payments as u64 / 20;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(patience);
+        while totals.settled < paid.count {
+            if tokio::time::Instant::now() > deadline {
+                bail!("only {} of {} payments settled after {patience} s", totals.settled, paid.count);
+            }
+            next_event(events, totals).await;
+        }
+        let queued_in = paid.queued_in.unwrap_or_default().as_secs_f64();
+        say(format!(
+            "timing      {} payments accepted in {queued_in:.1} s ({:.0}/s through HTTP), all settled {:.1} s after the first",
+            paid.count,
+            paid.count as f64 / queued_in.max(f64::EPSILON),
+            paid.started.map(|at| at.elapsed()).unwrap_or_default().as_secs_f64()
+        ));
+        Ok(())
+    }
+
+    /// Periods of chain time, each waited for until its charges are in; the payer closes the channel after the
+    /// first. Returns the charges expected in all.
+    async fn run_periods(
+        &self,
+        world: &World<'_>,
+        events: &mut broadcast::Receiver<Event>,
+        totals: &mut Totals,
+        subscriptions: usize,
+        channel: B256,
+    ) -> eyre::Result<usize> {
+        let mut charged_expected = subscriptions; // the first period is due at creation
+        let mut period_started = tokio::time::Instant::now();
+        for period in 1..=self.periods {
+            wait_for(events, totals, |t| t.charged >= charged_expected, "subscription charges").await?;
+            say(format!(
+                "period {period}    {} charges so far in {} executeBatch transactions ({:.0} gas per charge); \
+                 this period's {subscriptions} done {:.1} s after it became due",
+                totals.charged,
+                totals.charge_txs,
+                totals.charge_gas as f64 / totals.charged.max(1) as f64,
+                period_started.elapsed().as_secs_f64()
+            ));
+            if period == 1 {
+                world.demo.start_close(world.payers[0].address(), channel).await?;
+                say("channel     payer started a unilateral close; the keeper should claim the voucher");
+                wait_for(events, totals, |t| t.claims >= 1, "the voucher claim").await?;
+                say(format!(
+                    "channel     claimed {} USDC for the merchant",
+                    world.demo.channel(channel).await?.1 / U256::from(USDC)
+                ));
+            }
+            world.demo.advance(PERIOD).await?;
+            period_started = tokio::time::Instant::now();
+            charged_expected += subscriptions;
+            say(format!("time        +{PERIOD} s of chain time"));
+        }
+        wait_for(events, totals, |t| t.charged >= charged_expected, "subscription charges").await?;
+        wait_for(events, totals, |t| t.finalized >= 1, "the channel's finalization").await?;
+        say(format!(
+            "channel     finalized after the challenge period: status {}",
+            world.demo.channel(channel).await?.0
+        ));
+        Ok(charged_expected)
+    }
+}
+
+/// The demo's chain helpers and accounts.
+struct World<'a> {
+    demo: Demo,
+    payers: Vec<&'a PrivateKeySigner>,
+    merchant: Address,
+    keeper: Address,
+}
+
+/// Payments accepted for the merchant: how many, their value, and when queueing started and took.
+#[derive(Clone, Copy, Default)]
+struct Paid {
+    count: usize,
+    value: U256,
+    started: Option<tokio::time::Instant>,
+    queued_in: Option<Duration>,
+}
+
+impl Paid {
+    fn add(&mut self, more: Paid) {
+        self.count += more.count;
+        self.value += more.value;
+    }
+}
+
+/// Deploys every contract in-process, as `x402 deploy --network local` does, and lists the proxies; returns the
+/// record's path.
+async fn deploy_contracts(rpc_url: &str, deployer: &PrivateKeySigner, dir: &Path) -> eyre::Result<PathBuf> {
+    say("deploying   x402 deploy --network local ...");
+    let chain = Chain::connect(rpc_url, Some(deployer.clone())).await?;
+    let options = DeployOptions {
+        network: Network::Local,
+        config: ConfigFile::default(),
+        deployments_dir: dir.to_owned(),
+        create2_salt: None,
+        dry_run: false,
+    };
+    let report = deploy::deploy(&chain, &options, |_| {}).await?;
+    for contract in [Contract::X402Payment, Contract::Subscription, Contract::PaymentChannel] {
+        say(format!("  {:<16} {}", contract.name(), report.record.proxy(contract).unwrap_or_default()));
+    }
+    Ok(report.path)
+}
+
+/// A channel from the first payer to the merchant, which the keeper may claim for the merchant.
+async fn open_channel(world: &World<'_>) -> eyre::Result<B256> {
+    let payer = world.payers[0].address();
+    let channel = world.demo.open_channel(payer, world.merchant, U256::from(100 * USDC), CHALLENGE).await?;
+    world.demo.approve_claim_operator(world.merchant, world.keeper).await?;
+    say(format!("channel     {channel} (100 USDC deposit; the keeper may claim for the merchant)"));
+    Ok(channel)
+}
+
+/// The voucher the merchant registers with the keeper.
+async fn register_voucher(world: &World<'_>, api: &str, channel: B256) -> eyre::Result<()> {
+    let voucher = world.demo.voucher(world.payers[0], channel, U256::from(25 * USDC)).await?;
+    let answer = post(api, "/vouchers", &voucher).await?;
+    say(format!(
+        "voucher     25 USDC on the channel registered: {}",
+        answer.1["message"].as_str().unwrap_or("?")
+    ));
+    Ok(())
+}
+
+/// A replay and an unfunded payer, to show the intake's answers; on a chain with an x402 v1 name, a payment as an
+/// official v1 client sends it (returned when accepted).
+async fn show_intake_answers(world: &World<'_>, api: &str) -> eyre::Result<Paid> {
+    let (demo, merchant, payer) = (&world.demo, world.merchant, world.payers[0]);
+    let now = demo.now().await?;
+    let mut paid = Paid::default();
+    let replay = demo.payment(payer, merchant, U256::from(10_000), now, &0u64.to_be_bytes())?;
+    let (status, body) = post(api, "/payments", &replay).await?;
+    say(format!(
+        "replayed    payment 0 again: HTTP {status}, a duplicate answered with its status ({})",
+        body["status"].as_str().unwrap_or("?")
+    ));
+    if let Some(v1) = demo.payment_v1(payer, merchant, U256::from(10_000), now, b"v1")? {
+        let (status, body) = post(api, "/payments", &v1).await?;
+        say(format!(
+            "v1 payment  network {}: HTTP {status} ({})",
+            v1["paymentRequirements"]["network"].as_str().unwrap_or("?"),
+            body["status"].as_str().or(body["invalidReason"].as_str()).unwrap_or("?")
+        ));
+        if status == 202 {
+            paid.add(Paid { count: 1, value: U256::from(10_000), ..Paid::default() });
+        }
+    }
+    let broke = PrivateKeySigner::random();
+    let (status, body) =
+        post(api, "/payments", &demo.payment(&broke, merchant, U256::from(10_000), now, b"x")?).await?;
+    say(format!(
+        "unfunded    payer refused: HTTP {status} {}",
+        body["invalidReason"].as_str().unwrap_or("?")
+    ));
+    Ok(paid)
+}
+
+/// Gas per settled payment against one standalone transfer to the same (already funded) merchant, as a
+/// facilitator settles a payment; returns that transfer's value, which the merchant holds too.
+async fn report_gas(world: &World<'_>, relayer: &PrivateKeySigner, totals: &Totals) -> eyre::Result<Paid> {
+    let standalone =
+        world.demo.standalone_transfer_gas(relayer.address(), world.payers[0], world.merchant).await?;
+    let per_payment = totals.settle_gas as f64 / totals.settled.max(1) as f64;
+    say(format!(
+        "settled     {} payments in {} transactions: {:.0} gas per payment, {:.2}x a standalone \
+         transferWithAuthorization ({standalone} gas)",
+        totals.settled,
+        totals.settle_txs.len(),
+        per_payment,
+        per_payment / standalone as f64
+    ));
+    Ok(Paid { value: U256::from(x402_devkit::demo::STANDALONE_VALUE), ..Paid::default() })
 }
 
 async fn wait_ready(api: &str) -> eyre::Result<()> {

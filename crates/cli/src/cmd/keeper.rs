@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use alloy::primitives::Address;
-use eyre::{WrapErr, bail};
+use eyre::WrapErr;
 use tokio::sync::watch;
-use x402_keeper::config::{Contracts, FileConfig, Merchants, Settings};
+use x402_keeper::config::{FileConfig, Merchants};
 use x402_keeper::daemon;
 
 use super::Target;
 use crate::keys;
 use crate::logging::{self, LogFormat};
-use crate::record::Record;
+use x402_cli::deployer::record::Record;
+use x402_cli::keeper_settings::settings_from_record;
 
 /// Run the keeper: execute due subscriptions, settle queued x402 payments, watch payment channels.
 #[derive(Debug, clap::Args)]
@@ -49,36 +50,6 @@ pub(crate) struct KeeperArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "X402_LOG_FORMAT")]
     log_format: LogFormat,
-}
-
-/// The keeper's settings for the deployment recorded at `path`, from the file settings `file`.
-pub(crate) fn settings_from_record(
-    path: &Path,
-    rpc_url: String,
-    file: &x402_keeper::config::FileSettings,
-) -> eyre::Result<Settings> {
-    let Some(record) = Record::load(path)? else {
-        bail!("no deployment record at {}: run `x402 deploy` first", path.display());
-    };
-    let proxy = |name: &str| {
-        record
-            .proxy(name)
-            .ok_or_else(|| eyre::eyre!("{} records no {name} proxy; finish `x402 deploy`", path.display()))
-    };
-    let deployed_block = record
-        .contracts
-        .get("PaymentChannel")
-        .and_then(|c| c.proxy.as_ref())
-        .map(|d| d.block)
-        .unwrap_or_default();
-    let contracts = Contracts {
-        x402_payment: proxy("X402Payment")?,
-        subscription: proxy("Subscription")?,
-        payment_channel: proxy("PaymentChannel")?,
-        deployed_block,
-    };
-    let token = record.token.address.ok_or_else(|| eyre::eyre!("{} records no token", path.display()))?;
-    Ok(file.resolve(rpc_url, record.chain_id, contracts, vec![token])?)
 }
 
 /// Loads a keeper TOML file.

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::network::Network;
+use x402_cli::deployer::network::Network;
 
 /// Deploy the x402 settlement contracts, keep their record, check it against the chain, and run the keeper.
 #[derive(Debug, Parser)]

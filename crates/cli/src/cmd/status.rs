@@ -7,10 +7,12 @@ use alloy::providers::Provider;
 use eyre::bail;
 use x402_bindings::X402Payment;
 
+use x402_bindings::Contract;
+use x402_cli::deployer::chain::Chain;
+use x402_cli::deployer::plan;
+use x402_cli::deployer::record::Record;
+
 use super::{Target, say};
-use crate::chain::Chain;
-use crate::plan::{self, CONTRACTS};
-use crate::record::Record;
 
 /// EIP-1967 implementation slot: keccak256("eip1967.proxy.implementation") - 1.
 const IMPLEMENTATION_SLOT: B256 =
@@ -85,9 +87,10 @@ async fn inspect(chain: &Chain, record: &Record) -> eyre::Result<Vec<Finding>> {
         None => add("token", "code", false, "not deployed".into()),
     }
     let handed_over = record.settings.admin != record.deployer;
-    for name in CONTRACTS {
+    for contract in Contract::ALL {
+        let name = contract.name();
         let (Some(proxy), Some(implementation)) =
-            (record.proxy(name), record.contracts.get(name).and_then(|c| c.implementation.clone()))
+            (record.proxy(contract), record.contracts.get(name).and_then(|c| c.implementation.clone()))
         else {
             add(name, "deployed", false, "not in the record: the deployment is unfinished".into());
             continue;

@@ -8,7 +8,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Scratch, address_of, assert_success, deploy, key_hex, x402};
+use x402_bindings::Contract;
+use x402_cli::deployer::chain::Chain;
+use x402_cli::deployer::deploy::{self, DeployOptions};
+use x402_cli::deployer::network::Network;
+use x402_cli::deployer::settings::ConfigFile;
+
+use super::{Scratch, key_hex, x402};
 use alloy::network::TransactionBuilder;
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -34,18 +40,28 @@ pub struct Net {
     pub keys: Vec<PrivateKeySigner>,
 }
 
+/// A fresh deployment on `anvil`, made in-process (the deploy command's own tests run the binary), with payers
+/// 1 to 5 funded.
 pub async fn net(anvil: AnvilInstance) -> Net {
     let scratch = Scratch::new();
-    assert_success(&deploy(&anvil, &scratch, "local", &[]));
-    let record = scratch.record("local");
+    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let chain = Chain::connect(&anvil.endpoint(), Some(keys[0].clone())).await.unwrap();
+    let options = DeployOptions {
+        network: Network::Local,
+        config: ConfigFile::default(),
+        deployments_dir: scratch.dir().to_owned(),
+        create2_salt: None,
+        dry_run: false,
+    };
+    let record = deploy::deploy(&chain, &options, |_| {}).await.unwrap().record;
+    let proxy = |contract| record.proxy(contract).unwrap();
     let contracts = Contracts {
-        x402_payment: address_of(&record, "X402Payment", "proxy"),
-        subscription: address_of(&record, "Subscription", "proxy"),
-        payment_channel: address_of(&record, "PaymentChannel", "proxy"),
+        x402_payment: proxy(Contract::X402Payment),
+        subscription: proxy(Contract::Subscription),
+        payment_channel: proxy(Contract::PaymentChannel),
         deployed_block: 0,
     };
-    let token: Address = record["token"]["address"].as_str().unwrap().parse().unwrap();
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let token: Address = record.token.address.unwrap();
     let demo = Demo::connect(&anvil.endpoint(), &keys, token, contracts).await.unwrap();
     for payer in &keys[1..=5] {
         demo.mint(payer.address(), U256::from(1_000_000 * USDC)).await.unwrap();

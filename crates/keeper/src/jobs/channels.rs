@@ -4,70 +4,31 @@
 //! (as the recipient's claim operator) while the challenge period runs; once the period is over it finalizes
 //! the close, which anyone may do. Closed channels leave the list.
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt};
-use alloy::sol_types::SolStruct;
 use alloy::sol_types::{SolCall, SolEvent};
-use x402_bindings::voucher::{self, Voucher};
-use x402_bindings::{ClaimOutcome, IPaymentChannel, PaymentChannel};
+use x402_bindings::{ChannelStatus, ClaimOutcome, IPaymentChannel, PaymentChannel};
+use x402_chain::{ChainError, gas};
 
-use super::{JobError, send_and_apply, simulate, with_wallet_budgets};
-use crate::daemon::{Keeper, Shared};
-use crate::intake;
-use crate::sender::{SendError, Sender};
+use super::{JobError, Worker, send_and_apply, with_wallet_budgets};
+use crate::context::Context;
+use crate::sender::SendError;
 use crate::store::{Change, TxJob};
+use crate::vouchers::{CLAIMED, claim_outcomes, refusal, signed_by};
 
 /// Blocks per `eth_getLogs` request.
 const LOG_RANGE: u64 = 5_000;
 /// The store's counter: the last block scanned for `ChannelCloseStarted`.
 const SCANNED: &str = "channels_scanned_block";
 
-const OPEN: u8 = 1;
-const CLOSING: u8 = 2;
-/// `ClaimOutcome.Claimed` as `claimBatch` returns it.
-pub(crate) const CLAIMED: u8 = ClaimOutcome::Claimed as u8;
 /// Vouchers per `claimBatch`: 20 contract-wallet vouchers need about 20 x 540k gas, a third of a 30M block.
 const CLAIMS_PER_BATCH: usize = 20;
 
-/// Why `claimBatch` would skip a voucher: its `ClaimOutcome` as an API reason and a message.
-pub(crate) fn refusal(outcome: u8) -> (&'static str, &'static str) {
-    match ClaimOutcome::try_from(outcome) {
-        Ok(ClaimOutcome::Claimed) => ("claimed", "claimBatch would pay it"),
-        Ok(ClaimOutcome::NotFound) => ("unknown_channel", "no channel with this id"),
-        Ok(ClaimOutcome::NotClaimable) => {
-            ("channel_not_claimable", "the channel is closed or its challenge period is over")
-        }
-        Ok(ClaimOutcome::Unauthorized) => {
-            ("keeper_not_claim_operator", "the recipient has not made the keeper its claim operator")
-        }
-        Ok(ClaimOutcome::NothingToClaim) => {
-            ("nothing_to_claim", "the voucher is not above what the channel has paid out already")
-        }
-        Ok(ClaimOutcome::InvalidSignature) => {
-            ("invalid_voucher_signature", "neither the payer's signature nor approved by its ERC-1271 wallet")
-        }
-        Err(_) => ("unknown_outcome", "claimBatch answered an outcome this keeper does not know"),
-    }
-}
-
-/// PaymentChannel's verdict on each voucher: the outcomes of `claimBatch(claims)` simulated from the keeper,
-/// which applies every rule a claim will (channel state, the keeper's right to claim, an amount above what was
-/// paid, the payer's low-s ECDSA signature or its ERC-1271 wallet's approval within the contract's gas budget).
-pub(crate) async fn claim_outcomes(
-    shared: &Shared,
-    claims: &[IPaymentChannel::VoucherClaim],
-) -> Result<Vec<u8>, JobError> {
-    let input: Bytes = PaymentChannel::claimBatchCall { items: claims.to_vec() }.abi_encode().into();
-    let returned = simulate(shared, shared.settings.contracts.payment_channel, &input).await?;
-    PaymentChannel::claimBatchCall::abi_decode_returns(&returned)
-        .map_err(|e| JobError::Call(format!("cannot decode claimBatch's outcomes: {e}")))
-}
-
 /// Adds channels whose close started since the last scan to the watch list.
-async fn scan(keeper: &Keeper) -> Result<(), JobError> {
+async fn scan(keeper: &Worker) -> Result<(), JobError> {
     let channels = keeper.shared.settings.contracts.payment_channel;
-    let head = keeper.shared.provider.get_block_number().await.map_err(|e| JobError::Call(e.to_string()))?;
+    let head = keeper.shared.provider.get_block_number().await.map_err(ChainError::from)?;
     let mut from = match keeper.shared.store.meta(SCANNED)? {
         Some(done) => done + 1,
         None => keeper.shared.settings.contracts.deployed_block,
@@ -79,8 +40,7 @@ async fn scan(keeper: &Keeper) -> Result<(), JobError> {
             .event_signature(PaymentChannel::ChannelCloseStarted::SIGNATURE_HASH)
             .from_block(from)
             .to_block(to);
-        let logs =
-            keeper.shared.provider.get_logs(&filter).await.map_err(|e| JobError::Call(e.to_string()))?;
+        let logs = keeper.shared.provider.get_logs(&filter).await.map_err(ChainError::from)?;
         let watch = logs.iter().filter_map(|log| log.topics().get(1).copied()).collect();
         keeper.shared.store.commit(Change { watch, meta: vec![(SCANNED, to)], ..Change::default() })?;
         from = to + 1;
@@ -89,7 +49,7 @@ async fn scan(keeper: &Keeper) -> Result<(), JobError> {
 }
 
 /// Claims and finalizes what is due on the watched channels.
-pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
+pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
     scan(keeper).await?;
     let address = keeper.shared.settings.contracts.payment_channel;
     let contract = PaymentChannel::new(address, keeper.shared.provider.clone());
@@ -99,9 +59,9 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     let mut unwatch = Vec::new();
     for id in keeper.shared.store.watched_channels()? {
         let channel = contract.getChannel(id).call().await?;
-        match channel.status {
-            OPEN => {}
-            CLOSING if channel.closesAt.to::<u64>() > now => {
+        match ChannelStatus::try_from(channel.status) {
+            Ok(ChannelStatus::Open) => {}
+            Ok(ChannelStatus::Closing) if channel.closesAt.to::<u64>() > now => {
                 if let Some(voucher) = keeper.shared.store.voucher(&id)?
                     && contract.claimable(id, voucher.amount).call().await? > alloy::primitives::U256::ZERO
                 {
@@ -114,8 +74,8 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
                     claims.push((claim, by_wallet));
                 }
             }
-            CLOSING => finalize.push(id),
-            _ => unwatch.push(id),
+            Ok(ChannelStatus::Closing) => finalize.push(id),
+            Ok(ChannelStatus::None | ChannelStatus::Closed) | Err(_) => unwatch.push(id),
         }
     }
     if !unwatch.is_empty() {
@@ -137,9 +97,9 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
                 work.push(second.to_vec());
                 work.push(first.to_vec());
             }
-            Err(JobError::Send(SendError::WouldRevert(err))) => {
+            Err(JobError::Send(err @ (SendError::WouldRevert(_) | SendError::TooBig { .. }))) => {
                 tracing::error!(error = %err, "channel claims would revert");
-                failure.get_or_insert(JobError::Send(SendError::WouldRevert(err)));
+                failure.get_or_insert(JobError::Send(err));
             }
             // The transaction pipeline is stuck (or the chain unreachable): the rest would wait the same.
             Err(err @ JobError::Send(_)) => return Err(err),
@@ -163,31 +123,16 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Whether `claim` carries `payer`'s own ECDSA signature in the form the contract accepts without asking a
-/// wallet (65 bytes, low s, v 27 or 28).
-fn signed_by(shared: &Shared, payer: Address, claim: &IPaymentChannel::VoucherClaim) -> bool {
-    let domain = voucher::domain(shared.settings.chain_id, shared.settings.contracts.payment_channel);
-    let digest = Voucher { channelId: claim.channelId, amount: claim.amount }.eip712_signing_hash(&domain);
-    intake::ecdsa_signer(&claim.signature, digest) == Some(payer)
-}
-
 /// Simulates `claims` (each with whether a contract wallet checks it), drops the vouchers the contract would
 /// skip, and sends the rest in one `claimBatch`, unless two or more of them need more than `block_limit`: those
 /// are returned, to be sent in smaller batches. A single voucher that fits no block is dropped.
 async fn claim(
-    keeper: &mut Keeper,
+    keeper: &mut Worker,
     claims: &[(IPaymentChannel::VoucherClaim, bool)],
     block_limit: u64,
 ) -> Result<Option<Vec<(IPaymentChannel::VoucherClaim, bool)>>, JobError> {
     let items: Vec<_> = claims.iter().map(|(claim, _)| claim.clone()).collect();
     let outcomes = claim_outcomes(&keeper.shared, &items).await?;
-    if outcomes.len() != items.len() {
-        return Err(JobError::Call(format!(
-            "claimBatch answered {} outcomes for {} vouchers",
-            outcomes.len(),
-            items.len()
-        )));
-    }
     let skipped: Vec<(B256, U256, u8)> = items
         .iter()
         .zip(&outcomes)
@@ -216,7 +161,7 @@ async fn claim(
             PaymentChannel::new(address, &keeper.shared.provider).SIGNATURE_GAS_RESERVE().call().await?;
         gas = with_wallet_budgets(gas, wallets, reserve);
     }
-    if !Sender::fits(gas, block_limit) {
+    if !gas::fits(gas, block_limit) {
         if claims.len() > 1 {
             return Ok(Some(claims));
         }
@@ -238,13 +183,13 @@ async fn claim(
 /// higher one registered meanwhile stays. A voucher a mined batch refused for its signature, although every
 /// simulation passed it, came from a payer whose wallet answers on chain otherwise than off it: its channel
 /// takes no more vouchers, so the keeper pays for at most one such claim per channel.
-fn dropped_vouchers(shared: &Shared, skipped: &[(B256, U256, u8)], mined: bool) -> Change {
+fn dropped_vouchers(shared: &Context, skipped: &[(B256, U256, u8)], mined: bool) -> Change {
     let outcome = if mined { "claim_skipped" } else { "claim_refused" };
     let mut change = Change::default();
     for (channel, amount, code) in skipped {
         let (reason, _) = refusal(*code);
         tracing::warn!(channel = %channel, reason, mined, "registered voucher dropped: the contract would not pay it");
-        shared.metrics.add("x402_keeper_items_total", &[("job", "channels"), ("outcome", outcome)], 1.0);
+        shared.metrics.items("channels", outcome, 1);
         if mined && *code == ClaimOutcome::InvalidSignature as u8 {
             change.refuse_vouchers.push(*channel);
         } else {
@@ -257,7 +202,7 @@ fn dropped_vouchers(shared: &Shared, skipped: &[(B256, U256, u8)], mined: bool) 
 /// Records a claim transaction; returns how many channels it paid. Vouchers the mined batch skipped are
 /// dropped (see [`dropped_vouchers`]).
 pub(crate) fn apply_claims(
-    keeper: &Keeper,
+    keeper: &Worker,
     nonce: u64,
     channels: &[B256],
     amounts: &[U256],
@@ -277,11 +222,7 @@ pub(crate) fn apply_claims(
             Some((event.channelId, *amount, event.outcome))
         })
         .collect();
-    keeper.shared.metrics.add(
-        "x402_keeper_items_total",
-        &[("job", "channels"), ("outcome", "claimed")],
-        claimed as f64,
-    );
+    keeper.shared.metrics.items("channels", "claimed", claimed);
     let change = dropped_vouchers(&keeper.shared, &skipped, true);
     keeper.shared.store.commit(Change { remove_tx: Some(nonce), ..change })?;
     Ok(claimed.min(channels.len()))
@@ -289,7 +230,7 @@ pub(crate) fn apply_claims(
 
 /// Records a finalization; the channel stops being watched once it is closed.
 pub(crate) fn apply_finalize(
-    keeper: &Keeper,
+    keeper: &Worker,
     nonce: u64,
     channel: B256,
     receipt: Option<&TransactionReceipt>,
@@ -297,11 +238,7 @@ pub(crate) fn apply_finalize(
     let done = receipt.is_some_and(TransactionReceipt::status);
     let unwatch = if done { vec![channel] } else { Vec::new() };
     if done {
-        keeper.shared.metrics.add(
-            "x402_keeper_items_total",
-            &[("job", "channels"), ("outcome", "finalized")],
-            1.0,
-        );
+        keeper.shared.metrics.items("channels", "finalized", 1);
     }
     keeper.shared.store.commit(Change { remove_tx: Some(nonce), unwatch, ..Change::default() })?;
     Ok(usize::from(done))

@@ -7,51 +7,65 @@ pub(crate) mod channels;
 pub(crate) mod payments;
 pub(crate) mod subscriptions;
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::providers::Provider;
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::transports::RpcError;
+use std::sync::Arc;
 
-use crate::daemon::{Event, Keeper, Shared};
-use crate::sender::{Resolution, SendError};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::rpc::types::TransactionReceipt;
+use x402_chain::ChainError;
+
+use crate::context::{Context, Event};
+use crate::sender::{Resolution, SendError, Sender};
 use crate::store::{PendingTx, StoreError, TxJob};
+use crate::vouchers::OutcomesError;
+
+/// What a job works with: the shared state, the transaction sender, and whether the tick was started early
+/// because a full batch of payments is queued (then only full batches go out).
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Context>,
+    pub(crate) sender: Sender,
+    pub(crate) woken: bool,
+}
 
 /// Why a job stopped for this tick.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Sending or reading failed.
+    /// Sending failed.
     #[error(transparent)]
     Send(#[from] SendError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A contract call could not be made or decoded.
-    #[error("{0}")]
-    Call(String),
-    /// A simulated call reverted (or ran out of gas): the node answered, the contract refused.
-    #[error("simulation reverted: {0}")]
-    Reverted(String),
+    /// The chain could not be read, or a simulated call reverted as a whole.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A contract view could not be called.
+    #[error(transparent)]
+    Contract(#[from] alloy::contract::Error),
+    /// A `claimBatch` simulation gave no verdict.
+    #[error(transparent)]
+    Outcomes(#[from] OutcomesError),
+    /// A call's answer does not decode.
+    #[error("cannot decode {call}'s answer: {source}")]
+    Decode {
+        /// The call.
+        call: &'static str,
+        /// Why.
+        source: alloy::sol_types::Error,
+    },
+    /// A lookup task panicked or was cancelled.
+    #[error("a lookup task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A value from the chain does not fit where it goes.
+    #[error("{0} does not fit 64 bits")]
+    Overflow(&'static str),
 }
 
-impl From<alloy::contract::Error> for JobError {
-    fn from(err: alloy::contract::Error) -> Self {
-        Self::Call(err.to_string())
+impl JobError {
+    /// Whether a simulated or estimated call reverted (rather than the chain failing to answer).
+    pub fn is_revert(&self) -> bool {
+        matches!(self, Self::Chain(err) | Self::Send(SendError::WouldRevert(err)) if err.is_revert())
     }
-}
-
-/// Simulates `input` on `to` from the keeper and returns the raw return data.
-pub(crate) async fn simulate(shared: &Shared, to: Address, input: &Bytes) -> Result<Bytes, JobError> {
-    let request =
-        TransactionRequest::default().with_from(shared.keeper).with_to(to).with_input(input.clone());
-    shared.provider.call(request).await.map_err(|err| match err {
-        RpcError::ErrorResp(payload)
-            if payload.message.contains("revert") || payload.message.contains("out of gas") =>
-        {
-            JobError::Reverted(payload.to_string())
-        }
-        err => JobError::Call(format!("simulation failed: {err}")),
-    })
 }
 
 /// `estimate` plus a full `budget` (the contract's per-item gas reserve) for each of `wallets` items a contract
@@ -63,7 +77,7 @@ pub(crate) fn with_wallet_budgets(estimate: u64, wallets: u64, budget: U256) -> 
 
 /// Applies what happened to a stored transaction to the store and the metrics.
 pub(crate) async fn apply(
-    keeper: &Keeper,
+    keeper: &Worker,
     pending: &PendingTx,
     resolution: Resolution,
 ) -> Result<(), JobError> {
@@ -74,17 +88,12 @@ pub(crate) async fn apply(
     };
     if let Some(receipt) = receipt {
         let result = if receipt.status() { "confirmed" } else { "reverted" };
-        keeper.shared.metrics.add("x402_keeper_transactions_total", &[("job", job), ("result", result)], 1.0);
-        keeper.shared.metrics.add("x402_keeper_tx_gas_used_total", &[("job", job)], receipt.gas_used as f64);
+        keeper.shared.metrics.transaction(job, result, Some(receipt.gas_used));
         if !receipt.status() {
             tracing::error!(job, tx = %receipt.transaction_hash, "keeper transaction reverted");
         }
     } else {
-        keeper.shared.metrics.add(
-            "x402_keeper_transactions_total",
-            &[("job", job), ("result", "dropped")],
-            1.0,
-        );
+        keeper.shared.metrics.transaction(job, "dropped", None);
     }
     let (action, items, succeeded) = match &pending.job {
         TxJob::Payments { token, items } => {
@@ -131,7 +140,7 @@ pub(crate) async fn apply(
 /// Sends a job's transaction and applies its receipt; on a send error the transaction stays stored for the next
 /// tick's reconciliation.
 pub(crate) async fn send_and_apply(
-    keeper: &mut Keeper,
+    keeper: &mut Worker,
     job: TxJob,
     to: Address,
     input: Bytes,

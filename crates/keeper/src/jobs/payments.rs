@@ -12,10 +12,10 @@ use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment};
+use x402_chain::{ChainError, gas};
 
-use super::{JobError, send_and_apply, simulate, with_wallet_budgets};
-use crate::daemon::Keeper;
-use crate::sender::{SendError, Sender};
+use super::{JobError, Worker, send_and_apply, with_wallet_budgets};
+use crate::sender::SendError;
 use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
 use x402_protocol::Reason;
 
@@ -53,7 +53,7 @@ fn failed(mut record: PaymentRecord, reason: &str) -> PaymentRecord {
 
 /// Why the token refused an authorization whose window and nonce were fine: `insufficient_funds` if the payer's
 /// balance, less `ahead` (what the same payer's earlier items in the batch take first), does not cover it.
-async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord, ahead: U256) -> &'static str {
+async fn refusal_reason(keeper: &Worker, record: &PaymentRecord, ahead: U256) -> &'static str {
     let token = TestStablecoin::new(record.key.token, &keeper.shared.provider);
     match token.balanceOf(record.key.payer).call().await {
         Ok(balance) if balance.saturating_sub(ahead) < record.value => Reason::InsufficientFunds.as_str(),
@@ -65,7 +65,7 @@ async fn refusal_reason(keeper: &Keeper, record: &PaymentRecord, ahead: U256) ->
 /// settled earlier in the same batch take from its balance, when the balance is read before the batch (in a
 /// simulation); after a mined batch the balance already reflects them.
 async fn reason_for(
-    keeper: &Keeper,
+    keeper: &Worker,
     record: &PaymentRecord,
     outcome: u8,
     ahead: U256,
@@ -83,7 +83,7 @@ async fn reason_for(
 /// Settles the queue: on an interval tick, whatever is queued; after that (and on a tick started early because a
 /// batch filled up) only full batches, so payments arriving during a batch wait for the next full batch or tick
 /// instead of going out in small ones. Stops when the keeper is stopping or a batch cannot be sent.
-pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
+pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
     let batch_size = keeper.shared.settings.payments_batch;
     let mut partial_allowed = !keeper.woken;
@@ -122,17 +122,17 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             // A batch too big for the node's call gas cap (the block gas limit, typically) reverts as a whole:
             // halved until it simulates; the rest stays queued for the next batch.
             let returned = loop {
-                match simulate(&keeper.shared, x402, &encode(token, &live)).await {
+                match keeper.shared.simulate(x402, &encode(token, &live)).await {
                     Ok(returned) => break returned,
-                    Err(JobError::Reverted(_)) if live.len() > 1 => {
+                    Err(err) if err.is_revert() && live.len() > 1 => {
                         live.truncate(live.len().div_ceil(2));
                         leftover = true;
                     }
-                    Err(err) => return Err(err),
+                    Err(err) => return Err(err.into()),
                 }
             };
             let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
-                .map_err(|e| JobError::Call(format!("cannot decode settleBatch's outcomes: {e}")))?;
+                .map_err(|source| JobError::Decode { call: "settleBatch", source })?;
             let mut settle = Vec::with_capacity(live.len());
             let mut ahead: HashMap<Address, U256> = HashMap::new();
             for (record, outcome) in live.into_iter().zip(outcomes) {
@@ -149,11 +149,7 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
         }
         for record in &change.payments {
             tracing::info!(id = %record.key.id(), reason = record.reason.as_deref().unwrap_or(""), "payment failed before sending");
-            keeper.shared.metrics.add(
-                "x402_keeper_items_total",
-                &[("job", "payments"), ("outcome", record.reason.as_deref().unwrap_or(UNEXPECTED))],
-                1.0,
-            );
+            keeper.shared.metrics.items("payments", record.reason.as_deref().unwrap_or(UNEXPECTED), 1);
         }
         if live.is_empty() {
             keeper.shared.store.commit(change)?;
@@ -187,7 +183,7 @@ const CODE_LOOKUPS_IN_FLIGHT: usize = 16;
 
 /// The payers among `records` that have code: the token asks them (ERC-1271) about their signatures. Asked
 /// concurrently, a few at a time, so a batch of many payers does not wait on one round trip after another.
-async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<HashSet<Address>, JobError> {
+async fn payers_with_code(keeper: &Worker, records: &[PaymentRecord]) -> Result<HashSet<Address>, JobError> {
     let payers: HashSet<Address> = records.iter().map(|r| r.key.payer).collect();
     let mut with_code = HashSet::new();
     let mut lookups = tokio::task::JoinSet::new();
@@ -200,8 +196,8 @@ async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<
             lookups.spawn(async move { (payer, provider.get_code_at(payer).await) });
         }
         let Some(done) = lookups.join_next().await else { break };
-        let (payer, code) = done.map_err(|e| JobError::Call(format!("code lookup task failed: {e}")))?;
-        if !code.map_err(|e| JobError::Call(e.to_string()))?.is_empty() {
+        let (payer, code) = done?;
+        if !code.map_err(ChainError::from)?.is_empty() {
             with_code.insert(payer);
         }
     }
@@ -214,7 +210,7 @@ async fn payers_with_code(keeper: &Keeper, records: &[PaymentRecord]) -> Result<
 /// Too big a batch sheds its newest wallet items first, then its newest half, until it fits; what is shed stays
 /// queued. A single payment that fits no block is failed (in `change`).
 async fn sized_batch(
-    keeper: &Keeper,
+    keeper: &Worker,
     token: Address,
     live: &mut Vec<PaymentRecord>,
     change: &mut Change,
@@ -245,7 +241,7 @@ async fn sized_batch(
             }
             (None, _) => None,
         };
-        if let Some(gas) = gas.filter(|gas| Sender::fits(*gas, block_limit)) {
+        if let Some(gas) = gas.filter(|gas| gas::fits(*gas, block_limit)) {
             return Ok(Some((input, gas)));
         }
         if live.len() == 1 {
@@ -255,7 +251,7 @@ async fn sized_batch(
         } else if let (Some(gas), Some(budget), true) = (gas, reserve, wallets > 0) {
             // Shed the newest wallet items, as many as the excess needs (at least one).
             let budget = u64::try_from(budget).unwrap_or(u64::MAX).max(1);
-            let excess = Sender::headroom(gas).saturating_sub(block_limit).div_ceil(budget).max(1);
+            let excess = gas::headroom(gas).saturating_sub(block_limit).div_ceil(budget).max(1);
             for _ in 0..excess {
                 let Some(index) = live.iter().rposition(|r| r.wallet) else { break };
                 live.remove(index);
@@ -269,7 +265,7 @@ async fn sized_batch(
 
 /// Records the outcome of a settlement transaction; returns how many payments it settled.
 pub(crate) async fn apply(
-    keeper: &Keeper,
+    keeper: &Worker,
     nonce: u64,
     token: Address,
     items: &[PaymentKey],
@@ -299,11 +295,7 @@ pub(crate) async fn apply(
                         record.tx_hash = Some(receipt.transaction_hash);
                         record.block = receipt.block_number;
                         record.reason = None;
-                        keeper.shared.metrics.add(
-                            "x402_keeper_items_total",
-                            &[("job", "payments"), ("outcome", "settled")],
-                            1.0,
-                        );
+                        keeper.shared.metrics.items("payments", "settled", 1);
                     }
                     Some(reason) => {
                         if record.wallet
@@ -318,11 +310,7 @@ pub(crate) async fn apply(
                         record.tx_hash = Some(receipt.transaction_hash);
                         record.block = receipt.block_number;
                         record = failed(record, reason);
-                        keeper.shared.metrics.add(
-                            "x402_keeper_items_total",
-                            &[("job", "payments"), ("outcome", reason)],
-                            1.0,
-                        );
+                        keeper.shared.metrics.items("payments", reason, 1);
                     }
                 }
             }
@@ -332,11 +320,7 @@ pub(crate) async fn apply(
                 record.tx_hash = None;
                 if record.attempts >= MAX_ATTEMPTS {
                     record = failed(record, UNEXPECTED);
-                    keeper.shared.metrics.add(
-                        "x402_keeper_items_total",
-                        &[("job", "payments"), ("outcome", UNEXPECTED)],
-                        1.0,
-                    );
+                    keeper.shared.metrics.items("payments", UNEXPECTED, 1);
                 } else {
                     record.status = PaymentStatus::Queued;
                 }

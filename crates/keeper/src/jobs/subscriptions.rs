@@ -8,10 +8,9 @@
 use alloy::primitives::{Bytes, U256};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::{SolCall, SolEvent};
-use x402_bindings::Subscription;
+use x402_bindings::{ExecutionOutcome, Subscription};
 
-use super::{JobError, send_and_apply, simulate};
-use crate::daemon::Keeper;
+use super::{JobError, Worker, send_and_apply};
 use crate::store::{Change, ExecutionRecord, TxJob};
 
 /// Page size of `dueSubscriptions` (the contract's maximum).
@@ -19,11 +18,17 @@ const PAGE: u64 = 1000;
 /// Rounds per tick: how many missed periods one subscription can catch up in a tick.
 const MAX_ROUNDS: usize = 32;
 
-const OUTCOMES: [&str; 6] =
-    ["charged", "not_found", "inactive", "not_due", "token_not_allowed", "charge_failed"];
-
+/// An execution outcome as the API and the metrics name it.
 fn outcome_name(outcome: u8) -> &'static str {
-    OUTCOMES.get(usize::from(outcome)).copied().unwrap_or("unknown")
+    match ExecutionOutcome::try_from(outcome) {
+        Ok(ExecutionOutcome::Charged) => "charged",
+        Ok(ExecutionOutcome::NotFound) => "not_found",
+        Ok(ExecutionOutcome::Inactive) => "inactive",
+        Ok(ExecutionOutcome::NotDue) => "not_due",
+        Ok(ExecutionOutcome::TokenNotAllowed) => "token_not_allowed",
+        Ok(ExecutionOutcome::ChargeFailed) => "charge_failed",
+        Err(_) => "unknown",
+    }
 }
 
 fn encode(ids: &[U256]) -> Bytes {
@@ -31,7 +36,7 @@ fn encode(ids: &[U256]) -> Bytes {
 }
 
 /// Every subscription due now, in the contract's order.
-async fn due(keeper: &Keeper) -> Result<Vec<U256>, JobError> {
+async fn due(keeper: &Worker) -> Result<Vec<U256>, JobError> {
     let contract = Subscription::new(keeper.shared.settings.contracts.subscription, &keeper.shared.provider);
     let mut ids = Vec::new();
     let mut offset = 0u64;
@@ -39,7 +44,7 @@ async fn due(keeper: &Keeper) -> Result<Vec<U256>, JobError> {
         let page = contract.dueSubscriptions(U256::from(offset), U256::from(PAGE)).call().await?;
         ids.extend(page.subscriptionIds);
         let next: u64 =
-            page.nextOffset.try_into().map_err(|_| JobError::Call("nextOffset overflows".into()))?;
+            page.nextOffset.try_into().map_err(|_| JobError::Overflow("dueSubscriptions' nextOffset"))?;
         if next < offset + PAGE {
             break;
         }
@@ -49,7 +54,7 @@ async fn due(keeper: &Keeper) -> Result<Vec<U256>, JobError> {
 }
 
 /// Runs rounds until nothing due is left to send.
-pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
+pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
     let target = keeper.shared.settings.contracts.subscription;
     for _ in 0..MAX_ROUNDS {
         let ids = due(keeper).await?;
@@ -61,19 +66,16 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
             if keeper.shared.is_stopping() {
                 return Ok(());
             }
-            let returned = simulate(&keeper.shared, target, &encode(chunk)).await?;
+            let returned = keeper.shared.simulate(target, &encode(chunk)).await?;
             let outcomes = Subscription::executeBatchCall::abi_decode_returns(&returned)
-                .map_err(|e| JobError::Call(format!("cannot decode executeBatch's outcomes: {e}")))?;
+                .map_err(|source| JobError::Decode { call: "executeBatch", source })?;
             let mut send = Vec::new();
             for (id, outcome) in chunk.iter().zip(outcomes) {
-                if matches!(outcome_name(outcome), "charged" | "charge_failed") {
+                let sent = [ExecutionOutcome::Charged, ExecutionOutcome::ChargeFailed].map(u8::from);
+                if sent.contains(&outcome) {
                     send.push(*id);
                 } else {
-                    keeper.shared.metrics.add(
-                        "x402_keeper_items_total",
-                        &[("job", "subscriptions"), ("outcome", "dropped_in_simulation")],
-                        1.0,
-                    );
+                    keeper.shared.metrics.items("subscriptions", "dropped_in_simulation", 1);
                 }
             }
             if send.is_empty() {
@@ -96,7 +98,7 @@ pub(crate) async fn run(keeper: &mut Keeper) -> Result<(), JobError> {
 
 /// Records each execution's outcome from the receipt's events; returns how many were charged.
 pub(crate) fn apply(
-    keeper: &Keeper,
+    keeper: &Worker,
     nonce: u64,
     ids: &[U256],
     receipt: Option<&TransactionReceipt>,
@@ -139,11 +141,7 @@ pub(crate) fn apply(
         }
     }
     for record in &change.executions {
-        keeper.shared.metrics.add(
-            "x402_keeper_items_total",
-            &[("job", "subscriptions"), ("outcome", record.outcome.as_str())],
-            1.0,
-        );
+        keeper.shared.metrics.items("subscriptions", record.outcome.as_str(), 1);
     }
     keeper.shared.store.commit(change)?;
     Ok(charged)

@@ -6,29 +6,36 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use x402_bindings::Contract;
+
+use super::error::{Describe, Error, Result};
 
 /// A member or struct field: name and Solidity type.
-pub(crate) type Field = (String, String);
+pub type Field = (String, String);
 
 /// One namespace: its struct's members and the structs they use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Namespace {
-    pub(crate) members: Vec<Field>,
-    pub(crate) structs: BTreeMap<String, Vec<Field>>,
+pub struct Namespace {
+    /// The namespace struct's members, in order.
+    pub members: Vec<Field>,
+    /// The structs the members use, by name.
+    pub structs: BTreeMap<String, Vec<Field>>,
 }
 
 /// A contract's namespaces by ERC-7201 id.
-pub(crate) type Namespaces = BTreeMap<String, Namespace>;
+pub type Namespaces = BTreeMap<String, Namespace>;
 
 /// The layouts of the contracts this binary deploys.
-pub(crate) fn bundled(contract: &str) -> eyre::Result<Namespaces> {
-    let mut all: BTreeMap<String, Namespaces> = serde_json::from_str(x402_bindings::STORAGE_LAYOUTS)?;
-    all.remove(contract).ok_or_else(|| eyre::eyre!("no storage layout bundled for {contract}"))
+pub fn bundled(contract: Contract) -> Result<Namespaces> {
+    let mut all: BTreeMap<String, Namespaces> = serde_json::from_str(x402_bindings::STORAGE_LAYOUTS)
+        .describe(|| "the bundled storage layouts".into())?;
+    all.remove(contract.name())
+        .ok_or_else(|| Error::Refused(format!("no storage layout bundled for {contract}")))
 }
 
 /// Why `new` cannot replace `old`, or `None` if it can.
-pub(crate) fn incompatibility(old: &Namespaces, new: &Namespaces) -> Option<String> {
+pub fn incompatibility(old: &Namespaces, new: &Namespaces) -> Option<String> {
     for (id, before) in old {
         let Some(after) = new.get(id) else {
             return Some(format!("namespace {id} is gone"));
@@ -95,7 +102,7 @@ mod tests {
 
     #[test]
     fn every_deployed_contract_has_a_bundled_layout_with_its_own_namespace() {
-        for contract in crate::plan::CONTRACTS {
+        for contract in Contract::ALL {
             let layout = bundled(contract).unwrap();
             assert!(layout.contains_key(&format!("x402.storage.{contract}")), "{contract}");
             assert!(layout.contains_key("openzeppelin.storage.AccessControl"), "{contract}");

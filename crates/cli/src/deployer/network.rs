@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A target network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Network {
+pub enum Network {
     /// Any anvil node; a TestStablecoin is deployed as the token.
     Local,
     /// Base Sepolia (84532), Circle's test USDC.
@@ -22,7 +22,7 @@ pub(crate) enum Network {
 
 impl Network {
     /// The name used on the command line and for the record file.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Local => "local",
             Self::BaseSepolia => "base-sepolia",
@@ -33,12 +33,12 @@ impl Network {
     }
 
     /// The chain id the RPC must report; `None` for `local`, which accepts any anvil.
-    pub(crate) fn chain_id(self) -> Option<u64> {
+    pub fn chain_id(self) -> Option<u64> {
         self.table().chain_id
     }
 
     /// Circle's USDC on this network; `None` for `local`.
-    pub(crate) fn usdc(self) -> Option<Address> {
+    pub fn usdc(self) -> Option<Address> {
         self.table().usdc
     }
 

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use alloy::primitives::Address;
-use eyre::{WrapErr, bail};
 use serde::{Deserialize, Serialize};
+
+use super::error::{Describe, Error, Result, refuse};
 
 /// Smallest and largest refund window X402Payment accepts, in seconds.
 const REFUND_WINDOW_BOUNDS: (u64, u64) = (60, 30 * 24 * 3600);
@@ -23,7 +24,7 @@ const MAX_PLATFORM_FEE_BPS: u16 = 3000;
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ConfigFile {
+pub struct ConfigFile {
     admin: Option<Address>,
     arbiter: Option<Address>,
     keeper: Option<Address>,
@@ -35,37 +36,44 @@ pub(crate) struct ConfigFile {
 /// The settings with every default filled in; recorded with the deployment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Settings {
-    pub(crate) admin: Address,
-    pub(crate) arbiter: Address,
-    pub(crate) keeper: Option<Address>,
-    pub(crate) treasury: Address,
-    pub(crate) refund_window: u64,
-    pub(crate) platform_fee_bps: u16,
+pub struct Settings {
+    /// Every admin, pauser and upgrader role.
+    pub admin: Address,
+    /// X402Payment's dispute arbiter.
+    pub arbiter: Address,
+    /// Gets RevenueSplitter's DISTRIBUTOR_ROLE.
+    pub keeper: Option<Address>,
+    /// Where platform fees are credited.
+    pub treasury: Address,
+    /// X402Payment's refund window, in seconds.
+    pub refund_window: u64,
+    /// ToolRegistry's platform fee.
+    pub platform_fee_bps: u16,
 }
 
 impl ConfigFile {
     /// Reads and parses `path`.
-    pub(crate) fn load(path: &Path) -> eyre::Result<Self> {
+    pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .wrap_err_with(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).wrap_err_with(|| format!("malformed config file {}", path.display()))
+            .describe(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text)
+            .map_err(|message| Error::Refused(format!("malformed config file {}: {message}", path.display())))
     }
 
-    fn parse(text: &str) -> eyre::Result<Self> {
+    fn parse(text: &str) -> std::result::Result<Self, String> {
         // toml's Display spans several lines (with a source excerpt); one line is kept: what and where.
         toml::from_str(text).map_err(|err| {
             let line = err.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
             let message = err.message().trim().replace('\n', " ");
             match line {
-                Some(line) => eyre::eyre!("line {line}: {message}"),
-                None => eyre::eyre!("{message}"),
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
             }
         })
     }
 
     /// Fills in the defaults (`deployer` for the admin, the admin for the rest) and checks the bounds.
-    pub(crate) fn resolve(&self, deployer: Address) -> eyre::Result<Settings> {
+    pub fn resolve(&self, deployer: Address) -> Result<Settings> {
         let admin = self.admin.unwrap_or(deployer);
         let settings = Settings {
             admin,
@@ -79,18 +87,18 @@ impl ConfigFile {
             [("admin", settings.admin), ("arbiter", settings.arbiter), ("treasury", settings.treasury)]
         {
             if value.is_zero() {
-                bail!("config: {name} must not be the zero address");
+                refuse!("config: {name} must not be the zero address");
             }
         }
         if settings.keeper.is_some_and(|keeper| keeper.is_zero()) {
-            bail!("config: keeper must not be the zero address");
+            refuse!("config: keeper must not be the zero address");
         }
         let (min, max) = REFUND_WINDOW_BOUNDS;
         if !(min..=max).contains(&settings.refund_window) {
-            bail!("config: refund_window {} is outside {min}..={max} seconds", settings.refund_window);
+            refuse!("config: refund_window {} is outside {min}..={max} seconds", settings.refund_window);
         }
         if settings.platform_fee_bps > MAX_PLATFORM_FEE_BPS {
-            bail!("config: platform_fee_bps {} is above {MAX_PLATFORM_FEE_BPS}", settings.platform_fee_bps);
+            refuse!("config: platform_fee_bps {} is above {MAX_PLATFORM_FEE_BPS}", settings.platform_fee_bps);
         }
         Ok(settings)
     }
@@ -119,7 +127,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_fields_bad_values_and_bounds() {
-        let unknown = ConfigFile::parse("admn = \"0x00\"").unwrap_err().to_string();
+        let unknown = ConfigFile::parse("admn = \"0x00\"").unwrap_err();
         assert!(unknown.contains("unknown field `admn`"), "{unknown}");
         assert!(ConfigFile::parse("admin = \"0x1234\"").is_err());
         assert!(ConfigFile::parse("refund_window = \"ten\"").is_err());

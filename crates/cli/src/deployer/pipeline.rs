@@ -6,49 +6,49 @@ use std::path::Path;
 
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::rpc::types::TransactionReceipt;
-use eyre::{WrapErr, bail};
 
-use crate::chain::{Chain, Outcome};
-use crate::record::{Deployed, Record, Step, StepState};
+use super::chain::{Chain, Outcome};
+use super::error::{Error, Result, refuse};
+use super::record::{Deployed, Record, Step, StepState};
 
 /// The transaction a step sends.
-pub(crate) struct Tx {
+pub struct Tx {
     /// `None` for a contract creation.
-    pub(crate) to: Option<Address>,
-    pub(crate) input: Bytes,
+    pub to: Option<Address>,
+    /// Its call data, or the creation code.
+    pub input: Bytes,
     /// The contract a CREATE2 deployment creates, known before it is sent.
-    pub(crate) creates: Option<Address>,
+    pub creates: Option<Address>,
 }
 
 /// Runs step `id`: `build` makes its transaction if none is recorded yet; `apply` records what a successful
 /// transaction created (the deployed contract, for a creation; the receipt, when one was sent) in the same save
 /// that marks the step done.
 /// Returns the receipt, or `None` when a deterministic contract was already in place and nothing was sent.
-pub(crate) async fn run_step(
+pub async fn run_step(
     chain: &Chain,
     record: &mut Record,
     path: &Path,
     id: &str,
-    build: impl FnOnce(&Record) -> eyre::Result<Tx>,
-    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> eyre::Result<()>,
-) -> eyre::Result<Option<TransactionReceipt>> {
+    build: impl FnOnce(&Record) -> Result<Tx>,
+    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> Result<()>,
+) -> Result<Option<TransactionReceipt>> {
     if let Some(previous) = record.step(id).filter(|s| s.state == StepState::Sent).cloned() {
         let receipt = match chain.lookup(previous.tx_hash).await? {
             Outcome::Mined(receipt) => *receipt,
             Outcome::Unknown => {
                 if chain.mined_nonce().await? > previous.nonce {
-                    bail!(
+                    refuse!(
                         "{id}: nonce {} of the deployer was used by a transaction other than the recorded {}; \
                          inspect the deployer's history before resuming",
                         previous.nonce,
                         previous.tx_hash
                     );
                 }
-                let raw = previous
-                    .raw
-                    .clone()
-                    .ok_or_else(|| eyre::eyre!("{id}: the recorded transaction is lost"))?;
-                chain.broadcast(&raw).await.wrap_err_with(|| format!("{id}: re-broadcast failed"))?;
+                let Some(raw) = previous.raw.clone() else {
+                    refuse!("{id}: the recorded transaction is lost")
+                };
+                chain.broadcast(&raw).await.map_err(|err| in_step(id, "re-broadcast failed", err))?;
                 chain.wait(previous.tx_hash).await?
             }
         };
@@ -66,7 +66,7 @@ pub(crate) async fn run_step(
         record_found(record, path, id, Some(address))?;
         return Ok(None);
     }
-    let signed = chain.sign(tx.to, tx.input).await.wrap_err_with(|| id.to_owned())?;
+    let signed = chain.sign(tx.to, tx.input).await.map_err(|err| in_step(id, "cannot sign", err))?;
     let pending = Step {
         id: id.to_owned(),
         state: StepState::Sent,
@@ -79,7 +79,7 @@ pub(crate) async fn run_step(
     };
     record.put_step(pending.clone());
     record.save(path)?;
-    chain.broadcast(&signed.raw).await.wrap_err_with(|| id.to_owned())?;
+    chain.broadcast(&signed.raw).await.map_err(|err| in_step(id, "broadcast failed", err))?;
     let receipt = chain.wait(signed.hash).await?;
     finish(chain, record, path, id, pending, receipt, apply).await.map(Some)
 }
@@ -91,8 +91,8 @@ async fn finish(
     id: &str,
     mut step: Step,
     receipt: TransactionReceipt,
-    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> eyre::Result<()>,
-) -> eyre::Result<TransactionReceipt> {
+    apply: impl FnOnce(&mut Record, Option<Deployed>, Option<&TransactionReceipt>) -> Result<()>,
+) -> Result<TransactionReceipt> {
     step.raw = None;
     step.block = receipt.block_number;
     step.gas_used = Some(receipt.gas_used);
@@ -100,7 +100,7 @@ async fn finish(
         step.state = StepState::Reverted;
         record.put_step(step);
         record.save(path)?;
-        bail!("{id} reverted in transaction {}", receipt.transaction_hash);
+        refuse!("{id} reverted in transaction {}", receipt.transaction_hash);
     }
     step.state = StepState::Done;
     let deployed = match receipt.contract_address.or(step.address) {
@@ -120,12 +120,7 @@ async fn finish(
 }
 
 /// Records step `id` as already in effect on chain, with no transaction sent.
-pub(crate) fn record_found(
-    record: &mut Record,
-    path: &Path,
-    id: &str,
-    address: Option<Address>,
-) -> eyre::Result<()> {
+pub fn record_found(record: &mut Record, path: &Path, id: &str, address: Option<Address>) -> Result<()> {
     record.put_step(Step {
         id: id.to_owned(),
         state: StepState::Found,
@@ -137,4 +132,9 @@ pub(crate) fn record_found(
         address,
     });
     record.save(path)
+}
+
+/// `err`, with the step it happened in.
+fn in_step(id: &str, what: &'static str, err: Error) -> Error {
+    Error::Step { id: id.to_owned(), what, source: Box::new(err) }
 }

@@ -1,5 +1,5 @@
 //! The JSON-RPC connection: every request has a deadline, so a node that accepts connections and never answers
-//! makes calls fail in bounded time instead of hanging the intake, the ticks and the readiness probe.
+//! makes calls fail in bounded time instead of hanging whoever asked.
 
 use std::time::Duration;
 

@@ -10,23 +10,19 @@
 
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::sol_types::{SolCall, SolValue};
-use eyre::OptionExt;
+use x402_bindings::Contract::{
+    self, CreditSystem as CREDITS, RevenueSplitter as SPLITTER, ToolRegistry as REGISTRY,
+};
 use x402_bindings::{
     CreditSystem, ERC1967Proxy, PaymentChannel, RevenueSplitter, Subscription, TestStablecoin, ToolRegistry,
     X402Payment,
 };
 
-use crate::pipeline::Tx;
-use crate::record::Record;
-
-/// The upgradeable contracts, in deployment order.
-pub(crate) const CONTRACTS: [&str; 6] =
-    ["X402Payment", "RevenueSplitter", "ToolRegistry", "CreditSystem", "PaymentChannel", "Subscription"];
-
-const SPLITTER: &str = "RevenueSplitter";
-const REGISTRY: &str = "ToolRegistry";
+use super::error::{Error, Result};
+use super::pipeline::Tx;
+use super::record::Record;
 /// The step that deploys the TestStablecoin.
-pub(crate) const TOKEN_STEP: &str = "TestStablecoin";
+pub const TOKEN_STEP: &str = "TestStablecoin";
 
 /// Roles the deploy hands over, by their Solidity constant names; DEFAULT_ADMIN_ROLE last.
 const SPLITTER_ROLES: [&str; 3] = ["PAUSER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
@@ -34,49 +30,75 @@ const REGISTRY_ROLES: [&str; 4] = ["PAUSER_ROLE", "FEE_MANAGER_ROLE", "UPGRADER_
 const CREDIT_ROLES: [&str; 4] = ["PAUSER_ROLE", "BONUS_MANAGER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
 const BASIC_ROLES: [&str; 3] = ["PAUSER_ROLE", "UPGRADER_ROLE", "DEFAULT_ADMIN_ROLE"];
 /// Contracts whose token allowlist a CREATE2 deployment fills after the fact (CreditSystem follows the registry's).
-const ALLOWLISTS: [&str; 4] = ["X402Payment", "ToolRegistry", "PaymentChannel", "Subscription"];
+const ALLOWLISTS: [Contract; 4] =
+    [Contract::X402Payment, Contract::ToolRegistry, Contract::PaymentChannel, Contract::Subscription];
 
 /// Arachnid's deterministic deployment proxy, at this address on every chain that has it (anvil included):
 /// called with `salt ++ creation code`, it creates the contract at the CREATE2 address of that pair.
-pub(crate) const CREATE2_DEPLOYER: Address =
+pub const CREATE2_DEPLOYER: Address =
     alloy::primitives::address!("0x4e59b44847b379578588920ca78fbf26c0b4956c");
 
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
+    /// Create the TestStablecoin (`local` only).
     DeployToken,
-    Implementation(&'static str),
-    Proxy(&'static str),
+    /// Create a contract's implementation.
+    Implementation(Contract),
+    /// Create a contract's ERC1967 proxy, initialized in its constructor.
+    Proxy(Contract),
+    /// Point the RevenueSplitter at the ToolRegistry.
     SetRegistry,
+    /// Wire the CreditSystem into the ToolRegistry.
     SetCreditSystem,
-    AllowToken(&'static str),
-    Grant { contract: &'static str, role: &'static str, to: Grantee },
-    Renounce { contract: &'static str, role: &'static str },
+    /// Allowlist the token (CREATE2 deployments, after the fact).
+    AllowToken(Contract),
+    /// Grant a role.
+    Grant {
+        /// On which contract.
+        contract: Contract,
+        /// The role's Solidity constant.
+        role: &'static str,
+        /// To whom.
+        to: Grantee,
+    },
+    /// The deployer gives up a role.
+    Renounce {
+        /// On which contract.
+        contract: Contract,
+        /// The role's Solidity constant.
+        role: &'static str,
+    },
 }
 
 /// Who a role goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Grantee {
+pub enum Grantee {
+    /// The ToolRegistry proxy.
     Registry,
+    /// The configured keeper.
     Keeper,
+    /// The configured admin.
     Admin,
 }
 
 /// One planned transaction.
 #[derive(Clone, Debug)]
-pub(crate) struct Step {
-    pub(crate) id: String,
-    pub(crate) action: Action,
+pub struct Step {
+    /// Its id in the record.
+    pub id: String,
+    /// What it does.
+    pub action: Action,
 }
 
 /// The plan for `record`'s settings, deployer and token.
-pub(crate) fn plan(record: &Record) -> Vec<Step> {
+pub fn plan(record: &Record) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut push = |id: String, action| steps.push(Step { id, action });
     if record.token.test_token {
         push(TOKEN_STEP.to_owned(), Action::DeployToken);
     }
-    for contract in CONTRACTS {
+    for contract in Contract::ALL {
         push(format!("{contract}.implementation"), Action::Implementation(contract));
         push(format!("{contract}.proxy"), Action::Proxy(contract));
     }
@@ -122,41 +144,25 @@ pub(crate) fn plan(record: &Record) -> Vec<Step> {
 /// The contracts whose roles move from the deployer to the admin, with those roles. A plain deployment
 /// initializes four contracts with the admin directly; a CREATE2 one initializes all six with the deployer, so
 /// that their creation code (hence their address) does not depend on anything but the deployer and the salt.
-fn handed_over(record: &Record) -> Vec<(&'static str, &'static [&'static str])> {
-    let mut list: Vec<(&'static str, &'static [&'static str])> =
+fn handed_over(record: &Record) -> Vec<(Contract, &'static [&'static str])> {
+    let mut list: Vec<(Contract, &'static [&'static str])> =
         vec![(SPLITTER, &SPLITTER_ROLES), (REGISTRY, &REGISTRY_ROLES)];
     if record.create2_salt.is_some() {
-        list.insert(0, ("X402Payment", &BASIC_ROLES));
-        list.push(("CreditSystem", &CREDIT_ROLES));
-        list.push(("PaymentChannel", &BASIC_ROLES));
-        list.push(("Subscription", &BASIC_ROLES));
+        list.insert(0, (Contract::X402Payment, &BASIC_ROLES));
+        list.push((CREDITS, &CREDIT_ROLES));
+        list.push((Contract::PaymentChannel, &BASIC_ROLES));
+        list.push((Contract::Subscription, &BASIC_ROLES));
     }
     list
 }
 
 /// The role id of a Solidity role constant.
-pub(crate) fn role_id(name: &str) -> B256 {
+pub fn role_id(name: &str) -> B256 {
     if name == "DEFAULT_ADMIN_ROLE" { B256::ZERO } else { keccak256(name) }
 }
 
-/// The creation code of an upgradeable contract's implementation.
-pub(crate) fn implementation_code(contract: &str) -> Option<Bytes> {
-    Some(
-        match contract {
-            "X402Payment" => &X402Payment::BYTECODE,
-            "RevenueSplitter" => &RevenueSplitter::BYTECODE,
-            "ToolRegistry" => &ToolRegistry::BYTECODE,
-            "CreditSystem" => &CreditSystem::BYTECODE,
-            "PaymentChannel" => &PaymentChannel::BYTECODE,
-            "Subscription" => &Subscription::BYTECODE,
-            _ => return None,
-        }
-        .clone(),
-    )
-}
-
 /// The `initialize` call the proxy of `contract` runs, from the record's settings and addresses.
-pub(crate) fn init_data(contract: &str, record: &Record) -> eyre::Result<Bytes> {
+pub fn init_data(contract: Contract, record: &Record) -> Result<Bytes> {
     let s = &record.settings;
     // A CREATE2 deployment keeps chain-specific values (the token) and the final admin out of the creation code,
     // so each proxy's address depends on the deployer, the salt and the settings only; both are set afterwards.
@@ -164,37 +170,38 @@ pub(crate) fn init_data(contract: &str, record: &Record) -> eyre::Result<Bytes> 
     let tokens = if deterministic {
         Vec::new()
     } else {
-        vec![record.token.address.ok_or_eyre("the token is not deployed yet")?]
+        vec![record.token.address.ok_or_else(|| not_yet("the token"))?]
     };
     let admin = if deterministic { record.deployer } else { s.admin };
-    let need = |name: &str| record.proxy(name).ok_or_else(|| eyre::eyre!("{name} is not deployed yet"));
+    let need = |contract: Contract| record.proxy(contract).ok_or_else(|| not_yet(contract.name()));
     let data = match contract {
-        "X402Payment" => {
+        Contract::X402Payment => {
             X402Payment::initializeCall { admin, arbiter: s.arbiter, refundWindow_: s.refund_window, tokens }
                 .abi_encode()
         }
         // The deployer administers the splitter and the registry until they are wired (see the module docs).
-        "RevenueSplitter" => {
+        Contract::RevenueSplitter => {
             RevenueSplitter::initializeCall { admin: record.deployer, treasury: s.treasury }.abi_encode()
         }
-        "ToolRegistry" => ToolRegistry::initializeCall {
+        Contract::ToolRegistry => ToolRegistry::initializeCall {
             admin: record.deployer,
             splitter_: need(SPLITTER)?,
             feeBps: s.platform_fee_bps,
             tokens,
         }
         .abi_encode(),
-        "CreditSystem" => CreditSystem::initializeCall { admin, registry_: need(REGISTRY)? }.abi_encode(),
-        "PaymentChannel" => PaymentChannel::initializeCall { admin, tokens }.abi_encode(),
-        "Subscription" => Subscription::initializeCall { admin, tokens }.abi_encode(),
-        other => eyre::bail!("unknown contract {other}"),
+        Contract::CreditSystem => {
+            CreditSystem::initializeCall { admin, registry_: need(REGISTRY)? }.abi_encode()
+        }
+        Contract::PaymentChannel => PaymentChannel::initializeCall { admin, tokens }.abi_encode(),
+        Contract::Subscription => Subscription::initializeCall { admin, tokens }.abi_encode(),
     };
     Ok(data.into())
 }
 
 /// Builds the transaction of `step` from the record.
-pub(crate) fn transaction(step: &Step, record: &Record) -> eyre::Result<Tx> {
-    let need = |name: &str| record.proxy(name).ok_or_else(|| eyre::eyre!("{name} is not deployed yet"));
+pub fn transaction(step: &Step, record: &Record) -> Result<Tx> {
+    let need = |contract: Contract| record.proxy(contract).ok_or_else(|| not_yet(contract.name()));
     let create = |input: Vec<u8>| match record.create2_salt {
         None => Tx { to: None, input: input.into(), creates: None },
         Some(salt) => {
@@ -214,14 +221,12 @@ pub(crate) fn transaction(step: &Step, record: &Record) -> eyre::Result<Tx> {
                 ("USDC".to_owned(), "USDC".to_owned(), "2".to_owned(), record.deployer).abi_encode_params();
             create([TestStablecoin::BYTECODE.as_ref(), &args].concat())
         }
-        Action::Implementation(contract) => create(
-            implementation_code(contract).ok_or_else(|| eyre::eyre!("unknown contract {contract}"))?.to_vec(),
-        ),
+        Action::Implementation(contract) => create(contract.creation_code().to_vec()),
         Action::Proxy(contract) => {
             let implementation = record
-                .implementation(contract)
-                .ok_or_else(|| eyre::eyre!("{contract} has no implementation yet"))?;
-            let args = (implementation, init_data(contract, record)?).abi_encode_params();
+                .implementation(*contract)
+                .ok_or_else(|| Error::Refused(format!("{contract} has no implementation yet")))?;
+            let args = (implementation, init_data(*contract, record)?).abi_encode_params();
             create([ERC1967Proxy::BYTECODE.as_ref(), &args].concat())
         }
         Action::SetRegistry => call(
@@ -229,34 +234,40 @@ pub(crate) fn transaction(step: &Step, record: &Record) -> eyre::Result<Tx> {
             RevenueSplitter::setRegistryCall { registry_: need(REGISTRY)? }.abi_encode(),
         ),
         Action::AllowToken(contract) => {
-            let token = record.token.address.ok_or_eyre("the token is not deployed yet")?;
-            call(need(contract)?, X402Payment::setTokenAllowedCall { token, allowed: true }.abi_encode())
+            let token = record.token.address.ok_or_else(|| not_yet("the token"))?;
+            call(need(*contract)?, X402Payment::setTokenAllowedCall { token, allowed: true }.abi_encode())
         }
         Action::SetCreditSystem => call(
             need(REGISTRY)?,
-            ToolRegistry::setCreditSystemCall { creditSystem_: need("CreditSystem")? }.abi_encode(),
+            ToolRegistry::setCreditSystemCall { creditSystem_: need(CREDITS)? }.abi_encode(),
         ),
         Action::Grant { contract, role, to } => {
             let account = match to {
                 Grantee::Registry => need(REGISTRY)?,
-                Grantee::Keeper => record.settings.keeper.ok_or_eyre("no keeper configured")?,
+                Grantee::Keeper => {
+                    record.settings.keeper.ok_or_else(|| Error::Refused("no keeper configured".into()))?
+                }
                 Grantee::Admin => record.settings.admin,
             };
             call(
-                need(contract)?,
+                need(*contract)?,
                 RevenueSplitter::grantRoleCall { role: role_id(role), account }.abi_encode(),
             )
         }
         Action::Renounce { contract, role } => call(
-            need(contract)?,
+            need(*contract)?,
             RevenueSplitter::renounceRoleCall { role: role_id(role), callerConfirmation: record.deployer }
                 .abi_encode(),
         ),
     })
 }
 
+fn not_yet(what: &str) -> Error {
+    Error::Refused(format!("{what} is not deployed yet"))
+}
+
 /// A gas bound for a step whose transaction cannot be estimated yet (it depends on earlier steps).
-pub(crate) fn gas_bound(action: &Action) -> u64 {
+pub fn gas_bound(action: &Action) -> u64 {
     match action {
         Action::DeployToken | Action::Implementation(_) => 6_000_000,
         Action::Proxy(_) => 800_000,
@@ -272,13 +283,5 @@ mod tests {
     fn role_ids_match_the_contracts() {
         assert_eq!(role_id("DEFAULT_ADMIN_ROLE"), B256::ZERO);
         assert_eq!(role_id("DISTRIBUTOR_ROLE"), keccak256("DISTRIBUTOR_ROLE"));
-    }
-
-    #[test]
-    fn every_contract_has_creation_code() {
-        for contract in CONTRACTS {
-            assert!(implementation_code(contract).is_some_and(|code| !code.is_empty()), "{contract}");
-        }
-        assert!(implementation_code("Nope").is_none());
     }
 }
