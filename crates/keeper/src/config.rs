@@ -254,6 +254,28 @@ fn check(ok: bool, name: &'static str, message: &str) -> Result<(), SettingError
     if ok { Ok(()) } else { Err(SettingError { name, message: message.to_owned() }) }
 }
 
+/// The intake's rate limits, resolved.
+struct RateLimits {
+    client: Rate,
+    global: Rate,
+    clients: usize,
+}
+
+/// Whose payments the keeper takes: jobs, tokens, merchants and the smallest amount.
+struct Scope {
+    jobs: Vec<Job>,
+    tokens: Vec<Address>,
+    merchants: Merchants,
+    min_amount: u128,
+}
+
+/// How long the keeper waits on the chain and on clients.
+struct Timeouts {
+    rpc: Duration,
+    intake: Duration,
+    connections: ConnectionLimits,
+}
+
 impl FileSettings {
     /// Applies defaults and validates; `rpc_url`, the chain, the contracts and the default token come from the
     /// deployment record.
@@ -272,12 +294,45 @@ impl FileSettings {
         check((1..=1000).contains(&payments_batch), "payments_batch", "must be 1..=1000")?;
         let subscriptions_batch = self.subscriptions_batch.unwrap_or(200);
         check((1..=1000).contains(&subscriptions_batch), "subscriptions_batch", "must be 1..=1000")?;
-        let confirmations = self.confirmations.unwrap_or(1);
-        check((1..=64).contains(&confirmations), "confirmations", "must be 1..=64")?;
         let safety_margin = self.safety_margin_secs.unwrap_or(30);
         check(safety_margin <= 3600, "safety_margin_secs", "must be at most 3600")?;
         let max_queue = self.max_queue.unwrap_or(100_000);
         check(max_queue >= 1, "max_queue", "must be at least 1")?;
+        let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
+        check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
+        let rates = self.rate_limits()?;
+        let tx = self.tx_policy()?;
+        let scope = self.scope(record_tokens)?;
+        let timeouts = self.timeouts()?;
+        Ok(Settings {
+            rpc_url,
+            chain_id,
+            contracts,
+            tokens: scope.tokens,
+            merchants: scope.merchants,
+            min_amount: scope.min_amount,
+            rpc_timeout: timeouts.rpc,
+            intake_timeout: timeouts.intake,
+            connections: timeouts.connections,
+            interval: Duration::from_secs(interval_secs),
+            listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8402))),
+            data_dir: self.data_dir.clone().unwrap_or_else(|| PathBuf::from("keeper-data")),
+            jobs: scope.jobs,
+            payments_batch,
+            subscriptions_batch,
+            safety_margin,
+            max_queue,
+            client_rate: rates.client,
+            global_rate: rates.global,
+            rate_limit_clients: rates.clients,
+            trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            max_body_bytes,
+            tx,
+            min_balance_wei: self.min_balance_wei.unwrap_or(10_000_000_000_000_000),
+        })
+    }
+
+    fn rate_limits(&self) -> Result<RateLimits, SettingError> {
         let global_rate = self.rate_limit_per_sec.unwrap_or(2_000);
         check(global_rate >= 1, "rate_limit_per_sec", "must be at least 1")?;
         let global_burst = self.rate_limit_burst.unwrap_or(global_rate.saturating_mul(2));
@@ -293,16 +348,34 @@ impl FileSettings {
         let active =
             u64::from(global_burst) + u64::from(global_rate) * u64::from(burst).div_ceil(u64::from(rate));
         let default_clients = usize::try_from(active).unwrap_or(usize::MAX).clamp(10_000, 10_000_000);
-        let rate_limit_clients = self.rate_limit_clients.unwrap_or(default_clients);
-        check((1..=10_000_000).contains(&rate_limit_clients), "rate_limit_clients", "must be 1..=10000000")?;
-        let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
-        check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
+        let clients = self.rate_limit_clients.unwrap_or(default_clients);
+        check((1..=10_000_000).contains(&clients), "rate_limit_clients", "must be 1..=10000000")?;
+        Ok(RateLimits {
+            client: Rate { per_sec: rate, burst },
+            global: Rate { per_sec: global_rate, burst: global_burst },
+            clients,
+        })
+    }
+
+    fn tx_policy(&self) -> Result<TxPolicy, SettingError> {
+        let confirmations = self.confirmations.unwrap_or(1);
+        check((1..=64).contains(&confirmations), "confirmations", "must be 1..=64")?;
         let bump_after = self.bump_after_secs.unwrap_or(30);
         check(bump_after >= 1, "bump_after_secs", "must be at least 1")?;
         let max_fee_gwei = self.max_fee_gwei.unwrap_or(500);
         check(max_fee_gwei >= 1, "max_fee_gwei", "must be at least 1")?;
         let receipt_timeout = self.receipt_timeout_secs.unwrap_or(180);
         check(receipt_timeout >= bump_after, "receipt_timeout_secs", "must be at least bump_after_secs")?;
+        Ok(TxPolicy {
+            confirmations,
+            bump_after: Duration::from_secs(bump_after),
+            max_fee_per_gas: u128::from(max_fee_gwei) * 1_000_000_000,
+            receipt_timeout: Duration::from_secs(receipt_timeout),
+            poll_interval: Duration::from_millis(200),
+        })
+    }
+
+    fn scope(&self, record_tokens: Vec<Address>) -> Result<Scope, SettingError> {
         let jobs =
             self.jobs.clone().unwrap_or_else(|| vec![Job::Subscriptions, Job::Payments, Job::Channels]);
         check(!jobs.is_empty(), "jobs", "name at least one job")?;
@@ -316,10 +389,14 @@ impl FileSettings {
         )?;
         let min_amount = self.min_amount.unwrap_or(1);
         check(min_amount >= 1, "min_amount", "must be at least 1: a zero payment only costs the keeper gas")?;
-        let rpc_timeout = self.rpc_timeout_secs.unwrap_or(10);
-        check((1..=300).contains(&rpc_timeout), "rpc_timeout_secs", "must be 1..=300")?;
-        let intake_timeout = self.intake_timeout_secs.unwrap_or(5);
-        check((1..=300).contains(&intake_timeout), "intake_timeout_secs", "must be 1..=300")?;
+        Ok(Scope { jobs, tokens, merchants, min_amount })
+    }
+
+    fn timeouts(&self) -> Result<Timeouts, SettingError> {
+        let rpc = self.rpc_timeout_secs.unwrap_or(10);
+        check((1..=300).contains(&rpc), "rpc_timeout_secs", "must be 1..=300")?;
+        let intake = self.intake_timeout_secs.unwrap_or(5);
+        check((1..=300).contains(&intake), "intake_timeout_secs", "must be 1..=300")?;
         let header_timeout = self.header_timeout_secs.unwrap_or(10);
         check((1..=3600).contains(&header_timeout), "header_timeout_secs", "must be 1..=3600")?;
         let body_timeout = self.body_timeout_secs.unwrap_or(10);
@@ -332,42 +409,15 @@ impl FileSettings {
             "max_connections_per_client",
             "must be 1..=max_connections",
         )?;
-        Ok(Settings {
-            rpc_url,
-            chain_id,
-            contracts,
-            tokens,
-            merchants,
-            min_amount,
-            rpc_timeout: Duration::from_secs(rpc_timeout),
-            intake_timeout: Duration::from_secs(intake_timeout),
+        Ok(Timeouts {
+            rpc: Duration::from_secs(rpc),
+            intake: Duration::from_secs(intake),
             connections: ConnectionLimits {
                 header_timeout: Duration::from_secs(header_timeout),
                 body_timeout: Duration::from_secs(body_timeout),
                 max: max_connections,
                 per_client,
             },
-            interval: Duration::from_secs(interval_secs),
-            listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8402))),
-            data_dir: self.data_dir.clone().unwrap_or_else(|| PathBuf::from("keeper-data")),
-            jobs,
-            payments_batch,
-            subscriptions_batch,
-            safety_margin,
-            max_queue,
-            client_rate: Rate { per_sec: rate, burst },
-            global_rate: Rate { per_sec: global_rate, burst: global_burst },
-            rate_limit_clients,
-            trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
-            max_body_bytes,
-            tx: TxPolicy {
-                confirmations,
-                bump_after: Duration::from_secs(bump_after),
-                max_fee_per_gas: u128::from(max_fee_gwei) * 1_000_000_000,
-                receipt_timeout: Duration::from_secs(receipt_timeout),
-                poll_interval: Duration::from_millis(200),
-            },
-            min_balance_wei: self.min_balance_wei.unwrap_or(10_000_000_000_000_000),
         })
     }
 }

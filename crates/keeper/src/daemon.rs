@@ -109,6 +109,57 @@ pub async fn start(
 ) -> Result<Option<Keeper>, KeeperError> {
     let provider = x402_chain::rpc::connect(&settings.rpc_url, settings.rpc_timeout)
         .map_err(|e| KeeperError::Rpc { url: settings.rpc_url.clone(), message: e.to_string() })?;
+    let chain = check_chain(&settings, &provider).await?;
+    let Some(store) = open_store(&settings, chain.genesis, shutdown).await? else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| KeeperError::Listen { addr: settings.listen, message: e.to_string() })?;
+    let keeper = signer.address();
+    let wallet = EthereumWallet::from(signer);
+    let sender = Sender::new(provider.clone(), wallet, settings.chain_id, settings.tx.clone());
+    let limiter = RateLimiter::new(
+        settings.client_rate,
+        settings.global_rate,
+        settings.rate_limit_clients,
+        std::time::Instant::now(),
+    );
+    let (events, _) = broadcast::channel(1024);
+    let policy = Policy::new(&settings.merchants, settings.min_amount);
+    let shared = Arc::new(Context {
+        settings,
+        store: Arc::new(store),
+        metrics: Metrics::default(),
+        provider,
+        verifier: chain.verifier,
+        policy,
+        payer_codes: PayerCodes::default(),
+        chain_ok: AtomicBool::new(true),
+        halted: std::sync::Mutex::new(None),
+        genesis: chain.genesis,
+        keeper,
+        events,
+        wake: Notify::new(),
+        ready: AtomicBool::new(false),
+        last_tick: AtomicU64::new(0),
+        stopping: AtomicBool::new(false),
+        chain_time: tokio::sync::Mutex::new((None, 0)),
+        limiter: std::sync::Mutex::new(limiter),
+    });
+    let worker = Worker { shared, sender, woken: false };
+    Ok(Some(Keeper { worker, ticks: 0, listener: Some(listener), halt_logged: None }))
+}
+
+/// What the chain told [`check_chain`].
+struct ChainFacts {
+    genesis: B256,
+    verifier: Verifier,
+}
+
+/// Checks that the endpoint serves the settings' chain and that every driven contract has code, and reads each
+/// token's EIP-712 domain.
+async fn check_chain(settings: &Settings, provider: &DynProvider) -> Result<ChainFacts, KeeperError> {
     let rpc_err = |e: &dyn std::fmt::Display| KeeperError::Rpc {
         url: settings.rpc_url.clone(),
         message: e.to_string(),
@@ -124,14 +175,23 @@ pub async fn start(
     }
     let mut tokens = Vec::new();
     for address in &settings.tokens {
-        let token = TestStablecoin::new(*address, &provider);
+        let token = TestStablecoin::new(*address, provider);
         let name = token.name().call().await.map_err(|e| rpc_err(&e))?;
         let version = token.version().call().await.map_err(|e| rpc_err(&e))?;
         tokens.push(Token { address: *address, name, version });
     }
     let verifier = Verifier::new(chain_id, &tokens, settings.safety_margin);
-    let genesis = genesis_hash(&provider).await.map_err(|e| rpc_err(&e))?;
+    let genesis = genesis_hash(provider).await.map_err(|e| rpc_err(&e))?;
+    Ok(ChainFacts { genesis, verifier })
+}
 
+/// Opens the database, waiting as a standby while another keeper holds it (`None` if `shutdown` fires first), and
+/// refuses one written for a chain with another genesis block.
+async fn open_store(
+    settings: &Settings,
+    genesis: B256,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<RedbStore>, KeeperError> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", settings.data_dir.display())))?;
     let path = settings.data_dir.join("keeper.redb");
@@ -155,42 +215,7 @@ pub async fn start(
         Some(_) => {}
         None => store.set_genesis(genesis)?,
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| KeeperError::Listen { addr: settings.listen, message: e.to_string() })?;
-    let keeper = signer.address();
-    let wallet = EthereumWallet::from(signer);
-    let sender = Sender::new(provider.clone(), wallet, chain_id, settings.tx.clone());
-    let limiter = RateLimiter::new(
-        settings.client_rate,
-        settings.global_rate,
-        settings.rate_limit_clients,
-        std::time::Instant::now(),
-    );
-    let (events, _) = broadcast::channel(1024);
-    let policy = Policy::new(&settings.merchants, settings.min_amount);
-    let shared = Arc::new(Context {
-        settings,
-        store: Arc::new(store),
-        metrics: Metrics::default(),
-        provider,
-        verifier,
-        policy,
-        payer_codes: PayerCodes::default(),
-        chain_ok: AtomicBool::new(true),
-        halted: std::sync::Mutex::new(None),
-        genesis,
-        keeper,
-        events,
-        wake: Notify::new(),
-        ready: AtomicBool::new(false),
-        last_tick: AtomicU64::new(0),
-        stopping: AtomicBool::new(false),
-        chain_time: tokio::sync::Mutex::new((None, 0)),
-        limiter: std::sync::Mutex::new(limiter),
-    });
-    let worker = Worker { shared, sender, woken: false };
-    Ok(Some(Keeper { worker, ticks: 0, listener: Some(listener), halt_logged: None }))
+    Ok(Some(store))
 }
 
 impl Keeper {

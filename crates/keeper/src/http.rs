@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::context::Context;
-use crate::intake::{OnchainError, check_onchain, describe};
+use crate::intake::{Checked, OnchainError, check_onchain, describe};
 use crate::ratelimit::{self, Scope};
 use crate::server::{self, Connections};
 use crate::store::{Accepted, BalanceSeen, PaymentKey, PaymentRecord, PaymentStatus};
@@ -165,38 +165,21 @@ fn not_taking(shared: &Context) -> Option<String> {
 }
 
 async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
-    if let Some(cause) = not_taking(&shared) {
-        count(&shared, "unavailable");
-        return unavailable(cause);
+    take_payment(&shared, &body).await.unwrap_or_else(|refused| refused)
+}
+
+/// The intake's steps, in order; each `Err` is the answer that ends it.
+async fn take_payment(shared: &Context, body: &[u8]) -> Result<Reply, Reply> {
+    if let Some(cause) = not_taking(shared) {
+        count(shared, "unavailable");
+        return Err(unavailable(cause));
     }
-    let request: PaymentRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => {
-            count(&shared, "invalid");
-            let message = format!("malformed payment request: {err}");
-            return invalid(Reason::Payload.as_str(), message, None);
-        }
-    };
+    let request = parse_payment(shared, body)?;
     let payer = request.payment_payload.payload.authorization.from.to_string();
     let payer = Some(payer.as_str());
     // Everything the chain is asked about this payment shares one deadline.
     let deadline = tokio::time::Instant::now() + shared.settings.intake_timeout;
-    let now = match tokio::time::timeout_at(deadline, shared.chain_time()).await {
-        Ok(Ok(now)) => now,
-        Ok(Err(err)) => return chain_unavailable(&shared, err, true),
-        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time", true),
-    };
-    let checked = match shared.verifier.check(&request, now) {
-        Ok(checked) => checked,
-        Err(reason) => {
-            count(&shared, "invalid");
-            return invalid(reason.as_str(), describe(reason), payer);
-        }
-    };
-    if let Err(refusal) = shared.policy.check(&checked) {
-        count(&shared, "invalid");
-        return invalid(refusal.reason.as_str(), refusal.message, payer);
-    }
+    let checked = check_offline(shared, &request, deadline, payer).await?;
     let key = PaymentKey {
         token: checked.token,
         payer: checked.authorization.from,
@@ -204,45 +187,88 @@ async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
     };
     // A payment accepted before is answered with its status, without asking the chain (its nonce may be used by
     // now because the keeper settled it).
-    match shared.store.payment(&key) {
-        Ok(Some(existing)) => {
-            count(&shared, "duplicate");
-            return reply(StatusCode::OK, payment_view(&existing));
-        }
-        Ok(None) => {}
-        Err(err) => return unavailable(err),
+    if let Some(existing) = shared.store.payment(&key).map_err(unavailable)? {
+        count(shared, "duplicate");
+        return Ok(reply(StatusCode::OK, payment_view(&existing)));
     }
-    match shared.store.payer_refused(&key.payer) {
-        Ok(false) => {}
-        Ok(true) => {
-            count(&shared, "invalid");
-            return invalid(
-                Reason::Signature.as_str(),
-                "a payment from this wallet passed simulation and was refused on chain; the keeper takes no more",
-                payer,
-            );
-        }
-        Err(err) => return unavailable(err),
-    }
-    // Read before the balance: whatever of the payer's settles in between is taken off the balance read.
-    let settled = match shared.store.payer_totals(&key.token, &key.payer) {
-        Ok(totals) => totals.settled,
-        Err(err) => return unavailable(err),
+    refuse_refused_payer(shared, &key, payer)?;
+    let seen = balance_seen(shared, &checked, &key, deadline, payer).await?;
+    Ok(accept(shared, queued_record(key, &checked), seen, payer))
+}
+
+#[expect(clippy::result_large_err, reason = "the answer is built once per request and returned at once")]
+fn parse_payment(shared: &Context, body: &[u8]) -> Result<PaymentRequest, Reply> {
+    serde_json::from_slice(body).map_err(|err| {
+        count(shared, "invalid");
+        invalid(Reason::Payload.as_str(), format!("malformed payment request: {err}"), None)
+    })
+}
+
+/// The checks that need no chain state but its time: signature, amounts, validity window, then the policy.
+async fn check_offline(
+    shared: &Context,
+    request: &PaymentRequest,
+    deadline: tokio::time::Instant,
+    payer: Option<&str>,
+) -> Result<Checked, Reply> {
+    let now = match tokio::time::timeout_at(deadline, shared.chain_time()).await {
+        Ok(Ok(now)) => now,
+        Ok(Err(err)) => return Err(chain_unavailable(shared, err, true)),
+        Err(_) => return Err(chain_unavailable(shared, "the chain did not answer in time", true)),
     };
+    let checked = shared.verifier.check(request, now).map_err(|reason| {
+        count(shared, "invalid");
+        invalid(reason.as_str(), describe(reason), payer)
+    })?;
+    shared.policy.check(&checked).map_err(|refusal| {
+        count(shared, "invalid");
+        invalid(refusal.reason.as_str(), refusal.message, payer)
+    })?;
+    Ok(checked)
+}
+
+/// Refuses a wallet one of whose payments passed simulation and then failed on chain.
+#[expect(clippy::result_large_err, reason = "the answer is built once per request and returned at once")]
+fn refuse_refused_payer(shared: &Context, key: &PaymentKey, payer: Option<&str>) -> Result<(), Reply> {
+    if !shared.store.payer_refused(&key.payer).map_err(unavailable)? {
+        return Ok(());
+    }
+    count(shared, "invalid");
+    Err(invalid(
+        Reason::Signature.as_str(),
+        "a payment from this wallet passed simulation and was refused on chain; the keeper takes no more",
+        payer,
+    ))
+}
+
+/// The payer's balance as the chain shows it now (with the transfer simulated), paired with what of the payer's
+/// had settled before it was read.
+async fn balance_seen(
+    shared: &Context,
+    checked: &Checked,
+    key: &PaymentKey,
+    deadline: tokio::time::Instant,
+    payer: Option<&str>,
+) -> Result<BalanceSeen, Reply> {
+    // Read before the balance: whatever of the payer's settles in between is taken off the balance read.
+    let settled = shared.store.payer_totals(&key.token, &key.payer).map_err(unavailable)?.settled;
     // A slow answer here may be the payer's own doing (a contract wallet that burns gas in the simulation), so it
     // does not touch readiness; the probe and the ticks tell whether the chain answers.
-    let onchain = check_onchain(&shared.provider, &checked, &shared.payer_codes);
-    let facts = match tokio::time::timeout_at(deadline, onchain).await {
-        Ok(Ok(facts)) => facts,
+    let onchain = check_onchain(&shared.provider, checked, &shared.payer_codes);
+    match tokio::time::timeout_at(deadline, onchain).await {
+        Ok(Ok(facts)) => Ok(BalanceSeen { balance: facts.balance, settled }),
         Ok(Err(OnchainError::Invalid(reason))) => {
-            count(&shared, "invalid");
-            return invalid(reason.as_str(), describe(reason), payer);
+            count(shared, "invalid");
+            Err(invalid(reason.as_str(), describe(reason), payer))
         }
-        Ok(Err(OnchainError::Rpc(err))) => return chain_unavailable(&shared, err, false),
-        Err(_) => return chain_unavailable(&shared, "the chain did not answer in time", false),
-    };
+        Ok(Err(OnchainError::Rpc(err))) => Err(chain_unavailable(shared, err, false)),
+        Err(_) => Err(chain_unavailable(shared, "the chain did not answer in time", false)),
+    }
+}
+
+fn queued_record(key: PaymentKey, checked: &Checked) -> PaymentRecord {
     let a = &checked.authorization;
-    let record = PaymentRecord {
+    PaymentRecord {
         key,
         to: a.to,
         value: a.value,
@@ -256,8 +282,7 @@ async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
         seq: 0,
         attempts: 0,
         wallet: checked.needs_wallet_check,
-    };
-    accept(&shared, record, BalanceSeen { balance: facts.balance, settled }, payer)
+    }
 }
 
 /// 503 for a chain that failed or did not answer within the intake deadline; with `chain_down` (a read no client

@@ -426,3 +426,8 @@ pub fn malleable(voucher: &Value) -> [Value; 2] {
         body
     })
 }
+
+/// What the keeper process logged so far.
+pub fn keeper_log(keeper: &KeeperProc) -> String {
+    std::fs::read_to_string(&keeper.log).unwrap_or_default()
+}

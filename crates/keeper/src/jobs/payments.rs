@@ -95,58 +95,16 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
         partial_allowed = false;
         let Some(first) = queued.first() else { break };
         let token = first.key.token;
-        let now = keeper.shared.fresh_chain_time().await?;
         let mut change = Change::default();
-        let mut live = Vec::new();
-        let mut wallets = 0;
-        let mut leftover = false;
         let candidates: Vec<_> = queued.into_iter().filter(|r| r.key.token == token).collect();
-        let has_code = payers_with_code(keeper, &candidates).await?;
-        for mut record in candidates {
-            // A payer that has code now (a contract, or an account delegated since intake) is asked by the
-            // token like a wallet, whatever signed the payment.
-            record.wallet |= has_code.contains(&record.key.payer);
-            if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
-                change.payments.push(failed(record, Reason::ValidBefore.as_str()));
-            } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
-                change.payments.push(failed(record, Reason::Signature.as_str()));
-            } else if record.wallet && wallets == WALLET_ITEMS_PER_BATCH {
-                // Left queued for the next batch, which goes out right after this one.
-                leftover = true;
-            } else {
-                wallets += usize::from(record.wallet);
-                live.push(record);
-            }
-        }
-        if !live.is_empty() {
-            // A batch too big for the node's call gas cap (the block gas limit, typically) reverts as a whole:
-            // halved until it simulates; the rest stays queued for the next batch.
-            let returned = loop {
-                match keeper.shared.simulate(x402, &encode(token, &live)).await {
-                    Ok(returned) => break returned,
-                    Err(err) if err.is_revert() && live.len() > 1 => {
-                        live.truncate(live.len().div_ceil(2));
-                        leftover = true;
-                    }
-                    Err(err) => return Err(err.into()),
-                }
-            };
-            let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
-                .map_err(|source| JobError::Decode { call: "settleBatch", source })?;
-            let mut settle = Vec::with_capacity(live.len());
-            let mut ahead: HashMap<Address, U256> = HashMap::new();
-            for (record, outcome) in live.into_iter().zip(outcomes) {
-                let taken = ahead.entry(record.key.payer).or_default();
-                match reason_for(keeper, &record, outcome, *taken).await {
-                    None => {
-                        *taken += record.value;
-                        settle.push(record);
-                    }
-                    Some(reason) => change.payments.push(failed(record, reason)),
-                }
-            }
-            live = settle;
-        }
+        let Triage { live, mut leftover } = triage(keeper, candidates, &mut change).await?;
+        let mut live = if live.is_empty() {
+            live
+        } else {
+            let simulated = simulate_batch(keeper, token, live, &mut change).await?;
+            leftover |= simulated.leftover;
+            simulated.live
+        };
         for record in &change.payments {
             tracing::info!(id = %record.key.id(), reason = record.reason.as_deref().unwrap_or(""), "payment failed before sending");
             keeper.shared.metrics.items("payments", record.reason.as_deref().unwrap_or(UNEXPECTED), 1);
@@ -176,6 +134,80 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
         .await?;
     }
     Ok(())
+}
+
+/// The payments a step goes on with, and whether some were left queued for the next batch.
+struct Triage {
+    live: Vec<PaymentRecord>,
+    leftover: bool,
+}
+
+/// Fails the payments that can no longer settle (expiring, or from a wallet refused on chain) into `change` and
+/// keeps at most [`WALLET_ITEMS_PER_BATCH`] payments from wallets.
+async fn triage(
+    keeper: &Worker,
+    candidates: Vec<PaymentRecord>,
+    change: &mut Change,
+) -> Result<Triage, JobError> {
+    let now = keeper.shared.fresh_chain_time().await?;
+    let has_code = payers_with_code(keeper, &candidates).await?;
+    let mut triage = Triage { live: Vec::new(), leftover: false };
+    let mut wallets = 0;
+    for mut record in candidates {
+        // A payer that has code now (a contract, or an account delegated since intake) is asked by the token
+        // like a wallet, whatever signed the payment.
+        record.wallet |= has_code.contains(&record.key.payer);
+        if record.valid_before <= U256::from(now + MIN_VALIDITY_SECS) {
+            change.payments.push(failed(record, Reason::ValidBefore.as_str()));
+        } else if record.wallet && keeper.shared.store.payer_refused(&record.key.payer)? {
+            change.payments.push(failed(record, Reason::Signature.as_str()));
+        } else if record.wallet && wallets == WALLET_ITEMS_PER_BATCH {
+            // Left queued for the next batch, which goes out right after this one.
+            triage.leftover = true;
+        } else {
+            wallets += usize::from(record.wallet);
+            triage.live.push(record);
+        }
+    }
+    Ok(triage)
+}
+
+/// Simulates `settleBatch` over `live` and keeps the payments it would settle; the others fail into `change` with
+/// their reason. A batch too big for the node's call gas cap (the block gas limit, typically) reverts as a whole:
+/// it is halved until it simulates, and the rest stays queued for the next batch.
+async fn simulate_batch(
+    keeper: &Worker,
+    token: Address,
+    mut live: Vec<PaymentRecord>,
+    change: &mut Change,
+) -> Result<Triage, JobError> {
+    let x402 = keeper.shared.settings.contracts.x402_payment;
+    let mut leftover = false;
+    let returned = loop {
+        match keeper.shared.simulate(x402, &encode(token, &live)).await {
+            Ok(returned) => break returned,
+            Err(err) if err.is_revert() && live.len() > 1 => {
+                live.truncate(live.len().div_ceil(2));
+                leftover = true;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
+    let outcomes = X402Payment::settleBatchCall::abi_decode_returns(&returned)
+        .map_err(|source| JobError::Decode { call: "settleBatch", source })?;
+    let mut settle = Vec::with_capacity(live.len());
+    let mut ahead: HashMap<Address, U256> = HashMap::new();
+    for (record, outcome) in live.into_iter().zip(outcomes) {
+        let taken = ahead.entry(record.key.payer).or_default();
+        match reason_for(keeper, &record, outcome, *taken).await {
+            None => {
+                *taken += record.value;
+                settle.push(record);
+            }
+            Some(reason) => change.payments.push(failed(record, reason)),
+        }
+    }
+    Ok(Triage { live: settle, leftover })
 }
 
 /// Requests of [`payers_with_code`] in flight at once.
