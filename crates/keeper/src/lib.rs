@@ -8,7 +8,11 @@
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
 //! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
 //!   [`server`]: connection limits and timeouts;
+//! - [`context`]: what the jobs and the HTTP API share; [`signature`]: ECDSA recovery for intake and vouchers;
+//!   [`vouchers`]: channel voucher registration;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics.
+//!
+//! `docs/architecture.md` follows a payment through these modules.
 
 pub mod config;
 pub mod context;

@@ -379,7 +379,7 @@ impl Paid {
 /// Deploys every contract in-process, as `x402 deploy --network local` does, and lists the proxies; returns the
 /// record's path.
 async fn deploy_contracts(rpc_url: &str, deployer: &PrivateKeySigner, dir: &Path) -> eyre::Result<PathBuf> {
-    say("deploying   x402 deploy --network local ...");
+    say("deploying   every contract, as x402 deploy --network local does ...");
     let chain = Chain::connect(rpc_url, Some(deployer.clone())).await?;
     let options = DeployOptions {
         network: Network::Local,

@@ -21,7 +21,7 @@ use x402_cli::keeper_settings::settings_from_record;
 pub(crate) struct KeeperArgs {
     #[command(flatten)]
     target: Target,
-    /// TOML file with a `[keeper]` table (see README); flags and environment variables override it.
+    /// TOML file with a `[keeper]` table (see docs/keeper.md); flags and environment variables override it.
     #[arg(long, env = "X402_KEEPER_CONFIG")]
     config: Option<PathBuf>,
     /// Foundry/geth keystore file of the keeper's key (password from X402_KEYSTORE_PASSWORD or a prompt);
