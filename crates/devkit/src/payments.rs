@@ -44,6 +44,8 @@ pub fn signed_request<S: alloy::signers::SignerSync>(
         "amount": terms.value.to_string(),
         "asset": token.address,
         "payTo": terms.to,
+        "maxTimeoutSeconds": 300,
+        "extra": {"name": token.name, "version": token.version},
     });
     Ok(serde_json::json!({
         "x402Version": 2,

@@ -97,6 +97,8 @@ pub struct FileSettings {
     pub max_connections: Option<usize>,
     /// Most open connections from one client address (IPv6: one /64).
     pub max_connections_per_client: Option<usize>,
+    /// Milliseconds a payment someone waits for (a facilitator's `/settle`) waits for others to share its batch.
+    pub settle_window_ms: Option<u64>,
 }
 
 /// Whose payments the keeper settles.
@@ -182,6 +184,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Time between ticks.
     pub interval: Duration,
+    /// How long a batch someone waits for collects payments before it is sent.
+    pub settle_window: Duration,
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
     /// Directory of the database (`keeper.redb`).
@@ -210,6 +214,10 @@ pub struct Settings {
     pub tx: TxPolicy,
     /// Balance warning threshold.
     pub min_balance_wei: u128,
+    /// The network name every metric is labelled with, when one process runs engines for several networks.
+    pub network_label: Option<String>,
+    /// Whether the keeper serves its own HTTP API on `listen` (a facilitator serves the engines' routes itself).
+    pub serve_api: bool,
 }
 
 /// How transactions are confirmed and re-priced.
@@ -298,6 +306,8 @@ impl FileSettings {
         check(safety_margin <= 3600, "safety_margin_secs", "must be at most 3600")?;
         let max_queue = self.max_queue.unwrap_or(100_000);
         check(max_queue >= 1, "max_queue", "must be at least 1")?;
+        let settle_window_ms = self.settle_window_ms.unwrap_or(20);
+        check(settle_window_ms <= 1000, "settle_window_ms", "must be at most 1000")?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
         check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
         let rates = self.rate_limits()?;
@@ -315,6 +325,7 @@ impl FileSettings {
             intake_timeout: timeouts.intake,
             connections: timeouts.connections,
             interval: Duration::from_secs(interval_secs),
+            settle_window: Duration::from_millis(settle_window_ms),
             listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8402))),
             data_dir: self.data_dir.clone().unwrap_or_else(|| PathBuf::from("keeper-data")),
             jobs: scope.jobs,
@@ -329,6 +340,8 @@ impl FileSettings {
             max_body_bytes,
             tx,
             min_balance_wei: self.min_balance_wei.unwrap_or(10_000_000_000_000_000),
+            network_label: None,
+            serve_api: true,
         })
     }
 

@@ -17,8 +17,7 @@ use crate::config::Settings;
 use crate::intake::{PayerCodes, Verifier};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::ratelimit::RateLimiter;
-use crate::store::Store;
+use crate::store::{Change, PaymentStatus, Store, StoreError};
 
 /// Something the keeper did, for whoever watches it (the devnet prints these).
 #[derive(Clone, Debug)]
@@ -81,6 +80,11 @@ pub struct Context {
     pub events: broadcast::Sender<Event>,
     /// Wakes the tick loop early (a full batch is queued).
     pub wake: Notify,
+    /// Asks the tick loop to settle what is queued soon, within the settle window (a caller waits for it).
+    pub settle_soon: Notify,
+    /// Counts the store commits that gave payments a final status (settled or failed); a caller waiting for one
+    /// looks again whenever it changes.
+    pub payments_final: tokio::sync::watch::Sender<u64>,
     /// Set once start-up reconciliation is done and the last tick reached the RPC.
     pub ready: AtomicBool,
     /// Host time (unix seconds) of the last finished tick, for `/health`.
@@ -89,8 +93,6 @@ pub struct Context {
     pub stopping: AtomicBool,
     /// The latest block's time and when it was read.
     pub chain_time: tokio::sync::Mutex<(Option<Instant>, u64)>,
-    /// The intake's rate limiter.
-    pub limiter: std::sync::Mutex<RateLimiter>,
 }
 
 impl std::fmt::Debug for Context {
@@ -131,6 +133,14 @@ impl Context {
         self.stopping.load(Ordering::Relaxed)
     }
 
+    /// Why the keeper takes no payment now (shutting down, or halted because the chain lost the deployment).
+    pub fn not_taking(&self) -> Option<String> {
+        if self.is_stopping() {
+            return Some("the keeper is shutting down".into());
+        }
+        self.halted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// Records whether the chain just answered (in time).
     pub fn chain_answered(&self, answered: bool) {
         self.chain_ok.store(answered, Ordering::Relaxed);
@@ -152,6 +162,19 @@ impl Context {
             return Some("transactions left in flight are not resolved yet".into());
         }
         None
+    }
+
+    /// Commits `change` and, if it gives payments a status, tells whoever waits on [`Context::payments_final`].
+    pub fn commit_payments(&self, change: Change) -> Result<(), StoreError> {
+        let touches = change
+            .payments
+            .iter()
+            .any(|p| matches!(p.status, PaymentStatus::Settled | PaymentStatus::Failed));
+        self.store.commit(change)?;
+        if touches {
+            self.payments_final.send_modify(|count| *count += 1);
+        }
+        Ok(())
     }
 
     /// Tells watchers what happened.

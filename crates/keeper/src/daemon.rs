@@ -24,7 +24,6 @@ use crate::intake::{PayerCodes, Token, Verifier};
 use crate::jobs::{self, Worker};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::ratelimit::RateLimiter;
 use crate::sender::{Resolution, Sender};
 use crate::store::{RedbStore, Store, StoreError};
 
@@ -113,24 +112,22 @@ pub async fn start(
     let Some(store) = open_store(&settings, chain.genesis, shutdown).await? else {
         return Ok(None);
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| KeeperError::Listen { addr: settings.listen, message: e.to_string() })?;
+    let listener = if settings.serve_api {
+        let bound = tokio::net::TcpListener::bind(settings.listen).await;
+        Some(bound.map_err(|e| KeeperError::Listen { addr: settings.listen, message: e.to_string() })?)
+    } else {
+        None
+    };
     let keeper = signer.address();
     let wallet = EthereumWallet::from(signer);
     let sender = Sender::new(provider.clone(), wallet, settings.chain_id, settings.tx.clone());
-    let limiter = RateLimiter::new(
-        settings.client_rate,
-        settings.global_rate,
-        settings.rate_limit_clients,
-        std::time::Instant::now(),
-    );
     let (events, _) = broadcast::channel(1024);
     let policy = Policy::new(&settings.merchants, settings.min_amount);
+    let metrics = settings.network_label.as_deref().map_or_else(Metrics::default, Metrics::for_network);
     let shared = Arc::new(Context {
         settings,
         store: Arc::new(store),
-        metrics: Metrics::default(),
+        metrics,
         provider,
         verifier: chain.verifier,
         policy,
@@ -141,14 +138,15 @@ pub async fn start(
         keeper,
         events,
         wake: Notify::new(),
+        settle_soon: Notify::new(),
+        payments_final: tokio::sync::watch::Sender::new(0),
         ready: AtomicBool::new(false),
         last_tick: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         chain_time: tokio::sync::Mutex::new((None, 0)),
-        limiter: std::sync::Mutex::new(limiter),
     });
     let worker = Worker { shared, sender, woken: false };
-    Ok(Some(Keeper { worker, ticks: 0, listener: Some(listener), halt_logged: None }))
+    Ok(Some(Keeper { worker, ticks: 0, listener, halt_logged: None }))
 }
 
 /// What the chain told [`check_chain`].
@@ -390,10 +388,34 @@ impl Keeper {
         }
     }
 
+    /// Settles what is queued at once, for callers waiting on their payment (a facilitator's `/settle`): only the
+    /// payments job, partial batches included. Falls back to a whole tick while anything needs one first (a
+    /// transaction left in flight, start-up not done, the keeper halted).
+    async fn settle_tick(&mut self) -> Vec<String> {
+        let shared = self.shared();
+        let halted = shared.halted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some();
+        let in_flight = shared.store.pending_txs().map_or(true, |txs| !txs.is_empty());
+        if halted || in_flight || !shared.ready.load(Ordering::Relaxed) {
+            self.worker.woken = false;
+            return self.tick().await;
+        }
+        self.worker.woken = false;
+        shared.metrics.tick(Job::Payments.name());
+        match jobs::payments::run(&mut self.worker).await {
+            Ok(()) => Vec::new(),
+            Err(err) => {
+                self.worker.sender.resync();
+                shared.metrics.error(Job::Payments.name());
+                tracing::error!(job = "payments", error = %err, "settlement failed; retrying next tick");
+                vec![format!("payments: {err}")]
+            }
+        }
+    }
+
     /// Ticks every interval (earlier when a full batch is queued) until `shutdown` fires, serving the HTTP API
-    /// meanwhile. With `once`, runs a single tick and returns. A tick in flight at shutdown gets
-    /// [`SHUTDOWN_GRACE`] to finish; after that it is abandoned, which is safe because every transaction is stored
-    /// before it is broadcast.
+    /// meanwhile; between ticks, settles at once (after the settle window) what callers wait for. With `once`,
+    /// runs a single tick and returns. A tick in flight at shutdown gets [`SHUTDOWN_GRACE`] to finish; after that
+    /// it is abandoned, which is safe because every transaction is stored before it is broadcast.
     pub async fn run(mut self, once: bool, mut shutdown: watch::Receiver<bool>) -> Result<(), KeeperError> {
         let shared = self.shared();
         let server = self.listener.take().map(|listener| {
@@ -403,33 +425,31 @@ impl Keeper {
             tokio::spawn(http::serve(listener, Arc::clone(&shared), shutdown.clone()))
         });
         let probe = tokio::spawn(probe_chain(Arc::clone(&shared), shutdown.clone()));
-        let mut woken = false;
+        let payments = shared.settings.jobs.contains(&Job::Payments);
+        let mut next = Next::Tick { woken: false };
+        let mut next_tick = Instant::now();
         loop {
-            self.worker.woken = woken;
-            let finished = {
-                let tick = self.tick();
-                tokio::pin!(tick);
-                let finished = tokio::select! {
-                    _ = &mut tick => true,
-                    _ = shutdown.changed() => false,
-                };
-                if !finished {
-                    shared.stopping.store(true, Ordering::Relaxed);
-                    tracing::info!("shutdown requested; letting the current tick finish");
-                    if tokio::time::timeout(SHUTDOWN_GRACE, &mut tick).await.is_err() {
-                        tracing::warn!(
-                            "tick abandoned; its transaction is stored and resolved on the next start"
-                        );
-                    }
+            let finished = match next {
+                Next::Tick { woken } => {
+                    self.worker.woken = woken;
+                    next_tick = Instant::now() + shared.settings.interval;
+                    guarded(&shared, self.tick(), &mut shutdown).await
                 }
-                finished
+                Next::Settle => guarded(&shared, self.settle_tick(), &mut shutdown).await,
             };
             if !finished || once || *shutdown.borrow() {
                 break;
             }
-            woken = tokio::select! {
-                _ = tokio::time::sleep(shared.settings.interval) => false,
-                _ = shared.wake.notified() => true,
+            next = tokio::select! {
+                _ = tokio::time::sleep_until(next_tick) => Next::Tick { woken: false },
+                _ = shared.wake.notified() => Next::Tick { woken: true },
+                _ = shared.settle_soon.notified(), if payments => {
+                    // Callers arriving within the window share the batch.
+                    tokio::select! {
+                        _ = tokio::time::sleep(shared.settings.settle_window) => Next::Settle,
+                        _ = shutdown.changed() => break,
+                    }
+                }
                 _ = shutdown.changed() => break,
             };
         }
@@ -442,6 +462,37 @@ impl Keeper {
         tracing::info!("keeper stopped");
         Ok(())
     }
+}
+
+/// What the tick loop does next.
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    /// A whole tick; `woken` when a full batch started it early.
+    Tick { woken: bool },
+    /// Only the payments job, for callers waiting on their payment.
+    Settle,
+}
+
+/// Runs `work` until it finishes or `shutdown` fires; then it gets [`SHUTDOWN_GRACE`] to finish. Whether it finished
+/// without a shutdown.
+async fn guarded(
+    shared: &Context,
+    work: impl std::future::Future<Output = Vec<String>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::pin!(work);
+    let finished = tokio::select! {
+        _ = &mut work => true,
+        _ = shutdown.changed() => false,
+    };
+    if !finished {
+        shared.stopping.store(true, Ordering::Relaxed);
+        tracing::info!("shutdown requested; letting the current tick finish");
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await.is_err() {
+            tracing::warn!("tick abandoned; its transaction is stored and resolved on the next start");
+        }
+    }
+    finished
 }
 
 /// The hash of block 0: changes when a chain is reset or replaced.

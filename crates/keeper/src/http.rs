@@ -12,22 +12,19 @@
 //!
 //! Refusals are JSON with the x402 reason: `400 {"isValid": false, "invalidReason", "invalidMessage", "payer"}`.
 //! Every other answer is JSON too: bodies above the limit get 413, a body not sent in time 408, a full queue or
-//! an exceeded rate (see [`crate::ratelimit`]) 429, a chain that does not answer in time 503, an unknown route
+//! an exceeded rate (see [`crate::guard`]) 429, a chain that does not answer in time 503, an unknown route
 //! 404 and a wrong method 405. Nothing a client sends can stop the keeper; [`crate::server`] bounds what a
 //! client's connections can hold.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
-use std::time::Instant;
 
 use alloy::primitives::{B256, Bytes, U256};
 use axum::Router;
 use axum::body::Bytes as Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONNECTION, CONTENT_LENGTH, RETRY_AFTER};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -35,10 +32,11 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::context::Context;
+use crate::guard::{self, Guard, error, too_many};
 use crate::intake::{Checked, OnchainError, check_onchain, describe};
-use crate::ratelimit::{self, Scope};
+use crate::ratelimit::RateLimiter;
 use crate::server::{self, Connections};
-use crate::store::{Accepted, BalanceSeen, PaymentKey, PaymentRecord, PaymentStatus};
+use crate::store::{Accepted, BalanceSeen, PaymentKey, PaymentRecord};
 use crate::vouchers::{self, RegisterError, Registered};
 use x402_protocol::Reason;
 use x402_protocol::facilitator::PaymentRequest;
@@ -47,18 +45,6 @@ type Reply = Response;
 
 fn reply(status: StatusCode, body: Value) -> Reply {
     (status, axum::Json(body)).into_response()
-}
-
-/// 429 with `Retry-After` in seconds, also given in the body.
-fn too_many(message: &str, retry_after_secs: u64) -> Reply {
-    let body = json!({"error": message, "retryAfterSecs": retry_after_secs});
-    (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after_secs.to_string())], axum::Json(body))
-        .into_response()
-}
-
-/// A JSON error answer, `{"error": message}`.
-fn error(status: StatusCode, message: &str) -> Reply {
-    reply(status, json!({"error": message}))
 }
 
 fn invalid(reason: &str, message: impl std::fmt::Display, payer: Option<&str>) -> Reply {
@@ -79,66 +65,6 @@ fn count(shared: &Context, result: &str) {
     shared.metrics.intake(result);
 }
 
-/// Middleware of the intake routes: refuses a request over its client's or the keeper's rate with 429 and a
-/// `Retry-After` header, before the body is read.
-async fn rate_limit(State(shared): State<Arc<Context>>, request: Request, next: Next) -> Response {
-    // Without connection info (a router served without it) every request counts as one unknown client.
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| info.0.ip());
-    let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let client = ratelimit::client_ip(peer, forwarded, &shared.settings.trusted_proxies);
-    // The limiter's state stays consistent whatever a panicking holder did, so a poisoned lock is used as is.
-    let verdict = shared.limiter.lock().unwrap_or_else(PoisonError::into_inner).check(client, Instant::now());
-    let Err(refusal) = verdict else {
-        return next.run(request).await;
-    };
-    let (result, message) = match refusal.scope {
-        Scope::Client => ("rate_limited", "rate limit exceeded for this client; retry later"),
-        Scope::Keeper => ("overloaded", "the keeper is at its intake rate limit; retry later"),
-    };
-    count(&shared, result);
-    too_many(message, refusal.retry_after_secs())
-}
-
-/// Middleware of the intake routes, after the rate limit: reads the whole body within the body deadline and the
-/// size limit, answering 408 (and closing the connection) or 413 otherwise, so a handler never waits on a slow
-/// client.
-async fn buffer_body(State(shared): State<Arc<Context>>, request: Request, next: Next) -> Response {
-    let limit = shared.settings.max_body_bytes;
-    let too_large =
-        || error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {limit} bytes"));
-    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return too_large();
-    }
-    let (parts, body) = request.into_parts();
-    let deadline = shared.settings.connections.body_timeout;
-    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
-        Ok(Err(err)) if is_length_limit(&err) => too_large(),
-        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, &format!("cannot read the body: {err}")),
-        Err(_) => {
-            let message = format!("the body was not sent within {} s", deadline.as_secs());
-            let mut response = error(StatusCode::REQUEST_TIMEOUT, &message);
-            response.headers_mut().insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
-            response
-        }
-    }
-}
-
-fn is_length_limit(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(cause) = source {
-        if cause.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
 /// A payment's record as the API shows it (addresses checksummed).
 pub fn payment_view(record: &PaymentRecord) -> Value {
     json!({
@@ -156,21 +82,18 @@ pub fn payment_view(record: &PaymentRecord) -> Value {
     })
 }
 
-/// Why the keeper takes nothing now (shutting down, or halted because the chain lost the deployment).
-fn not_taking(shared: &Context) -> Option<String> {
-    if shared.is_stopping() {
-        return Some("the keeper is shutting down".into());
-    }
-    shared.halted.lock().unwrap_or_else(PoisonError::into_inner).clone()
+async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
+    queue_payment(&shared, &body).await
 }
 
-async fn post_payment(State(shared): State<Arc<Context>>, body: Body) -> Reply {
-    take_payment(&shared, &body).await.unwrap_or_else(|refused| refused)
+/// `POST /payments`: checks the payment in `body` and queues it; the answer as the route gives it.
+pub async fn queue_payment(shared: &Context, body: &[u8]) -> Reply {
+    take_payment(shared, body).await.unwrap_or_else(|refused| refused)
 }
 
 /// The intake's steps, in order; each `Err` is the answer that ends it.
 async fn take_payment(shared: &Context, body: &[u8]) -> Result<Reply, Reply> {
-    if let Some(cause) = not_taking(shared) {
+    if let Some(cause) = shared.not_taking() {
         count(shared, "unavailable");
         return Err(unavailable(cause));
     }
@@ -180,11 +103,7 @@ async fn take_payment(shared: &Context, body: &[u8]) -> Result<Reply, Reply> {
     // Everything the chain is asked about this payment shares one deadline.
     let deadline = tokio::time::Instant::now() + shared.settings.intake_timeout;
     let checked = check_offline(shared, &request, deadline, payer).await?;
-    let key = PaymentKey {
-        token: checked.token,
-        payer: checked.authorization.from,
-        nonce: checked.authorization.nonce,
-    };
+    let key = checked.key();
     // A payment accepted before is answered with its status, without asking the chain (its nonce may be used by
     // now because the keeper settled it).
     if let Some(existing) = shared.store.payment(&key).map_err(unavailable)? {
@@ -193,7 +112,7 @@ async fn take_payment(shared: &Context, body: &[u8]) -> Result<Reply, Reply> {
     }
     refuse_refused_payer(shared, &key, payer)?;
     let seen = balance_seen(shared, &checked, &key, deadline, payer).await?;
-    Ok(accept(shared, queued_record(key, &checked), seen, payer))
+    Ok(accept(shared, checked.queued_record(), seen, payer))
 }
 
 #[expect(clippy::result_large_err, reason = "the answer is built once per request and returned at once")]
@@ -263,25 +182,6 @@ async fn balance_seen(
         }
         Ok(Err(OnchainError::Rpc(err))) => Err(chain_unavailable(shared, err, false)),
         Err(_) => Err(chain_unavailable(shared, "the chain did not answer in time", false)),
-    }
-}
-
-fn queued_record(key: PaymentKey, checked: &Checked) -> PaymentRecord {
-    let a = &checked.authorization;
-    PaymentRecord {
-        key,
-        to: a.to,
-        value: a.value,
-        valid_after: a.validAfter,
-        valid_before: a.validBefore,
-        signature: checked.signature.clone(),
-        status: PaymentStatus::Queued,
-        tx_hash: None,
-        block: None,
-        reason: None,
-        seq: 0,
-        attempts: 0,
-        wallet: checked.needs_wallet_check,
     }
 }
 
@@ -357,7 +257,7 @@ fn voucher_unavailable(message: impl std::fmt::Display) -> Reply {
 }
 
 async fn post_voucher(State(shared): State<Arc<Context>>, body: Body) -> Reply {
-    if let Some(cause) = not_taking(&shared) {
+    if let Some(cause) = shared.not_taking() {
         return voucher_unavailable(cause);
     }
     let request: VoucherRequest = match serde_json::from_slice(&body) {
@@ -417,29 +317,21 @@ async fn ready(State(shared): State<Arc<Context>>) -> Reply {
     }
 }
 
-async fn not_found() -> Reply {
-    error(StatusCode::NOT_FOUND, "no such route")
-}
-
-async fn method_not_allowed() -> Reply {
-    error(StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method")
-}
-
-/// The API's routes.
-pub fn router(shared: Arc<Context>) -> Router {
-    let limit = shared.settings.max_body_bytes;
+/// The API's routes, the intake ones behind `guard`.
+pub fn router(shared: Arc<Context>, guard: Arc<Guard>) -> Router {
+    let limit = guard.max_body_bytes();
     Router::new()
         .route("/payments", post(post_payment))
         .route("/vouchers", post(post_voucher))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), buffer_body))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), rate_limit))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&guard), guard::buffer_body))
+        .route_layer(middleware::from_fn_with_state(guard, guard::rate_limit))
         .route("/payments/{id}", get(get_payment))
         .route("/subscriptions/{id}/executions", get(get_executions))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(guard::not_found)
+        .method_not_allowed_fallback(guard::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }
@@ -461,6 +353,26 @@ pub fn monitoring_router(shared: Arc<Context>) -> Router {
         .with_state(shared)
 }
 
+/// The keeper's intake limits, from its settings; refusals are counted in `x402_keeper_intake_requests_total`.
+pub fn intake_guard(shared: &Arc<Context>) -> Guard {
+    let settings = &shared.settings;
+    let limiter = RateLimiter::new(
+        settings.client_rate,
+        settings.global_rate,
+        settings.rate_limit_clients,
+        std::time::Instant::now(),
+    );
+    let counted = Arc::clone(shared);
+    Guard::new(
+        limiter,
+        settings.trusted_proxies.clone(),
+        settings.max_body_bytes,
+        settings.connections.body_timeout,
+        "the keeper",
+        Box::new(move |result| counted.metrics.intake(result)),
+    )
+}
+
 /// Serves the API on `listener` until `shutdown` fires, within the settings' connection limits.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
@@ -469,6 +381,7 @@ pub(crate) async fn serve(
 ) {
     let limits = shared.settings.connections;
     let connections = Connections::new(limits, shared.settings.trusted_proxies.clone());
-    let (app, monitoring) = (router(Arc::clone(&shared)), monitoring_router(shared));
+    let guard = Arc::new(intake_guard(&shared));
+    let (app, monitoring) = (router(Arc::clone(&shared), guard), monitoring_router(shared));
     server::serve(listener, app, monitoring, connections, limits.header_timeout, shutdown).await;
 }

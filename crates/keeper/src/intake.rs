@@ -17,6 +17,7 @@ use x402_bindings::eip3009::{TransferWithAuthorization, token_domain};
 use x402_protocol::Reason;
 
 use crate::signature;
+use crate::store::{PaymentKey, PaymentRecord, PaymentStatus};
 use x402_protocol::facilitator::PaymentRequest;
 
 /// What a reason the intake gives means, for `invalidMessage`.
@@ -34,6 +35,18 @@ pub fn describe(reason: Reason) -> &'static str {
         Reason::Signature => "the signature is not the payer's",
         Reason::InsufficientFunds => "the payer's balance does not cover the payment",
         Reason::NonceAlreadyUsed => "the authorization's nonce was used already",
+        Reason::NetworkMismatch => "the payload is for another network than the requirements",
+        Reason::MissingDomain => {
+            "the requirements lack the token's EIP-712 domain (extra.name, extra.version)"
+        }
+        Reason::TokenNameMismatch => "extra.name is not the token's EIP-712 domain name",
+        Reason::TokenVersionMismatch => "extra.version is not the token's EIP-712 domain version",
+        Reason::FactoryNotAllowed => {
+            "a counterfactual (ERC-6492) wallet is not settled here: deploy it first"
+        }
+        Reason::SimulationFailed => "the token refused the transfer in a simulation",
+        Reason::TransferEventMismatch => "the settling transaction did not transfer the authorized amount",
+        Reason::TransactionFailed => "the settling transaction failed",
         _ => "refused by the keeper's checks",
     }
 }
@@ -63,24 +76,70 @@ pub struct Checked {
     pub needs_wallet_check: bool,
 }
 
+/// A token's EIP-712 domain, as [`Verifier`] keeps it.
+#[derive(Clone, Debug)]
+struct Domain {
+    separator: B256,
+    name: String,
+    version: String,
+}
+
+/// The ERC-6492 suffix: a signature ending in it wraps a wallet not deployed yet with its factory call.
+const ERC6492_MAGIC: [u8; 32] = [
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64,
+    0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+];
+
+impl Checked {
+    /// The payment's key in the store.
+    pub fn key(&self) -> PaymentKey {
+        PaymentKey { token: self.token, payer: self.authorization.from, nonce: self.authorization.nonce }
+    }
+
+    /// The record of the payment as the store queues it.
+    pub fn queued_record(&self) -> PaymentRecord {
+        let a = &self.authorization;
+        PaymentRecord {
+            key: self.key(),
+            to: a.to,
+            value: a.value,
+            valid_after: a.validAfter,
+            valid_before: a.validBefore,
+            signature: self.signature.clone(),
+            status: PaymentStatus::Queued,
+            tx_hash: None,
+            block: None,
+            reason: None,
+            seq: 0,
+            attempts: 0,
+            wallet: self.needs_wallet_check,
+        }
+    }
+}
+
 /// The chain-free checks for one network.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     chain_id: u64,
     network_name: Option<&'static str>,
     caip2: String,
-    domains: HashMap<Address, B256>,
+    domains: HashMap<Address, Domain>,
     safety_margin: u64,
+    require_domain: bool,
 }
 
 impl Verifier {
-    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network its v1 name, if it has one), accepting `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for
-    /// the batch to be mined).
+    /// A verifier for `chain_id` (v2 network `eip155:<chain_id>`; v1 network its v1 name, if it has one), accepting
+    /// `tokens`, refusing authorizations that expire within `safety_margin` seconds (time for the batch to be
+    /// mined). Requirements may leave out the token's EIP-712 domain (`extra.name`, `extra.version`); one they give
+    /// must be the token's.
     pub fn new(chain_id: u64, tokens: &[Token], safety_margin: u64) -> Self {
         let domains = tokens
             .iter()
             .map(|t| {
-                (t.address, token_domain(t.name.clone(), t.version.clone(), chain_id, t.address).separator())
+                let separator =
+                    token_domain(t.name.clone(), t.version.clone(), chain_id, t.address).separator();
+                (t.address, Domain { separator, name: t.name.clone(), version: t.version.clone() })
             })
             .collect();
         Self {
@@ -89,33 +148,61 @@ impl Verifier {
             caip2: x402_protocol::network::caip2(chain_id),
             domains,
             safety_margin,
+            require_domain: false,
         }
     }
 
-    /// Checks `request` at chain time `now` (the latest block's timestamp, never the host clock).
+    /// The same verifier with another safety margin, requiring the token's EIP-712 domain in the requirements, as
+    /// the reference facilitator does (`invalid_exact_evm_missing_eip712_domain` without it).
+    pub fn for_facilitator(&self, safety_margin: u64) -> Self {
+        Self { safety_margin, require_domain: true, ..self.clone() }
+    }
+
+    /// Whether `network` (a CAIP-2 id or a v1 name) is this verifier's.
+    pub fn serves(&self, network: &str) -> bool {
+        network == self.caip2 || self.network_name == Some(network)
+    }
+
+    /// Checks `request` at chain time `now` (the latest block's timestamp, never the host clock), in the order the
+    /// reference facilitator checks: version, scheme, network, token and its domain, signature, recipient,
+    /// validity window, value.
     pub fn check(&self, request: &PaymentRequest, now: u64) -> Result<Checked, Reason> {
+        self.check_at(request, Some(now))
+    }
+
+    /// [`Verifier::check`] without the validity window: whether `request` carries this payment, signed, for these
+    /// requirements, whenever it was to be settled (a retry of one already taken asks this).
+    pub fn check_terms(&self, request: &PaymentRequest) -> Result<Checked, Reason> {
+        self.check_at(request, None)
+    }
+
+    fn check_at(&self, request: &PaymentRequest, now: Option<u64>) -> Result<Checked, Reason> {
         let payload = &request.payment_payload;
         let required = &request.payment_requirements;
         if !matches!(request.x402_version, 1 | 2) || payload.x402_version != request.x402_version {
             return Err(Reason::X402Version);
         }
-        if required.scheme != "exact" || payload.scheme.as_deref().is_some_and(|s| s != "exact") {
+        if required.scheme != "exact" || payload.scheme().is_some_and(|s| s != "exact") {
             return Err(Reason::Scheme);
         }
-        let network_ok = |network: &str| network == self.caip2 || self.network_name == Some(network);
-        if !network_ok(&required.network) || payload.network.as_deref().is_some_and(|n| !network_ok(n)) {
+        if !self.serves(&required.network) {
             return Err(Reason::Network);
         }
-        if let Some(accepted) = &payload.accepted
-            && (accepted.scheme != required.scheme
-                || accepted.network != required.network
-                || accepted.asset != required.asset
-                || accepted.pay_to != required.pay_to
-                || accepted.required_amount() != required.required_amount())
-        {
+        if payload.network().is_some_and(|n| n != required.network) {
+            return Err(Reason::NetworkMismatch);
+        }
+        // What settles is the authorization, checked against the requirements below; like the reference, the rest of
+        // what a v2 payload says it accepted is not compared.
+        if request.x402_version == 2 && payload.accepted.is_none() {
             return Err(Reason::Payload);
         }
-        let domain_separator = *self.domains.get(&required.asset).ok_or(Reason::Requirements)?;
+        let domain = self.domains.get(&required.asset).ok_or(Reason::Requirements)?;
+        match required.domain() {
+            (None, _) | (_, None) if self.require_domain => return Err(Reason::MissingDomain),
+            (Some(name), _) if name != domain.name => return Err(Reason::TokenNameMismatch),
+            (_, Some(version)) if version != domain.version => return Err(Reason::TokenVersionMismatch),
+            _ => {}
+        }
         let amount =
             required.required_amount().and_then(x402_protocol::parse_amount).ok_or(Reason::Requirements)?;
 
@@ -128,22 +215,12 @@ impl Verifier {
             validBefore: x402_protocol::parse_amount(&json.valid_before).ok_or(Reason::Payload)?,
             nonce: json.nonce,
         };
-        if authorization.to != required.pay_to {
-            return Err(Reason::RecipientMismatch);
-        }
-        if authorization.value != amount {
-            return Err(Reason::ValueMismatch);
-        }
-        let now = U256::from(now);
-        if authorization.validAfter >= now {
-            return Err(Reason::ValidAfter);
-        }
-        if authorization.validBefore <= now + U256::from(self.safety_margin) {
-            return Err(Reason::ValidBefore);
-        }
-
         let signature = payload.payload.signature.clone();
-        let digest = signing_hash(domain_separator, &authorization);
+        if signature.ends_with(&ERC6492_MAGIC) {
+            // A counterfactual wallet: settling it means deploying it first, which this project does not do.
+            return Err(Reason::FactoryNotAllowed);
+        }
+        let digest = signing_hash(domain.separator, &authorization);
         let needs_wallet_check = match signature::ecdsa_signer(&signature, digest) {
             Some(signer) if signer == authorization.from => false,
             // A 65-byte signature from another key may still be a contract wallet's approval; anything that is
@@ -151,12 +228,42 @@ impl Verifier {
             _ if signature.is_empty() => return Err(Reason::Signature),
             _ => true,
         };
+        if authorization.to != required.pay_to {
+            return Err(Reason::RecipientMismatch);
+        }
+        if let Some(now) = now.map(U256::from) {
+            if authorization.validBefore <= now + U256::from(self.safety_margin) {
+                return Err(Reason::ValidBefore);
+            }
+            if authorization.validAfter >= now {
+                return Err(Reason::ValidAfter);
+            }
+        }
+        // v2 asks for the exact amount; v1 for at least `maxAmountRequired`.
+        let value_ok = if request.x402_version == 1 {
+            authorization.value >= amount
+        } else {
+            authorization.value == amount
+        };
+        if !value_ok {
+            return Err(Reason::ValueMismatch);
+        }
         Ok(Checked { token: required.asset, authorization, signature, needs_wallet_check })
     }
 
     /// The chain id this verifier checks for.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
+    }
+
+    /// The network's CAIP-2 id.
+    pub fn caip2(&self) -> &str {
+        &self.caip2
+    }
+
+    /// The network's x402 v1 name, if it has one.
+    pub fn v1_name(&self) -> Option<&'static str> {
+        self.network_name
     }
 }
 
@@ -176,6 +283,26 @@ pub async fn check_onchain<P: Provider>(
     checked: &Checked,
     codes: &PayerCodes,
 ) -> Result<OnchainFacts, OnchainError> {
+    onchain(provider, checked, codes, false).await
+}
+
+/// [`check_onchain`] with the transfer simulated for every payer, as a facilitator's `/verify` does: what only the
+/// token knows (paused, a blocked account) is found before the resource is served. A payer's own ECDSA signature
+/// that the token still refuses gets `invalid_exact_evm_transaction_simulation_failed`.
+pub async fn check_onchain_simulated<P: Provider>(
+    provider: &P,
+    checked: &Checked,
+    codes: &PayerCodes,
+) -> Result<OnchainFacts, OnchainError> {
+    onchain(provider, checked, codes, true).await
+}
+
+async fn onchain<P: Provider>(
+    provider: &P,
+    checked: &Checked,
+    codes: &PayerCodes,
+    always_simulate: bool,
+) -> Result<OnchainFacts, OnchainError> {
     let a = &checked.authorization;
     if checked.needs_wallet_check && !codes.has_code(provider, a.from).await? {
         return Err(OnchainError::Invalid(Reason::Signature));
@@ -183,7 +310,30 @@ pub async fn check_onchain<P: Provider>(
     let token = TestStablecoin::new(checked.token, provider);
     let used = token.authorizationState(a.from, a.nonce);
     let balance = token.balanceOf(a.from);
-    let (used, balance) = tokio::join!(used.call(), balance.call());
+    let transfer = token.transferWithAuthorization_0(
+        a.from,
+        a.to,
+        a.value,
+        a.validAfter,
+        a.validBefore,
+        a.nonce,
+        checked.signature.clone(),
+    );
+    let simulate = always_simulate || checked.needs_wallet_check;
+    let simulated = async {
+        if !simulate {
+            return Ok(true);
+        }
+        match transfer.call().await {
+            Ok(_) => Ok(true),
+            // The node answered: the token refused (a revert), whatever its data.
+            Err(alloy::contract::Error::TransportError(alloy::transports::RpcError::ErrorResp(_))) => {
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    };
+    let (used, balance, simulated) = tokio::join!(used.call(), balance.call(), simulated);
     if used? {
         return Err(OnchainError::Invalid(Reason::NonceAlreadyUsed));
     }
@@ -191,22 +341,9 @@ pub async fn check_onchain<P: Provider>(
     if balance < a.value {
         return Err(OnchainError::Invalid(Reason::InsufficientFunds));
     }
-    if checked.needs_wallet_check {
-        let simulated = token
-            .transferWithAuthorization_0(
-                a.from,
-                a.to,
-                a.value,
-                a.validAfter,
-                a.validBefore,
-                a.nonce,
-                checked.signature.clone(),
-            )
-            .call()
-            .await;
-        if simulated.is_err() {
-            return Err(OnchainError::Invalid(Reason::Signature));
-        }
+    if !simulated? {
+        let reason = if checked.needs_wallet_check { Reason::Signature } else { Reason::SimulationFailed };
+        return Err(OnchainError::Invalid(reason));
     }
     Ok(OnchainFacts { balance })
 }

@@ -6,8 +6,8 @@
 //! - [`store`]: the durable state behind the [`store::Store`] trait;
 //! - [`sender`]: the transaction pipeline (nonce, persist before broadcast, confirmation, fee bump, recovery);
 //! - [`daemon`]: start-up, the tick loop and shutdown; the jobs live in `jobs`;
-//! - [`http`]: the HTTP API (intake, status, metrics, health); [`ratelimit`]: its per-client and keeper-wide limits;
-//!   [`server`]: connection limits and timeouts;
+//! - [`http`]: the HTTP API (intake, status, metrics, health); [`guard`] and [`ratelimit`]: its body limits and its
+//!   per-client and keeper-wide rates; [`server`]: connection limits and timeouts;
 //! - [`context`]: what the jobs and the HTTP API share; [`signature`]: ECDSA recovery for intake and vouchers;
 //!   [`vouchers`]: channel voucher registration;
 //! - [`config`]: settings; [`metrics`]: Prometheus metrics.
@@ -17,6 +17,7 @@
 pub mod config;
 pub mod context;
 pub mod daemon;
+pub mod guard;
 pub mod http;
 pub mod intake;
 mod jobs;

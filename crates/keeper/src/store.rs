@@ -311,8 +311,22 @@ pub struct Change {
     pub meta: Vec<(&'static str, u64)>,
 }
 
+/// What [`Store::bind_payment_id`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdBinding {
+    /// The id was free and is now bound to the payment.
+    Bound,
+    /// The id was bound before, to the same request.
+    Same(PaymentKey),
+    /// The id is bound to another request.
+    Conflict,
+}
+
 /// The keeper's durable state.
 pub trait Store: Send + Sync {
+    /// Binds a client's `payment-identifier` id to the request whose fingerprint is given and the payment it
+    /// carries, unless the id is bound already (then says to what).
+    fn bind_payment_id(&self, id: &str, fingerprint: B256, key: PaymentKey) -> Result<IdBinding, StoreError>;
     /// Stores a new payment as Queued unless its key is known, `max_queued` payments are queued already, or the
     /// payer's payments in the token not settled yet would add up to more than the balance `seen` with it (less
     /// what settled since `seen.settled` was read). The check and the write are one atomic step, so concurrent

@@ -62,11 +62,6 @@ fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
             Reason::Network,
         ),
         (
-            "accepted differs",
-            Box::new(|b| b["paymentPayload"]["accepted"]["amount"] = json!("1")),
-            Reason::Payload,
-        ),
-        (
             "unknown token",
             Box::new(|b| {
                 b["paymentRequirements"]["asset"] = json!(Address::repeat_byte(7));
@@ -110,13 +105,59 @@ fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
             Box::new(|b| b["paymentPayload"]["payload"]["signature"] = json!("0x")),
             Reason::Signature,
         ),
+        (
+            "payload for another network",
+            Box::new(|b| b["paymentPayload"]["accepted"]["network"] = json!("eip155:8453")),
+            Reason::NetworkMismatch,
+        ),
+        (
+            "another domain name",
+            Box::new(|b| b["paymentRequirements"]["extra"]["name"] = json!("USD Coin")),
+            Reason::TokenNameMismatch,
+        ),
+        (
+            "another domain version",
+            Box::new(|b| b["paymentRequirements"]["extra"]["version"] = json!("1")),
+            Reason::TokenVersionMismatch,
+        ),
+        (
+            "a counterfactual wallet",
+            Box::new(|b| {
+                let wrapped = format!("0x{}{}", "00".repeat(96), "6492".repeat(16));
+                b["paymentPayload"]["payload"]["signature"] = json!(wrapped);
+            }),
+            Reason::FactoryNotAllowed,
+        ),
+        (
+            "a v2 payload without the requirements it accepted",
+            Box::new(|b| {
+                b["paymentPayload"].as_object_mut().unwrap().remove("accepted");
+            }),
+            Reason::Payload,
+        ),
     ];
     for (name, mutate, expected) in cases {
         let mut body = valid.clone();
         mutate(&mut body);
         assert_eq!(check(&verifier, &body, NOW), Err(expected), "{name}");
-        assert!(expected.as_str().starts_with("invalid_") || expected.as_str() == "unsupported_scheme");
+        assert!(
+            expected.as_str().starts_with("invalid_")
+                || ["unsupported_scheme", "eip6492_factory_not_allowed"].contains(&expected.as_str())
+        );
     }
+
+    // The authorization settles, not what the payload says it accepted: a differing `accepted.amount` alone is no
+    // reason (the reference does not compare it either).
+    let mut accepted = valid.clone();
+    accepted["paymentPayload"]["accepted"]["amount"] = json!("1");
+    assert_eq!(check(&verifier, &accepted, NOW), Ok(()));
+
+    // The keeper takes requirements without the token's domain; a facilitator, like the reference, does not.
+    let mut bare = valid.clone();
+    bare["paymentRequirements"].as_object_mut().unwrap().remove("extra");
+    assert_eq!(check(&verifier, &bare, NOW), Ok(()));
+    assert_eq!(check(&verifier.for_facilitator(6), &bare, NOW), Err(Reason::MissingDomain));
+    assert_eq!(check(&verifier.for_facilitator(6), &valid, NOW), Ok(()));
 
     // A signature by another key, or a tampered nonce, is not the payer's ECDSA signature: only a contract
     // wallet could still approve it, which the on-chain check asks the token about.
@@ -151,6 +192,11 @@ fn a_valid_payment_passes_and_each_bad_field_gets_its_reason() {
     v1["paymentRequirements"].as_object_mut().unwrap().remove("amount");
     v1["paymentRequirements"]["maxAmountRequired"] = json!("10000");
     assert_eq!(check(&verifier, &v1, NOW), Ok(()));
+    // v1 asks for at least maxAmountRequired (the v1 spec), v2 for the exact amount.
+    v1["paymentRequirements"]["maxAmountRequired"] = json!("9999");
+    assert_eq!(check(&verifier, &v1, NOW), Ok(()));
+    v1["paymentRequirements"]["maxAmountRequired"] = json!("10001");
+    assert_eq!(check(&verifier, &v1, NOW), Err(Reason::ValueMismatch));
 }
 
 #[tokio::test]

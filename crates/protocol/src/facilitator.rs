@@ -40,6 +40,46 @@ pub struct RequestPayload {
     pub accepted: Option<RequestRequirements>,
     /// The signed authorization.
     pub payload: ExactEvmPayload,
+    /// v2 only: extension data, by extension name (`payment-identifier`, ...).
+    #[serde(default)]
+    pub extensions: Option<Value>,
+}
+
+impl RequestPayload {
+    /// The network the payload is for: v1 names it, v2 carries it in the requirements it accepted.
+    pub fn network(&self) -> Option<&str> {
+        self.network.as_deref().or(self.accepted.as_ref().map(|a| a.network.as_str()))
+    }
+
+    /// The scheme the payload is for, in either version's place.
+    pub fn scheme(&self) -> Option<&str> {
+        self.scheme.as_deref().or(self.accepted.as_ref().map(|a| a.scheme.as_str()))
+    }
+
+    /// The `payment-identifier` extension's id (`extensions["payment-identifier"].info.id`), if the payload
+    /// carries one; `Err` when the extension is there but its id is not 16 to 128 of `[A-Za-z0-9_-]`.
+    pub fn payment_identifier(&self) -> Result<Option<&str>, InvalidPaymentId> {
+        let Some(info) = self.extensions.as_ref().and_then(|e| e.get(PAYMENT_IDENTIFIER)?.get("info")) else {
+            return Ok(None);
+        };
+        match info.get("id") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(id)) if is_payment_id(id) => Ok(Some(id)),
+            Some(_) => Err(InvalidPaymentId),
+        }
+    }
+}
+
+/// The name of the `payment-identifier` extension.
+pub const PAYMENT_IDENTIFIER: &str = "payment-identifier";
+
+/// A `payment-identifier` id that is not 16 to 128 characters of `[A-Za-z0-9_-]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the payment-identifier id must be 16 to 128 characters of A-Z, a-z, 0-9, '_' and '-'")]
+pub struct InvalidPaymentId;
+
+fn is_payment_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// What the server required, as [`PaymentRequest`] reads it.
@@ -60,12 +100,25 @@ pub struct RequestRequirements {
     pub asset: Address,
     /// The merchant, who must be the authorization's `to`.
     pub pay_to: Address,
+    /// Seconds the server gives the payment to settle.
+    #[serde(default)]
+    pub max_timeout_seconds: Option<u64>,
+    /// Scheme data: for an EIP-3009 token its EIP-712 domain `name` and `version`.
+    #[serde(default)]
+    pub extra: Option<Value>,
 }
 
 impl RequestRequirements {
     /// The amount required, whichever version named it.
     pub fn required_amount(&self) -> Option<&str> {
         self.amount.as_deref().or(self.max_amount_required.as_deref())
+    }
+
+    /// `extra.name` and `extra.version`, the token's EIP-712 domain as the server names it; `None` for each that
+    /// is missing or not a string.
+    pub fn domain(&self) -> (Option<&str>, Option<&str>) {
+        let field = |name: &str| self.extra.as_ref()?.get(name)?.as_str();
+        (field("name"), field("version"))
     }
 }
 

@@ -90,6 +90,8 @@ reasons! {
     TransferEventMismatch = "invalid_exact_evm_transfer_event_mismatch",
     /// The settling transaction is sent but not confirmed yet.
     SettlementPending = "settlement_pending",
+    /// An ERC-6492 signature of a wallet not deployed yet, from a factory the facilitator does not deploy from.
+    FactoryNotAllowed = "eip6492_factory_not_allowed",
 }
 
 /// A reason string this crate does not know.

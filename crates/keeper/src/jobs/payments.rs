@@ -110,12 +110,12 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
             keeper.shared.metrics.items("payments", record.reason.as_deref().unwrap_or(UNEXPECTED), 1);
         }
         if live.is_empty() {
-            keeper.shared.store.commit(change)?;
+            keeper.shared.commit_payments(change)?;
             continue;
         }
         let before = live.len();
         let Some((input, gas)) = sized_batch(keeper, token, &mut live, &mut change).await? else {
-            keeper.shared.store.commit(change)?;
+            keeper.shared.commit_payments(change)?;
             continue;
         };
         // Payments left out (over the wallet cap, or to fit the block) go in the next batch now, not at the
@@ -295,6 +295,28 @@ async fn sized_batch(
     Ok(None)
 }
 
+/// The token's `Transfer` events in `receipt`, counted by (from, to, value).
+fn transfers_of(receipt: &TransactionReceipt, token: Address) -> HashMap<(Address, Address, U256), usize> {
+    let mut out = HashMap::new();
+    for log in receipt.inner.logs().iter().filter(|log| log.address() == token) {
+        if let Ok(event) = TestStablecoin::Transfer::decode_log_data(log.data()) {
+            *out.entry((event.from, event.to, event.value)).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Takes one `Transfer` of the payment's payer, merchant and value from `transfers`; false if there is none left.
+fn take_transfer(transfers: &mut HashMap<(Address, Address, U256), usize>, record: &PaymentRecord) -> bool {
+    match transfers.get_mut(&(record.key.payer, record.to, record.value)) {
+        Some(count) if *count > 0 => {
+            *count -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Records the outcome of a settlement transaction; returns how many payments it settled.
 pub(crate) async fn apply(
     keeper: &Worker,
@@ -310,6 +332,7 @@ pub(crate) async fn apply(
             (event.token == token).then_some(event.outcomes)
         })
     });
+    let mut transfers = receipt.map(|r| transfers_of(r, token)).unwrap_or_default();
     let mut change = Change { remove_tx: Some(nonce), ..Change::default() };
     let mut settled = 0;
     for (index, key) in items.iter().enumerate() {
@@ -320,7 +343,14 @@ pub(crate) async fn apply(
         match (&outcomes, receipt) {
             (Some(outcomes), Some(receipt)) => {
                 let outcome = outcomes.get(index).copied().unwrap_or_default();
-                match reason_for(keeper, &record, outcome, U256::ZERO).await {
+                let reason = match reason_for(keeper, &record, outcome, U256::ZERO).await {
+                    // The contract says settled; the token's own event must say the same.
+                    None if !take_transfer(&mut transfers, &record) => {
+                        Some(Reason::TransferEventMismatch.as_str())
+                    }
+                    reason => reason,
+                };
+                match reason {
                     None => {
                         settled += 1;
                         record.status = PaymentStatus::Settled;
@@ -360,6 +390,6 @@ pub(crate) async fn apply(
         }
         change.payments.push(record);
     }
-    keeper.shared.store.commit(change)?;
+    keeper.shared.commit_payments(change)?;
     Ok(settled)
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Accepted, BalanceSeen, Change, ExecutionRecord, PayerTotals, PaymentKey, PaymentRecord, PaymentStatus,
-    PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
+    Accepted, BalanceSeen, Change, ExecutionRecord, IdBinding, PayerTotals, PaymentKey, PaymentRecord,
+    PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
 };
 
 /// Payment key (token, payer, nonce) -> [`PaymentRecord`] JSON.
@@ -38,6 +38,9 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Token (20 bytes) and payer (20) -> [`PayerTotals`]: the sum of its Queued and Submitted payments, then the sum
 /// of its payments ever settled (two U256, big-endian).
 const OUTSTANDING: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("payer_totals");
+
+/// `payment-identifier` id -> the fingerprint of the request it came with (32 bytes) and its payment key (72).
+const PAYMENT_IDS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("payment_ids");
 
 /// Facts about the chain the database belongs to: `genesis` -> its block 0 hash.
 const CHAIN: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chain");
@@ -215,6 +218,7 @@ impl RedbStore {
         tx.open_table(META).map_err(db_err)?;
         tx.open_table(OUTSTANDING).map_err(db_err)?;
         tx.open_table(CHAIN).map_err(db_err)?;
+        tx.open_table(PAYMENT_IDS).map_err(db_err)?;
         index_outstanding(&tx)?;
         tx.commit().map_err(db_err)?;
         Ok(Self { db })
@@ -260,6 +264,38 @@ fn execution_key(record: &ExecutionRecord) -> [u8; 44] {
 }
 
 impl Store for RedbStore {
+    fn bind_payment_id(&self, id: &str, fingerprint: B256, key: PaymentKey) -> Result<IdBinding, StoreError> {
+        let mut binding = IdBinding::Bound;
+        self.write(|tx| {
+            let mut ids = tx.open_table(PAYMENT_IDS).map_err(db_err)?;
+            if let Some(existing) = ids.get(id).map_err(db_err)? {
+                let bytes = existing.value();
+                if bytes.len() != 104 {
+                    return Err(StoreError::Corrupt {
+                        table: "payment_ids",
+                        message: format!("{} bytes, not 104", bytes.len()),
+                    });
+                }
+                binding = if bytes[..32] == fingerprint[..] {
+                    IdBinding::Same(PaymentKey {
+                        token: Address::from_slice(&bytes[32..52]),
+                        payer: Address::from_slice(&bytes[52..72]),
+                        nonce: B256::from_slice(&bytes[72..]),
+                    })
+                } else {
+                    IdBinding::Conflict
+                };
+                return Ok(());
+            }
+            let mut value = [0u8; 104];
+            value[..32].copy_from_slice(fingerprint.as_slice());
+            value[32..].copy_from_slice(&key.to_bytes());
+            ids.insert(id, value.as_slice()).map_err(db_err)?;
+            Ok(())
+        })?;
+        Ok(binding)
+    }
+
     fn accept_payment(
         &self,
         mut record: PaymentRecord,
@@ -552,6 +588,29 @@ mod tests {
         }
         std::fs::remove_file(&path).unwrap();
         assert!(RedbStore::open(&path).is_ok(), "a missing file is a new database");
+    }
+
+    #[test]
+    fn a_payment_id_stays_bound_to_its_request_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keeper.redb");
+        let key = payment(1, 5).key;
+        let other = payment(2, 5).key;
+        let (request, changed) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.bind_payment_id("pay_0123456789abcdef", request, key).unwrap(), IdBinding::Bound);
+        assert_eq!(
+            store.bind_payment_id("pay_0123456789abcdef", request, other).unwrap(),
+            IdBinding::Same(key)
+        );
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            store.bind_payment_id("pay_0123456789abcdef", request, key).unwrap(),
+            IdBinding::Same(key)
+        );
+        assert_eq!(store.bind_payment_id("pay_0123456789abcdef", changed, key).unwrap(), IdBinding::Conflict);
+        assert_eq!(store.bind_payment_id("pay_fedcba9876543210", changed, other).unwrap(), IdBinding::Bound);
     }
 
     fn payment(nonce: u8, value: u64) -> PaymentRecord {
