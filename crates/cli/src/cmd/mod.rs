@@ -3,6 +3,7 @@
 mod deploy;
 mod devnet;
 mod enqueue;
+mod facilitator;
 pub(crate) mod keeper;
 mod status;
 mod upgrade;
@@ -50,6 +51,13 @@ enum Command {
     /// a second keeper on the same directory waits as a standby. Serves the intake (POST /payments), payment
     /// status (GET /payments/{id}), voucher registration (POST /vouchers), /metrics, /health and /ready.
     Keeper(keeper::KeeperArgs),
+    /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported) for official x402 servers.
+    ///
+    /// One engine per --network, each from its deployment record with its own database under --data-dir; one key
+    /// (X402_PRIVATE_KEY or --keystore) signs for all. Concurrent settlements share one settleBatch; each is
+    /// recorded before anything is sent, so a retry or a restart never pays twice. With X402_FACILITATOR_API_KEY
+    /// set, /settle needs `Authorization: Bearer <key>`.
+    Facilitator(facilitator::FacilitatorArgs),
     /// Queue signed x402 payments (a JSON file or `-`) with a running keeper.
     Enqueue(enqueue::EnqueueArgs),
     /// Show the status of payments queued with a running keeper.
@@ -66,6 +74,7 @@ impl Cli {
             Command::Status(args) => args.run().await,
             Command::Upgrade(args) => args.run().await,
             Command::Keeper(args) => args.run().await,
+            Command::Facilitator(args) => args.run().await,
             Command::Enqueue(args) => args.run().await,
             Command::Payment(args) => args.run().await,
             Command::Devnet(args) => args.run().await,

@@ -106,4 +106,5 @@ pub fn provider(anvil: &AnvilInstance) -> DynProvider {
 pub fn address_of(record: &serde_json::Value, contract: &str, kind: &str) -> Address {
     record["contracts"][contract][kind]["address"].as_str().unwrap().parse().unwrap()
 }
+pub mod facilitator;
 pub mod keeper;
