@@ -4,9 +4,11 @@
 //! store knows already (a retry, a second caller, a restart) is never recorded or sent again: its caller waits for,
 //! or is given, the same outcome and transaction.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use alloy::primitives::{Address, B256, U256};
 use tokio::time::Instant;
-use x402_keeper::store::{Accepted, IdBinding, PaymentKey, PaymentRecord, PaymentStatus};
+use x402_keeper::store::{Accepted, Durability, IdBinding, PaymentKey, PaymentRecord, PaymentStatus};
 use x402_protocol::Reason;
 use x402_protocol::facilitator::PaymentRequest;
 
@@ -110,6 +112,7 @@ pub async fn settle(
         Ok(None) => {}
         Err(err) => return Settlement::Unavailable(err.to_string()),
     }
+    let arriving = Arriving::new(&engine.context.settles_arriving);
     let passed = match verify::offline(engine, request).await {
         Ok(offline) => verify::onchain(engine, offline).await,
         Err(refusal) => Err(refusal),
@@ -120,8 +123,14 @@ pub async fn settle(
     };
     let seen = verify::seen_for_settlement(&passed, holds);
     let context = &engine.context;
-    match store.accept_payment(passed.checked.queued_record(), context.settings.max_queue, seen) {
+    match store.accept_payment(
+        passed.checked.queued_record(),
+        context.settings.max_queue,
+        seen,
+        Durability::UntilSent,
+    ) {
         Ok(Accepted::Queued { queued, .. }) => {
+            drop(arriving);
             holds.release(&key);
             context.metrics.intake("queued");
             context.metrics.queue_depth(queued);
@@ -146,6 +155,22 @@ pub async fn settle(
         Err(err) => return Settlement::Unavailable(err.to_string()),
     }
     wait(engine, key, deadline).await
+}
+
+/// Counts a caller on its way to the queue for as long as it lives.
+struct Arriving<'a>(&'a AtomicUsize);
+
+impl<'a> Arriving<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Waits until `deadline` for the payment `key` to be settled or to fail.

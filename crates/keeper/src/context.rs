@@ -80,8 +80,11 @@ pub struct Context {
     pub events: broadcast::Sender<Event>,
     /// Wakes the tick loop early (a full batch is queued).
     pub wake: Notify,
-    /// Asks the tick loop to settle what is queued soon, within the settle window (a caller waits for it).
+    /// Asks the tick loop to settle what is queued soon (a caller waits for it).
     pub settle_soon: Notify,
+    /// Callers on their way to the queue (a facilitator's `/settle` being checked): while there are any, a batch
+    /// someone waits for waits the settle window for them to share it.
+    pub settles_arriving: std::sync::atomic::AtomicUsize,
     /// Counts the store commits that gave payments a final status (settled or failed); a caller waiting for one
     /// looks again whenever it changes.
     pub payments_final: tokio::sync::watch::Sender<u64>,

@@ -139,13 +139,14 @@ pub async fn start(
         events,
         wake: Notify::new(),
         settle_soon: Notify::new(),
+        settles_arriving: std::sync::atomic::AtomicUsize::new(0),
         payments_final: tokio::sync::watch::Sender::new(0),
         ready: AtomicBool::new(false),
         last_tick: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         chain_time: tokio::sync::Mutex::new((None, 0)),
     });
-    let worker = Worker { shared, sender, woken: false };
+    let worker = Worker { shared, sender, woken: false, urgent: false };
     Ok(Some(Keeper { worker, ticks: 0, listener, halt_logged: None }))
 }
 
@@ -401,7 +402,10 @@ impl Keeper {
         }
         self.worker.woken = false;
         shared.metrics.tick(Job::Payments.name());
-        match jobs::payments::run(&mut self.worker).await {
+        self.worker.urgent = true;
+        let result = jobs::payments::run(&mut self.worker).await;
+        self.worker.urgent = false;
+        match result {
             Ok(()) => Vec::new(),
             Err(err) => {
                 self.worker.sender.resync();
@@ -444,9 +448,8 @@ impl Keeper {
                 _ = tokio::time::sleep_until(next_tick) => Next::Tick { woken: false },
                 _ = shared.wake.notified() => Next::Tick { woken: true },
                 _ = shared.settle_soon.notified(), if payments => {
-                    // Callers arriving within the window share the batch.
                     tokio::select! {
-                        _ = tokio::time::sleep(shared.settings.settle_window) => Next::Settle,
+                        () = gather_arrivals(&shared) => Next::Settle,
                         _ = shutdown.changed() => break,
                     }
                 }
@@ -463,6 +466,18 @@ impl Keeper {
         Ok(())
     }
 }
+
+/// Waits for the callers still being checked on their way to the queue, for at most the settle window, so that
+/// they share the batch; a lone caller does not wait at all.
+async fn gather_arrivals(shared: &Context) {
+    let deadline = Instant::now() + shared.settings.settle_window;
+    while shared.settles_arriving.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(ARRIVALS_POLL).await;
+    }
+}
+
+/// How often the callers on their way to the queue are counted again while a batch waits for them.
+const ARRIVALS_POLL: Duration = Duration::from_millis(1);
 
 /// What the tick loop does next.
 #[derive(Clone, Copy, Debug)]

@@ -36,7 +36,7 @@ use crate::guard::{self, Guard, error, too_many};
 use crate::intake::{Checked, OnchainError, check_onchain, describe};
 use crate::ratelimit::RateLimiter;
 use crate::server::{self, Connections};
-use crate::store::{Accepted, BalanceSeen, PaymentKey, PaymentRecord};
+use crate::store::{Accepted, BalanceSeen, Durability, PaymentKey, PaymentRecord};
 use crate::vouchers::{self, RegisterError, Registered};
 use x402_protocol::Reason;
 use x402_protocol::facilitator::PaymentRequest;
@@ -199,7 +199,7 @@ fn chain_unavailable(shared: &Context, message: impl std::fmt::Display, chain_do
 /// balance it was just seen to hold.
 fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
     let value = record.value;
-    match shared.store.accept_payment(record, shared.settings.max_queue, seen) {
+    match shared.store.accept_payment(record, shared.settings.max_queue, seen, Durability::Immediate) {
         Ok(Accepted::Queued { record, queued }) => {
             count(shared, "queued");
             shared.metrics.queue_depth(queued);

@@ -319,11 +319,21 @@ async fn onchain<P: Provider>(
         a.nonce,
         checked.signature.clone(),
     );
-    let simulate = always_simulate || checked.needs_wallet_check;
-    let simulated = async {
-        if !simulate {
-            return Ok(true);
+    let refused = |reason| Err(OnchainError::Invalid(reason));
+    if !(always_simulate || checked.needs_wallet_check) {
+        let (used, balance) = tokio::join!(used.call(), balance.call());
+        if used? {
+            return refused(Reason::NonceAlreadyUsed);
         }
+        let balance = balance?;
+        if balance < a.value {
+            return refused(Reason::InsufficientFunds);
+        }
+        return Ok(OnchainFacts { balance });
+    }
+    // A transfer that simulates has an unused nonce and a covering balance: the nonce is read only to say why one
+    // does not.
+    let simulated = async {
         match transfer.call().await {
             Ok(_) => Ok(true),
             // The node answered: the token refused (a revert), whatever its data.
@@ -333,17 +343,20 @@ async fn onchain<P: Provider>(
             Err(err) => Err(err),
         }
     };
-    let (used, balance, simulated) = tokio::join!(used.call(), balance.call(), simulated);
-    if used? {
-        return Err(OnchainError::Invalid(Reason::NonceAlreadyUsed));
-    }
+    let (balance, simulated) = tokio::join!(balance.call(), simulated);
     let balance = balance?;
-    if balance < a.value {
-        return Err(OnchainError::Invalid(Reason::InsufficientFunds));
-    }
     if !simulated? {
-        let reason = if checked.needs_wallet_check { Reason::Signature } else { Reason::SimulationFailed };
-        return Err(OnchainError::Invalid(reason));
+        if used.call().await? {
+            return refused(Reason::NonceAlreadyUsed);
+        }
+        if balance < a.value {
+            return refused(Reason::InsufficientFunds);
+        }
+        return refused(if checked.needs_wallet_check {
+            Reason::Signature
+        } else {
+            Reason::SimulationFailed
+        });
     }
     Ok(OnchainFacts { balance })
 }

@@ -1,4 +1,5 @@
-//! The keeper's transaction pipeline, one transaction in flight at a time:
+//! The keeper's transaction pipeline, one transaction in flight at a time (a facilitator's settlement may send the
+//! next batches before the first is mined, see [`Sender::submit`]):
 //!
 //! 1. the caller simulates its call and drops the items that would fail;
 //! 2. [`Sender::send`] takes the next nonce (its own counter, re-read from the chain after any send error),
@@ -15,6 +16,8 @@ use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuild
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use x402_chain::block::GasLimitCache;
@@ -59,6 +62,23 @@ pub enum SendError {
     /// is free again) on the next tick.
     #[error("transaction {0} was reorganized out before its confirmation depth")]
     Reorged(B256),
+}
+
+/// The first pause between receipt polls; it doubles up to the policy's poll interval.
+const FIRST_POLL: Duration = Duration::from_millis(5);
+
+/// A transaction [`Sender::submit`] sent, with the timers [`Sender::poll`] keeps for it.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    /// The stored transaction.
+    pub pending: PendingTx,
+    /// When it was sent.
+    pub sent_at: Instant,
+    deadline: Instant,
+    bump_at: Instant,
+    pause: Duration,
+    /// When to look for its receipt next.
+    pub next_poll: Instant,
 }
 
 /// What happened to a stored transaction.
@@ -146,6 +166,27 @@ impl Sender {
         gas: u64,
         change: impl FnOnce(&PendingTx) -> Change,
     ) -> Result<(TransactionReceipt, PendingTx), SendError> {
+        let mut flight = self.submit(store, job, to, input, gas, change).await?;
+        loop {
+            if let Some(receipt) = self.poll(store, &mut flight).await? {
+                return Ok((receipt, flight.pending));
+            }
+            tokio::time::sleep_until(flight.next_poll).await;
+        }
+    }
+
+    /// The first half of [`Sender::send`]: signs, stores (with `change`) and broadcasts, at the next nonce; the
+    /// transaction is then in flight until [`Sender::poll`] finds its receipt. Several may be in flight at once
+    /// (consecutive nonces).
+    pub async fn submit(
+        &mut self,
+        store: &dyn Store,
+        job: TxJob,
+        to: Address,
+        input: Bytes,
+        gas: u64,
+        change: impl FnOnce(&PendingTx) -> Change,
+    ) -> Result<InFlight, SendError> {
         let nonce = match self.next_nonce {
             Some(nonce) => nonce,
             None => {
@@ -178,13 +219,53 @@ impl Sender {
             return Err(err);
         }
         self.next_nonce = Some(nonce + 1);
-        match self.confirm(store, &mut pending).await {
-            Ok(receipt) => Ok((receipt, pending)),
-            Err(err) => {
-                self.next_nonce = None;
-                Err(err)
-            }
+        let now = Instant::now();
+        Ok(InFlight {
+            pending,
+            sent_at: now,
+            deadline: now + self.policy.receipt_timeout,
+            bump_at: now + self.policy.bump_after,
+            pause: FIRST_POLL,
+            next_poll: now,
+        })
+    }
+
+    /// Looks once for the receipt of `flight`, bumping its fees when it is due: the confirmed receipt, or `None`
+    /// to look again at `flight.next_poll`. An error (the receipt timeout among them) leaves the transaction stored
+    /// for [`Sender::resolve`].
+    pub async fn poll(
+        &mut self,
+        store: &dyn Store,
+        flight: &mut InFlight,
+    ) -> Result<Option<TransactionReceipt>, SendError> {
+        let result = self.poll_once(store, flight).await;
+        if result.is_err() {
+            self.next_nonce = None;
         }
+        result
+    }
+
+    async fn poll_once(
+        &mut self,
+        store: &dyn Store,
+        flight: &mut InFlight,
+    ) -> Result<Option<TransactionReceipt>, SendError> {
+        if let Some(receipt) = self.find_receipt(&flight.pending.hashes).await? {
+            return self.await_depth(receipt).await.map(Some);
+        }
+        let now = Instant::now();
+        if now >= flight.deadline {
+            return Err(SendError::Timeout(flight.pending.nonce));
+        }
+        if now >= flight.bump_at && flight.pending.max_fee_per_gas < self.policy.max_fee_per_gas {
+            self.bump(store, &mut flight.pending).await?;
+            flight.bump_at = now + self.policy.bump_after;
+        }
+        // An automining node has the receipt within milliseconds, a real chain within a block: the pause grows
+        // from a few milliseconds to the poll interval.
+        flight.next_poll = now + flight.pause;
+        flight.pause = (flight.pause * 2).min(self.policy.poll_interval);
+        Ok(None)
     }
 
     /// Finds out what happened to a stored transaction, re-broadcasting it if the node lost it.
@@ -207,7 +288,23 @@ impl Sender {
             };
         }
         self.broadcast(&pending.raw).await?;
-        self.confirm(store, pending).await.map(|r| Resolution::Mined(Box::new(r)))
+        let now = Instant::now();
+        let mut flight = InFlight {
+            pending: pending.clone(),
+            sent_at: now,
+            deadline: now + self.policy.receipt_timeout,
+            bump_at: now + self.policy.bump_after,
+            pause: FIRST_POLL,
+            next_poll: now,
+        };
+        let receipt = loop {
+            if let Some(receipt) = self.poll(store, &mut flight).await? {
+                break receipt;
+            }
+            tokio::time::sleep_until(flight.next_poll).await;
+        };
+        *pending = flight.pending;
+        Ok(Resolution::Mined(Box::new(receipt)))
     }
 
     /// The receipt of whichever of `hashes` (all signed at one nonce, so at most one) was mined.
@@ -233,30 +330,6 @@ impl Sender {
 
     async fn broadcast(&self, raw: &Bytes) -> Result<(), SendError> {
         Ok(send::broadcast(&self.provider, raw).await?)
-    }
-
-    /// Waits for any of the transaction's hashes to be mined, bumping fees when it takes too long.
-    async fn confirm(
-        &mut self,
-        store: &dyn Store,
-        pending: &mut PendingTx,
-    ) -> Result<TransactionReceipt, SendError> {
-        let deadline = Instant::now() + self.policy.receipt_timeout;
-        let mut bump_at = Instant::now() + self.policy.bump_after;
-        loop {
-            if let Some(receipt) = self.find_receipt(&pending.hashes).await? {
-                return self.await_depth(receipt).await;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(SendError::Timeout(pending.nonce));
-            }
-            if now >= bump_at && pending.max_fee_per_gas < self.policy.max_fee_per_gas {
-                self.bump(store, pending).await?;
-                bump_at = now + self.policy.bump_after;
-            }
-            tokio::time::sleep(self.policy.poll_interval).await;
-        }
     }
 
     async fn bump(&mut self, store: &dyn Store, pending: &mut PendingTx) -> Result<(), SendError> {
@@ -291,6 +364,7 @@ impl Sender {
     async fn await_depth(&self, receipt: TransactionReceipt) -> Result<TransactionReceipt, SendError> {
         let mut receipt = receipt;
         let deadline = Instant::now() + self.policy.receipt_timeout;
+        let mut pause = FIRST_POLL;
         loop {
             let included = receipt.block_number.unwrap_or_default();
             let head = self.provider.get_block_number().await.map_err(ChainError::from)?;
@@ -305,7 +379,8 @@ impl Sender {
             if Instant::now() >= deadline {
                 return Err(SendError::Unconfirmed(receipt.transaction_hash));
             }
-            tokio::time::sleep(self.policy.poll_interval).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.policy.poll_interval);
         }
     }
 }

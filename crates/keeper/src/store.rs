@@ -128,6 +128,15 @@ pub struct PaymentRecord {
     pub wallet: bool,
 }
 
+/// How soon a write must be on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns (fsync).
+    Immediate,
+    /// Before anything that depends on it is broadcast: the next durable commit takes it along.
+    UntilSent,
+}
+
 /// Outcome of storing a new payment.
 #[derive(Debug)]
 pub enum Accepted {
@@ -331,11 +340,16 @@ pub trait Store: Send + Sync {
     /// payer's payments in the token not settled yet would add up to more than the balance `seen` with it (less
     /// what settled since `seen.settled` was read). The check and the write are one atomic step, so concurrent
     /// payments of one payer cannot both pass it.
+    ///
+    /// With [`Durability::UntilSent`] the write may be lost in a crash until the next durable commit, which the
+    /// transaction that carries the payment makes before it is broadcast: for a caller that waits for the outcome
+    /// and retries if the answer never comes (a facilitator's `/settle`), not for one told "queued".
     fn accept_payment(
         &self,
         record: PaymentRecord,
         max_queued: u64,
         seen: BalanceSeen,
+        durability: Durability,
     ) -> Result<Accepted, StoreError>;
     /// The payer's payments in `token`: outstanding and ever settled.
     fn payer_totals(&self, token: &Address, payer: &Address) -> Result<PayerTotals, StoreError>;

@@ -25,6 +25,8 @@ pub(crate) struct Worker {
     pub(crate) shared: Arc<Context>,
     pub(crate) sender: Sender,
     pub(crate) woken: bool,
+    /// Someone waits for the payments being settled (a settle tick): batches may be pipelined.
+    pub(crate) urgent: bool,
 }
 
 /// Why a job stopped for this tick.

@@ -5,7 +5,8 @@
 //! per batch and budgeted in full on top of the estimate, since a wallet may answer on chain otherwise than in
 //! simulation; one that did is refused from then on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
@@ -14,10 +15,17 @@ use alloy::sol_types::{SolCall, SolEvent};
 use x402_bindings::{IX402Payment, SettlementOutcome, TestStablecoin, X402Payment};
 use x402_chain::{ChainError, gas};
 
-use super::{JobError, Worker, send_and_apply, with_wallet_budgets};
-use crate::sender::SendError;
+use super::{JobError, Worker, apply as apply_tx, with_wallet_budgets};
+use crate::sender::{InFlight, Resolution, SendError};
 use crate::store::{Change, PaymentKey, PaymentRecord, PaymentStatus, TxJob};
 use x402_protocol::Reason;
+
+/// Batches of a settlement someone waits for that may be in flight at once.
+const MAX_IN_FLIGHT: usize = 4;
+/// How long the oldest batch in flight waits for its block before what queued since goes out in another batch.
+const PIPELINE_AFTER: Duration = Duration::from_millis(1000);
+/// How often an empty queue is looked at again while batches wait for their block.
+const PIPELINE_RECHECK: Duration = Duration::from_millis(100);
 
 /// Batches that may revert or be dropped with a payment in them before it is marked failed.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
@@ -85,14 +93,89 @@ async fn reason_for(
 /// instead of going out in small ones. Stops when the keeper is stopping or a batch cannot be sent.
 pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
-    let batch_size = keeper.shared.settings.payments_batch;
     let mut partial_allowed = !keeper.woken;
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    // When to look at the queue again for a batch to pipeline, after finding nothing there.
+    let mut recheck = tokio::time::Instant::now();
+    loop {
+        // For callers waiting on their payment, what queues while a batch waits for its block goes out in the
+        // next batch at once (at most MAX_IN_FLIGHT), so that it can share the block.
+        let may_send = match in_flight.front() {
+            None => true,
+            Some(oldest) => {
+                keeper.urgent
+                    && in_flight.len() < MAX_IN_FLIGHT
+                    && oldest.sent_at.elapsed() >= PIPELINE_AFTER
+                    && tokio::time::Instant::now() >= recheck
+            }
+        };
+        if may_send && !keeper.shared.is_stopping() {
+            let partial = partial_allowed || !in_flight.is_empty();
+            if let Some(batch) = next_batch(keeper, partial, &mut partial_allowed).await? {
+                let Batch { token, live, input, gas, mut change } = batch;
+                let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
+                let store = std::sync::Arc::clone(&keeper.shared.store);
+                let flight = keeper
+                    .sender
+                    .submit(store.as_ref(), job, x402, input, gas, move |pending| {
+                        let hash = pending.hashes.last().copied();
+                        change.payments.extend(live.into_iter().map(|mut record| {
+                            record.status = PaymentStatus::Submitted;
+                            record.tx_hash = hash;
+                            record
+                        }));
+                        change
+                    })
+                    .await?;
+                in_flight.push_back(flight);
+                continue;
+            }
+            recheck = tokio::time::Instant::now() + PIPELINE_RECHECK;
+        }
+        let room = in_flight.len() < MAX_IN_FLIGHT;
+        let Some(oldest) = in_flight.front_mut() else { break };
+        let store = std::sync::Arc::clone(&keeper.shared.store);
+        if let Some(receipt) = keeper.sender.poll(store.as_ref(), oldest).await? {
+            let Some(flight) = in_flight.pop_front() else { break };
+            apply_tx(keeper, &flight.pending, Resolution::Mined(Box::new(receipt))).await?;
+            continue;
+        }
+        let mut wake = oldest.next_poll;
+        if keeper.urgent && room {
+            wake = wake.min((oldest.sent_at + PIPELINE_AFTER).max(recheck));
+        }
+        tokio::time::sleep_until(wake.max(tokio::time::Instant::now())).await;
+    }
+    Ok(())
+}
+
+/// A batch ready to send.
+struct Batch {
+    token: Address,
+    live: Vec<PaymentRecord>,
+    input: Bytes,
+    gas: u64,
+    change: Change,
+}
+
+/// The next batch of the queue, oldest first: the payments that would fail are recorded as failed (committed), the
+/// rest simulated and fitted to the block. `None` when nothing is left to send, or (without `partial`) when less
+/// than a full batch is queued. `partial_allowed` becomes whether the next call may send a partial batch (only
+/// when this one left payments out).
+async fn next_batch(
+    keeper: &Worker,
+    partial: bool,
+    partial_allowed: &mut bool,
+) -> Result<Option<Batch>, JobError> {
+    let batch_size = keeper.shared.settings.payments_batch;
+    let mut partial = partial;
     while !keeper.shared.is_stopping() {
         let queued = keeper.shared.store.queued_payments(batch_size)?;
-        if queued.len() < batch_size && !partial_allowed {
+        if queued.len() < batch_size && !partial {
             break;
         }
-        partial_allowed = false;
+        partial = false;
+        *partial_allowed = false;
         let Some(first) = queued.first() else { break };
         let token = first.key.token;
         let mut change = Change::default();
@@ -120,20 +203,10 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
         };
         // Payments left out (over the wallet cap, or to fit the block) go in the next batch now, not at the
         // next tick.
-        partial_allowed = leftover || live.len() < before;
-        let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
-        send_and_apply(keeper, job, x402, input, gas, move |pending| {
-            let hash = pending.hashes.last().copied();
-            change.payments.extend(live.into_iter().map(|mut record| {
-                record.status = PaymentStatus::Submitted;
-                record.tx_hash = hash;
-                record
-            }));
-            change
-        })
-        .await?;
+        *partial_allowed = leftover || live.len() < before;
+        return Ok(Some(Batch { token, live, input, gas, change }));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The payments a step goes on with, and whether some were left queued for the next batch.

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Accepted, BalanceSeen, Change, ExecutionRecord, IdBinding, PayerTotals, PaymentKey, PaymentRecord,
-    PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
+    Accepted, BalanceSeen, Change, Durability, ExecutionRecord, IdBinding, PayerTotals, PaymentKey,
+    PaymentRecord, PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
 };
 
 /// Payment key (token, payer, nonce) -> [`PaymentRecord`] JSON.
@@ -228,7 +228,19 @@ impl RedbStore {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
+        self.write_with(Durability::Immediate, body)
+    }
+
+    fn write_with(
+        &self,
+        durability: Durability,
+        body: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        if durability == Durability::UntilSent {
+            // Persisted by the next Immediate commit (redb keeps commit order), which every broadcast makes first.
+            tx.set_durability(redb::Durability::None).map_err(db_err)?;
+        }
         body(&tx)?;
         tx.commit().map_err(db_err)
     }
@@ -301,9 +313,10 @@ impl Store for RedbStore {
         mut record: PaymentRecord,
         max_queued: u64,
         seen: BalanceSeen,
+        durability: Durability,
     ) -> Result<Accepted, StoreError> {
         let mut outcome = Accepted::QueueFull;
-        self.write(|tx| {
+        self.write_with(durability, |tx| {
             let key = record.key.to_bytes();
             let mut payments = tx.open_table(PAYMENTS).map_err(db_err)?;
             if let Some(existing) = payments.get(key.as_slice()).map_err(db_err)? {
@@ -613,6 +626,24 @@ mod tests {
         assert_eq!(store.bind_payment_id("pay_fedcba9876543210", changed, other).unwrap(), IdBinding::Bound);
     }
 
+    #[test]
+    fn a_payment_accepted_until_sent_is_on_disk_after_the_next_durable_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keeper.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let record = payment(7, 1000);
+        let seen = BalanceSeen { balance: U256::from(5000), settled: U256::ZERO };
+        let accepted = store.accept_payment(record.clone(), 10, seen, Durability::UntilSent).unwrap();
+        assert!(matches!(accepted, Accepted::Queued { .. }));
+        assert_eq!(store.payment(&record.key).unwrap().map(|r| r.status), Some(PaymentStatus::Queued));
+        // What a batch's submit commits before its broadcast (durably) takes the payment along.
+        store.commit(Change::default()).unwrap();
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.payment(&record.key).unwrap().map(|r| r.status), Some(PaymentStatus::Queued));
+        assert_eq!(store.queued_count().unwrap(), 1);
+    }
+
     fn payment(nonce: u8, value: u64) -> PaymentRecord {
         PaymentRecord {
             key: PaymentKey {
@@ -645,11 +676,11 @@ mod tests {
         let seen = |balance: u64, settled: U256| BalanceSeen { balance: U256::from(balance), settled };
         // Balance 2,000: two of 1,000 fit, a third does not.
         assert!(matches!(
-            store.accept_payment(payment(1, 1000), 10, seen(2000, U256::ZERO)),
+            store.accept_payment(payment(1, 1000), 10, seen(2000, U256::ZERO), Durability::Immediate),
             Ok(Accepted::Queued { .. })
         ));
         assert!(matches!(
-            store.accept_payment(payment(2, 1000), 10, seen(2000, U256::ZERO)),
+            store.accept_payment(payment(2, 1000), 10, seen(2000, U256::ZERO), Durability::Immediate),
             Ok(Accepted::Queued { .. })
         ));
         // The intake reads the settled total (0), then the balance (2,000), and meanwhile the first settles.
@@ -659,7 +690,8 @@ mod tests {
         store.commit(Change { payments: vec![settled], ..Change::default() }).unwrap();
         let totals = store.payer_totals(&token, &payer).unwrap();
         assert_eq!((totals.outstanding, totals.settled), (U256::from(1000), U256::from(1000)));
-        let refused = store.accept_payment(payment(3, 1000), 10, seen(2000, before)).unwrap();
+        let refused =
+            store.accept_payment(payment(3, 1000), 10, seen(2000, before), Durability::Immediate).unwrap();
         assert!(
             matches!(refused, Accepted::OverBalance { outstanding, balance } if outstanding == U256::from(1000) && balance == U256::from(1000)),
             "{refused:?}"
@@ -667,11 +699,11 @@ mod tests {
         // Read after the settlement, the balance (1,000) is what it is: still no room.
         let after = store.payer_totals(&token, &payer).unwrap().settled;
         assert!(matches!(
-            store.accept_payment(payment(3, 1000), 10, seen(1000, after)),
+            store.accept_payment(payment(3, 1000), 10, seen(1000, after), Durability::Immediate),
             Ok(Accepted::OverBalance { .. })
         ));
         assert!(matches!(
-            store.accept_payment(payment(3, 1000), 10, seen(2000, after)),
+            store.accept_payment(payment(3, 1000), 10, seen(2000, after), Durability::Immediate),
             Ok(Accepted::Queued { .. })
         ));
     }
