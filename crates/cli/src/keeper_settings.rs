@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::Address;
 use x402_bindings::Contract;
 use x402_keeper::config::{Contracts, FileSettings, SettingError, Settings};
 
@@ -33,15 +34,8 @@ pub enum KeeperSettingsError {
     Setting(#[from] SettingError),
 }
 
-/// The keeper's settings for the deployment recorded at `path`, from the file settings `file`.
-pub fn settings_from_record(
-    path: &Path,
-    rpc_url: String,
-    file: &FileSettings,
-) -> Result<Settings, KeeperSettingsError> {
-    let Some(record) = Record::load(path)? else {
-        return Err(KeeperSettingsError::NoRecord(path.to_owned()));
-    };
+/// The contracts a keeper drives and the token it settles, from the record found at `path`.
+pub fn contracts_of(record: &Record, path: &Path) -> Result<(Contracts, Address), KeeperSettingsError> {
     let proxy = |contract: Contract| {
         record
             .proxy(contract)
@@ -60,5 +54,18 @@ pub fn settings_from_record(
         deployed_block,
     };
     let token = record.token.address.ok_or_else(|| KeeperSettingsError::NoToken(path.to_owned()))?;
+    Ok((contracts, token))
+}
+
+/// The keeper's settings for the deployment recorded at `path`, from the file settings `file`.
+pub fn settings_from_record(
+    path: &Path,
+    rpc_url: String,
+    file: &FileSettings,
+) -> Result<Settings, KeeperSettingsError> {
+    let Some(record) = Record::load(path)? else {
+        return Err(KeeperSettingsError::NoRecord(path.to_owned()));
+    };
+    let (contracts, token) = contracts_of(&record, path)?;
     Ok(file.resolve(rpc_url, record.chain_id, contracts, vec![token])?)
 }

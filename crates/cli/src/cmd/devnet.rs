@@ -18,10 +18,7 @@ use x402_devkit::demo::Demo;
 use x402_keeper::daemon::{self, Event};
 
 use x402_bindings::Contract;
-use x402_cli::deployer::chain::Chain;
-use x402_cli::deployer::deploy::{self, DeployOptions};
-use x402_cli::deployer::network::Network;
-use x402_cli::deployer::settings::ConfigFile;
+use x402_cli::deployer::deploy;
 use x402_cli::keeper_settings::settings_from_record;
 use x402_keeper::config::{FileSettings, Merchants, Settings};
 
@@ -380,15 +377,7 @@ impl Paid {
 /// record's path.
 async fn deploy_contracts(rpc_url: &str, deployer: &PrivateKeySigner, dir: &Path) -> eyre::Result<PathBuf> {
     say("deploying   every contract, as x402 deploy --network local does ...");
-    let chain = Chain::connect(rpc_url, Some(deployer.clone())).await?;
-    let options = DeployOptions {
-        network: Network::Local,
-        config: ConfigFile::default(),
-        deployments_dir: dir.to_owned(),
-        create2_salt: None,
-        dry_run: false,
-    };
-    let report = deploy::deploy(&chain, &options, |_| {}).await?;
+    let report = deploy::local(rpc_url, deployer, dir).await?;
     for contract in [Contract::X402Payment, Contract::Subscription, Contract::PaymentChannel] {
         say(format!("  {:<16} {}", contract.name(), report.record.proxy(contract).unwrap_or_default()));
     }

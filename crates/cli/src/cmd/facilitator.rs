@@ -114,6 +114,18 @@ impl FacilitatorArgs {
         rpc_url: String,
     ) -> eyre::Result<Settings> {
         let mut file = file.clone();
+        // A facilitator's clients are resource servers, each settling many payments at once (every one waits for
+        // its batch, holding its connection): unless the file says otherwise, 4096 connections, and one client may
+        // use all of them and all of the rate.
+        let connections = *file.max_connections.get_or_insert(4096);
+        file.max_connections_per_client.get_or_insert(connections);
+        let rate = file.rate_limit_per_sec.unwrap_or(2_000);
+        file.client_rate_limit_per_sec.get_or_insert(rate);
+        let burst = file.rate_limit_burst.unwrap_or(rate.saturating_mul(2));
+        file.client_rate_limit_burst.get_or_insert(burst);
+        // Payments that callers wait for should not wait for a second batch: bigger batches than the keeper's
+        // (cut to fit the block, like every batch).
+        file.payments_batch.get_or_insert(1000);
         let data_dir = self
             .data_dir
             .clone()

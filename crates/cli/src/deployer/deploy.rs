@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
 use x402_bindings::{Contract, RevenueSplitter, TestStablecoin, ToolRegistry, X402Payment};
 
 use super::chain::Chain;
@@ -49,6 +50,24 @@ pub struct DeployReport {
 
 /// A step as it finishes: its id, and its receipt (`None`: already in place at its deterministic address).
 pub type StepDone<'a> = (&'a str, Option<&'a TransactionReceipt>);
+
+/// Deploys everything on a local anvil at `rpc_url` with `deployer` and the default settings, the record in
+/// `deployments_dir`, as `x402 deploy --network local` does (for `x402 devnet`, the tests and the benchmarks).
+pub async fn local(
+    rpc_url: &str,
+    deployer: &PrivateKeySigner,
+    deployments_dir: &Path,
+) -> Result<DeployReport> {
+    let chain = Chain::connect(rpc_url, Some(deployer.clone())).await?;
+    let options = DeployOptions {
+        network: Network::Local,
+        config: ConfigFile::default(),
+        deployments_dir: deployments_dir.to_owned(),
+        create2_salt: None,
+        dry_run: false,
+    };
+    deploy(&chain, &options, |_| {}).await
+}
 
 /// Deploys what `options` describe with `chain`'s key, calling `on_step` as each step finishes.
 pub async fn deploy(

@@ -8,11 +8,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use x402_bindings::Contract;
-use x402_cli::deployer::chain::Chain;
-use x402_cli::deployer::deploy::{self, DeployOptions};
-use x402_cli::deployer::network::Network;
-use x402_cli::deployer::settings::ConfigFile;
+use x402_cli::deployer::deploy;
+use x402_cli::keeper_settings::contracts_of;
 
 use super::{Scratch, key_hex, x402};
 use alloy::network::TransactionBuilder;
@@ -25,7 +22,6 @@ use serde_json::Value;
 use x402_bindings::{PaymentChannel, TestStablecoin};
 use x402_devkit::demo::Demo;
 use x402_devkit::payments::{ExactTerms, signed_request};
-use x402_keeper::config::Contracts;
 
 pub const USDC: u64 = 1_000_000;
 pub const PERIOD: u64 = 3600;
@@ -45,23 +41,8 @@ pub struct Net {
 pub async fn net(anvil: AnvilInstance) -> Net {
     let scratch = Scratch::new();
     let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let chain = Chain::connect(&anvil.endpoint(), Some(keys[0].clone())).await.unwrap();
-    let options = DeployOptions {
-        network: Network::Local,
-        config: ConfigFile::default(),
-        deployments_dir: scratch.dir().to_owned(),
-        create2_salt: None,
-        dry_run: false,
-    };
-    let record = deploy::deploy(&chain, &options, |_| {}).await.unwrap().record;
-    let proxy = |contract| record.proxy(contract).unwrap();
-    let contracts = Contracts {
-        x402_payment: proxy(Contract::X402Payment),
-        subscription: proxy(Contract::Subscription),
-        payment_channel: proxy(Contract::PaymentChannel),
-        deployed_block: 0,
-    };
-    let token: Address = record.token.address.unwrap();
+    let report = deploy::local(&anvil.endpoint(), &keys[0], scratch.dir()).await.unwrap();
+    let (contracts, token) = contracts_of(&report.record, &report.path).unwrap();
     let demo = Demo::connect(&anvil.endpoint(), &keys, token, contracts).await.unwrap();
     for payer in &keys[1..=5] {
         demo.mint(payer.address(), U256::from(1_000_000 * USDC)).await.unwrap();
