@@ -11,8 +11,9 @@
 //! Every payment is distinct and signed before its phase starts; each phase pays a fresh merchant, whose balance
 //! says what was settled. Run with `cargo bench -p x402-cli --bench facilitator` (release build; about 15 minutes;
 //! needs `bin/setup` and `bin/setup-interop`). `X402_BENCH_QUICK=1` runs a shorter version, and
-//! `X402_BENCH_PHASES=verify,settle,open` chooses the phases; `X402_BENCH_LOG=info X402_BENCH_KEEP=<dir>` keeps this
-//! project's log.
+//! `X402_BENCH_PHASES=verify,settle,open` chooses the phases, `X402_BENCH_SUBJECTS=ours,reference,nonce-manager` the
+//! facilitators and `X402_BENCH_RATES=25,50` the open loop's rates; `X402_BENCH_LOG=info X402_BENCH_KEEP=<dir>`
+//! keeps this project's log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
@@ -39,7 +40,17 @@ const REFERENCE: usize = 8;
 const REFERENCE_NONCE_MANAGER: usize = 7;
 const VALUE: u64 = 1_000;
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
-const RATES: [u64; 5] = [25, 50, 100, 200, 400];
+const RATES: [u64; 8] = [25, 50, 100, 200, 300, 400, 600, 800];
+
+/// The open loop's offered rates: `X402_BENCH_RATES` (comma-separated) or [`RATES`].
+fn rates() -> Vec<u64> {
+    match std::env::var("X402_BENCH_RATES") {
+        Ok(list) => {
+            list.split(',').map(|rate| rate.trim().parse().expect("X402_BENCH_RATES: numbers")).collect()
+        }
+        Err(_) => RATES.to_vec(),
+    }
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -368,7 +379,7 @@ async fn open_loop_table(bench: &Bench, subjects: &[Subject], seconds: u64) {
     println!("| facilitator | offered/s | answered ok | lost | p50 ms | p99 ms | sustained |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for subject in subjects {
-        for rate in RATES {
+        for rate in rates() {
             let merchant = PrivateKeySigner::random().address();
             let count = (rate * seconds) as usize;
             let bodies = bench.payments(count, merchant);
@@ -406,11 +417,17 @@ async fn main() {
             dir.to_string_lossy()
         );
     }
-    let subjects = vec![
-        bench.ours(OURS, 20, "this project").await,
-        bench.reference(REFERENCE, false).await,
-        bench.reference(REFERENCE_NONCE_MANAGER, true).await,
-    ];
+    let only = std::env::var("X402_BENCH_SUBJECTS").unwrap_or_else(|_| "ours,reference,nonce-manager".into());
+    let mut subjects = Vec::new();
+    if only.contains("ours") {
+        subjects.push(bench.ours(OURS, 20, "this project").await);
+    }
+    if only.split(',').any(|s| s == "reference") {
+        subjects.push(bench.reference(REFERENCE, false).await);
+    }
+    if only.contains("nonce-manager") {
+        subjects.push(bench.reference(REFERENCE_NONCE_MANAGER, true).await);
+    }
     let phases = std::env::var("X402_BENCH_PHASES").unwrap_or_else(|_| "verify,settle,open".into());
     println!("facilitator benchmark on one anvil (chain {}), release build", bench.demo.chain_id);
     if phases.contains("verify") {

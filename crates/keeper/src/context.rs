@@ -12,6 +12,7 @@ use alloy::rpc::types::TransactionRequest;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use x402_chain::ChainError;
+use x402_chain::simulate::{self, Simulation};
 
 use crate::config::Settings;
 use crate::intake::{PayerCodes, Verifier};
@@ -70,6 +71,8 @@ pub struct Context {
     pub payer_codes: PayerCodes,
     /// Whether the chain answered the last time anything asked it (a tick, the intake, the probe).
     pub chain_ok: AtomicBool,
+    /// Whether the node may have `eth_simulateV1` (false once it said it has not).
+    pub simulate_v1: AtomicBool,
     /// Why the keeper sends nothing: the chain no longer holds the deployment (reset, or replaced).
     pub halted: std::sync::Mutex<Option<String>>,
     /// The genesis block hash of the chain the keeper started on.
@@ -129,6 +132,34 @@ impl Context {
         let request =
             TransactionRequest::default().with_from(self.keeper).with_to(to).with_input(input.clone());
         Ok(self.provider.call(request).await?)
+    }
+
+    /// Runs `input` on `to` like [`Context::simulate`], in a block at chain time `time`, and measures its gas
+    /// where the node can in the same execution (`eth_simulateV1`): the return data and the most gas the call
+    /// needed at any point ([`x402_chain::simulate::Simulated::peak_gas`]), `None` when the node cannot say (the call went through
+    /// `eth_call`).
+    pub async fn simulate_measured(
+        &self,
+        to: Address,
+        input: &Bytes,
+        time: u64,
+    ) -> Result<(Bytes, Option<u64>), ChainError> {
+        if self.simulate_v1.load(Ordering::Relaxed) {
+            match simulate::call(&self.provider, self.keeper, to, input, time).await? {
+                Simulation::Ran(simulated) => {
+                    let peak = simulated.peak_gas();
+                    return Ok((simulated.returned, Some(peak)));
+                }
+                Simulation::Unsupported => {
+                    tracing::info!("the node has no eth_simulateV1: batches are simulated, then estimated");
+                    self.simulate_v1.store(false, Ordering::Relaxed);
+                }
+                Simulation::Refused(answer) => {
+                    tracing::debug!(code = answer.code, message = %answer.message, "eth_simulateV1 refused; eth_call instead");
+                }
+            }
+        }
+        Ok((self.simulate(to, input).await?, None))
     }
 
     /// Whether a shutdown was requested.

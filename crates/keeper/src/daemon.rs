@@ -133,6 +133,7 @@ pub async fn start(
         policy,
         payer_codes: PayerCodes::default(),
         chain_ok: AtomicBool::new(true),
+        simulate_v1: AtomicBool::new(true),
         halted: std::sync::Mutex::new(None),
         genesis: chain.genesis,
         keeper,

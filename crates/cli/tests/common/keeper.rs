@@ -68,10 +68,21 @@ impl KeeperProc {
 
     /// [`KeeperProc::start`] with more command-line arguments.
     pub fn start_with(net: &Net, data_dir: &Path, interval: u64, log: &str, extra: &[&str]) -> Self {
+        Self::start_through(net, &net.anvil.endpoint(), data_dir, interval, log, extra)
+    }
+
+    /// Like [`KeeperProc::start_with`], talking to the chain through `rpc` (a relay in front of anvil).
+    pub fn start_through(
+        net: &Net,
+        rpc: &str,
+        data_dir: &Path,
+        interval: u64,
+        log: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = free_port();
         let dir = net.scratch.dir().to_str().unwrap().to_owned();
         let listen = format!("127.0.0.1:{port}");
-        let rpc = net.anvil.endpoint();
         let log_path = net.scratch.dir().join(log);
         let log = std::fs::File::create(&log_path).unwrap();
         // The demo merchant, unless the test chooses whom the keeper settles for.
@@ -84,7 +95,7 @@ impl KeeperProc {
                 "--network",
                 "local",
                 "--rpc-url",
-                &rpc,
+                rpc,
                 "--deployments-dir",
                 &dir,
                 "--data-dir",

@@ -108,3 +108,4 @@ pub fn address_of(record: &serde_json::Value, contract: &str, kind: &str) -> Add
 }
 pub mod facilitator;
 pub mod keeper;
+pub mod relay;

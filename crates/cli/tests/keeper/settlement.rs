@@ -243,3 +243,37 @@ async fn a_full_batch_too_big_for_the_block_is_halved_and_all_of_it_settles() {
     assert_eq!(net.demo.balance(merchant).await.unwrap(), before + total(&ids));
     assert!(keeper.terminate().success());
 }
+
+/// A batch is sized by the simulation that checks it (`eth_simulateV1` measures its gas in the same execution), so
+/// no `eth_estimateGas` binary search runs it again; a node without `eth_simulateV1` is asked once, then batches
+/// are checked with `eth_call` and estimated.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_are_sized_by_their_simulation_and_estimated_where_the_node_cannot_simulate() {
+    let net = net(crate::common::anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let mut paid = net.demo.balance(merchant).await.unwrap();
+    for (missing, tag) in [(&[][..], "measured"), (&["eth_simulateV1"][..], "estimated")] {
+        let relay = crate::common::relay::Relay::start(&net.anvil.endpoint(), missing).await;
+        let data = net.scratch.dir().join(format!("keeper-{tag}"));
+        let mut keeper = KeeperProc::start_through(&net, &relay.url, &data, 1, &format!("{tag}.log"), &[]);
+        keeper.wait_ready().await;
+        let queued = queue(&net, &keeper, 20, tag).await;
+        wait_final(&keeper, queued.iter().map(|(id, _, _)| id)).await;
+        assert!(settled_txs(&keeper, &queued).await.is_some(), "{tag}: every payment settled");
+        paid += queued.iter().map(|(_, _, value)| *value).sum::<U256>();
+        assert_eq!(net.demo.balance(merchant).await.unwrap(), paid, "{tag}");
+        let (simulated, estimated) = (relay.asked("eth_simulateV1"), relay.asked("eth_estimateGas"));
+        if missing.is_empty() {
+            assert!(
+                simulated >= 1 && estimated == 0,
+                "{tag}: {simulated} simulations, {estimated} estimates"
+            );
+        } else {
+            assert!(
+                simulated == 1 && estimated >= 1,
+                "{tag}: {simulated} simulations, {estimated} estimates"
+            );
+        }
+        drop(keeper);
+    }
+}

@@ -113,6 +113,8 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
             let partial = partial_allowed || !in_flight.is_empty();
             if let Some(batch) = next_batch(keeper, partial, &mut partial_allowed).await? {
                 let Batch { token, live, input, gas, mut change } = batch;
+                let started = tokio::time::Instant::now();
+                let items = live.len();
                 let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
                 let store = std::sync::Arc::clone(&keeper.shared.store);
                 let flight = keeper
@@ -127,6 +129,7 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
                         change
                     })
                     .await?;
+                tracing::debug!(items, gas, submit_ms = started.elapsed().as_millis() as u64, "batch sent");
                 in_flight.push_back(flight);
                 continue;
             }
@@ -179,14 +182,17 @@ async fn next_batch(
         let Some(first) = queued.first() else { break };
         let token = first.key.token;
         let mut change = Change::default();
+        let started = tokio::time::Instant::now();
         let candidates: Vec<_> = queued.into_iter().filter(|r| r.key.token == token).collect();
-        let Triage { live, mut leftover } = triage(keeper, candidates, &mut change).await?;
-        let mut live = if live.is_empty() {
-            live
+        let now = keeper.shared.fresh_chain_time().await?;
+        let Triage { live, mut leftover } = triage(keeper, candidates, now, &mut change).await?;
+        let triaged = started.elapsed();
+        let (mut live, peak_gas) = if live.is_empty() {
+            (live, None)
         } else {
-            let simulated = simulate_batch(keeper, token, live, &mut change).await?;
+            let simulated = simulate_batch(keeper, token, live, now, &mut change).await?;
             leftover |= simulated.leftover;
-            simulated.live
+            (simulated.live, simulated.peak_gas)
         };
         for record in &change.payments {
             tracing::info!(id = %record.key.id(), reason = record.reason.as_deref().unwrap_or(""), "payment failed before sending");
@@ -197,10 +203,18 @@ async fn next_batch(
             continue;
         }
         let before = live.len();
-        let Some((input, gas)) = sized_batch(keeper, token, &mut live, &mut change).await? else {
+        let simulated = started.elapsed();
+        let Some((input, gas)) = sized_batch(keeper, token, &mut live, peak_gas, &mut change).await? else {
             keeper.shared.commit_payments(change)?;
             continue;
         };
+        tracing::debug!(
+            items = live.len(),
+            triage_ms = triaged.as_millis() as u64,
+            simulate_ms = (simulated - triaged).as_millis() as u64,
+            estimate_ms = (started.elapsed() - simulated).as_millis() as u64,
+            "batch prepared"
+        );
         // Payments left out (over the wallet cap, or to fit the block) go in the next batch now, not at the
         // next tick.
         *partial_allowed = leftover || live.len() < before;
@@ -220,9 +234,9 @@ struct Triage {
 async fn triage(
     keeper: &Worker,
     candidates: Vec<PaymentRecord>,
+    now: u64,
     change: &mut Change,
 ) -> Result<Triage, JobError> {
-    let now = keeper.shared.fresh_chain_time().await?;
     let has_code = payers_with_code(keeper, &candidates).await?;
     let mut triage = Triage { live: Vec::new(), leftover: false };
     let mut wallets = 0;
@@ -245,20 +259,30 @@ async fn triage(
     Ok(triage)
 }
 
-/// Simulates `settleBatch` over `live` and keeps the payments it would settle; the others fail into `change` with
-/// their reason. A batch too big for the node's call gas cap (the block gas limit, typically) reverts as a whole:
-/// it is halved until it simulates, and the rest stays queued for the next batch.
+/// The payments a simulation would settle, whether some were left queued, and the most gas the simulated batch
+/// needed at any point, when the node measured it (the payments left out only lower it: a failed item's changes,
+/// warm slots included, are undone).
+struct Simulated {
+    live: Vec<PaymentRecord>,
+    leftover: bool,
+    peak_gas: Option<u64>,
+}
+
+/// Simulates `settleBatch` over `live` at chain time `now` and keeps the payments it would settle; the others fail
+/// into `change` with their reason. A batch too big for the node's call gas cap (the block gas limit, typically)
+/// reverts as a whole: it is halved until it simulates, and the rest stays queued for the next batch.
 async fn simulate_batch(
     keeper: &Worker,
     token: Address,
     mut live: Vec<PaymentRecord>,
+    now: u64,
     change: &mut Change,
-) -> Result<Triage, JobError> {
+) -> Result<Simulated, JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
     let mut leftover = false;
-    let returned = loop {
-        match keeper.shared.simulate(x402, &encode(token, &live)).await {
-            Ok(returned) => break returned,
+    let (returned, peak_gas) = loop {
+        match keeper.shared.simulate_measured(x402, &encode(token, &live), now + 1).await {
+            Ok(answer) => break answer,
             Err(err) if err.is_revert() && live.len() > 1 => {
                 live.truncate(live.len().div_ceil(2));
                 leftover = true;
@@ -280,7 +304,7 @@ async fn simulate_batch(
             Some(reason) => change.payments.push(failed(record, reason)),
         }
     }
-    Ok(Triage { live: settle, leftover })
+    Ok(Simulated { live: settle, leftover, peak_gas })
 }
 
 /// Requests of [`payers_with_code`] in flight at once.
@@ -314,35 +338,38 @@ async fn payers_with_code(keeper: &Worker, records: &[PaymentRecord]) -> Result<
 /// budget (`ITEM_GAS_RESERVE`) on top: such a wallet fails its own item instead of running the batch out of gas.
 /// Too big a batch sheds its newest wallet items first, then its newest half, until it fits; what is shed stays
 /// queued. A single payment that fits no block is failed (in `change`).
+///
+/// `peak_gas` is the simulation's own measure of `live` (see [`Simulated`]): while the batch is still the one
+/// simulated, it stands for the estimate (the node's binary search would run the batch a dozen times or more),
+/// with one item budget added, which `settleBatch` keeps free before its last item.
 async fn sized_batch(
     keeper: &Worker,
     token: Address,
     live: &mut Vec<PaymentRecord>,
+    peak_gas: Option<u64>,
     change: &mut Change,
 ) -> Result<Option<(Bytes, u64)>, JobError> {
     let x402 = keeper.shared.settings.contracts.x402_payment;
     let block_limit = keeper.sender.block_gas_limit().await? / 10 * 9;
     let mut reserve = None;
+    let mut measured = peak_gas;
     while !live.is_empty() {
         let input = encode(token, live);
         let wallets = live.iter().filter(|r| r.wallet).count() as u64;
-        // The node refuses to estimate past its own cap: a batch too big for it is halved like one too big here.
-        let estimate = match keeper.sender.estimate(x402, &input).await {
-            Ok(estimate) => Some(estimate),
-            Err(SendError::WouldRevert(_)) if live.len() > 1 => None,
-            Err(err) => return Err(err.into()),
+        let estimate = match measured.take() {
+            Some(peak) => Some(with_wallet_budgets(peak, 1, item_reserve(keeper, &mut reserve).await?)),
+            // The node refuses to estimate past its own cap: a batch too big for it is halved like one too big
+            // here.
+            None => match keeper.sender.estimate(x402, &input).await {
+                Ok(estimate) => Some(estimate),
+                Err(SendError::WouldRevert(_)) if live.len() > 1 => None,
+                Err(err) => return Err(err.into()),
+            },
         };
         let gas = match (estimate, wallets) {
             (Some(estimate), 0) => Some(estimate),
             (Some(estimate), _) => {
-                let budget = match reserve {
-                    Some(budget) => budget,
-                    None => {
-                        let contract = X402Payment::new(x402, &keeper.shared.provider);
-                        *reserve.insert(contract.ITEM_GAS_RESERVE().call().await?)
-                    }
-                };
-                Some(with_wallet_budgets(estimate, wallets, budget))
+                Some(with_wallet_budgets(estimate, wallets, item_reserve(keeper, &mut reserve).await?))
             }
             (None, _) => None,
         };
@@ -366,6 +393,15 @@ async fn sized_batch(
         }
     }
     Ok(None)
+}
+
+/// `settleBatch`'s gas budget per item (`ITEM_GAS_RESERVE`), read from the contract once per `reserve`.
+async fn item_reserve(keeper: &Worker, reserve: &mut Option<U256>) -> Result<U256, JobError> {
+    if let Some(budget) = *reserve {
+        return Ok(budget);
+    }
+    let contract = X402Payment::new(keeper.shared.settings.contracts.x402_payment, &keeper.shared.provider);
+    Ok(*reserve.insert(contract.ITEM_GAS_RESERVE().call().await?))
 }
 
 /// The token's `Transfer` events in `receipt`, counted by (from, to, value).
