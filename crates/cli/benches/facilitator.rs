@@ -5,7 +5,7 @@
 //! - `/verify` requests per second and p50/p99 latency at 1, 8 and 32 concurrent callers;
 //! - `/settle` requests per second, p50/p99, payments lost and gas per settled payment at 1, 8 and 32 concurrent
 //!   callers, with automine and with a block every 2 s;
-//! - open loop with 2 s blocks: settles offered at rising rates (20 s each); the highest rate each sustains with
+//! - open loop with 2 s blocks: settles offered at rising rates (5 to 800 a second, 20 s each); the highest rate each sustains with
 //!   p99 within two blocks plus one second and nothing lost.
 //!
 //! Every payment is distinct and signed before its phase starts; each phase pays a fresh merchant, whose balance
@@ -40,7 +40,7 @@ const REFERENCE: usize = 8;
 const REFERENCE_NONCE_MANAGER: usize = 7;
 const VALUE: u64 = 1_000;
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
-const RATES: [u64; 8] = [25, 50, 100, 200, 300, 400, 600, 800];
+const RATES: [u64; 10] = [5, 10, 25, 50, 100, 200, 300, 400, 600, 800];
 
 /// The open loop's offered rates: `X402_BENCH_RATES` (comma-separated) or [`RATES`].
 fn rates() -> Vec<u64> {
