@@ -15,6 +15,14 @@ use crate::ChainError;
 /// JSON-RPC's "method not found": the node has no `eth_simulateV1`.
 const METHOD_NOT_FOUND: i64 = -32601;
 
+/// Whether a call's gas on chain `chain_id` includes its L1 data cost, which a simulation at gas price zero does
+/// not measure: Arbitrum charges it as gas (so only `eth_estimateGas` gives a gas limit that covers it), where OP
+/// Stack chains such as Base charge it apart, in wei.
+pub fn gas_includes_l1_cost(chain_id: u64) -> bool {
+    // Arbitrum One, Arbitrum Nova, Arbitrum Sepolia.
+    matches!(chain_id, 42_161 | 42_170 | 421_614)
+}
+
 /// What a simulated call returned, and the gas it used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulated {
@@ -127,6 +135,16 @@ pub async fn call<P: Provider>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arbitrum_chains_are_measured_by_estimates_and_the_others_by_simulation() {
+        assert!(
+            gas_includes_l1_cost(42_161) && gas_includes_l1_cost(421_614) && gas_includes_l1_cost(42_170)
+        );
+        assert!(
+            !gas_includes_l1_cost(8_453) && !gas_includes_l1_cost(84_532) && !gas_includes_l1_cost(31_337)
+        );
+    }
 
     #[test]
     fn the_peak_is_the_nodes_figure_or_the_used_gas_with_the_largest_refund_added_back() {

@@ -124,6 +124,8 @@ pub async fn start(
     let (events, _) = broadcast::channel(1024);
     let policy = Policy::new(&settings.merchants, settings.min_amount);
     let metrics = settings.network_label.as_deref().map_or_else(Metrics::default, Metrics::for_network);
+    // On Arbitrum a batch's gas includes its L1 data cost, which only an estimate measures.
+    let simulate_v1 = !x402_chain::simulate::gas_includes_l1_cost(settings.chain_id);
     let shared = Arc::new(Context {
         settings,
         store: Arc::new(store),
@@ -133,7 +135,7 @@ pub async fn start(
         policy,
         payer_codes: PayerCodes::default(),
         chain_ok: AtomicBool::new(true),
-        simulate_v1: AtomicBool::new(true),
+        simulate_v1: AtomicBool::new(simulate_v1),
         halted: std::sync::Mutex::new(None),
         genesis: chain.genesis,
         keeper,
