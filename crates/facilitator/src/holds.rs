@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use x402_keeper::store::PaymentKey;
 
 /// Most payments one payer may hold at once.
@@ -17,6 +17,9 @@ const TOTAL: usize = 1_000_000;
 #[derive(Clone, Copy, Debug)]
 struct Hold {
     key: PaymentKey,
+    /// The hash of the authorization's signature: which of the authorizations of `key` (a payer may sign one nonce
+    /// twice) is held.
+    signed: B256,
     value: U256,
     /// Chain time from which the authorization can no longer settle.
     until: u64,
@@ -41,11 +44,13 @@ pub struct Holds {
 }
 
 impl Holds {
-    /// Holds `value` for `key` until chain time `until`, if the payer's other live holds plus `value` stay within
-    /// `available` (its balance less what the store counts as not settled yet). A key already held is replaced.
+    /// Holds `value` for `key` (signed as `signed`, the signature's hash) until chain time `until`, if the payer's
+    /// other live holds plus `value` stay within `available` (its balance less what the store counts as not settled
+    /// yet). A key already held is replaced.
     pub fn hold(
         &self,
         key: PaymentKey,
+        signed: B256,
         value: U256,
         until: u64,
         now: u64,
@@ -70,7 +75,7 @@ impl Holds {
         if held.saturating_add(value) > available {
             return Err(Refused::OverBalance { held });
         }
-        holds.push(Hold { key, value, until });
+        holds.push(Hold { key, signed, value, until });
         Ok(())
     }
 
@@ -87,9 +92,19 @@ impl Holds {
 
     /// Forgets the hold of `key` (its payment is in the store now).
     pub fn release(&self, key: &PaymentKey) {
+        self.release_where(key, |_| true);
+    }
+
+    /// Forgets the hold of `key` if it is the authorization signed as `signed` (`/settle` refused it for good, so
+    /// it holds the payer's balance for nothing); another authorization of the same nonce keeps its hold.
+    pub fn release_refused(&self, key: &PaymentKey, signed: B256) {
+        self.release_where(key, |hold| hold.signed == signed);
+    }
+
+    fn release_where(&self, key: &PaymentKey, matches: impl Fn(&Hold) -> bool) {
         let mut by_payer = self.by_payer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(holds) = by_payer.get_mut(&(key.token, key.payer)) {
-            holds.retain(|h| h.key != *key);
+            holds.retain(|h| h.key != *key || !matches(h));
             if holds.is_empty() {
                 by_payer.remove(&(key.token, key.payer));
             }
@@ -115,20 +130,33 @@ mod tests {
     fn a_payers_holds_never_exceed_what_it_has_and_expire_with_their_authorization() {
         let holds = Holds::default();
         let v = U256::from(400);
-        assert_eq!(holds.hold(key(1), v, 100, 10, U256::from(1000)), Ok(()));
-        assert_eq!(holds.hold(key(2), v, 100, 10, U256::from(1000)), Ok(()));
+        assert_eq!(holds.hold(key(1), B256::ZERO, v, 100, 10, U256::from(1000)), Ok(()));
+        assert_eq!(holds.hold(key(2), B256::ZERO, v, 100, 10, U256::from(1000)), Ok(()));
         assert_eq!(
-            holds.hold(key(3), v, 100, 10, U256::from(1000)),
+            holds.hold(key(3), B256::ZERO, v, 100, 10, U256::from(1000)),
             Err(Refused::OverBalance { held: U256::from(800) })
         );
         // Verifying a held payment again does not count it twice.
-        assert_eq!(holds.hold(key(2), v, 100, 10, U256::from(1000)), Ok(()));
+        assert_eq!(holds.hold(key(2), B256::ZERO, v, 100, 10, U256::from(1000)), Ok(()));
         assert_eq!(holds.held_by_others(&key(3), 10), U256::from(800));
         assert_eq!(holds.held_by_others(&key(1), 10), v);
         holds.release(&key(1));
-        assert_eq!(holds.hold(key(3), v, 100, 10, U256::from(1000)), Ok(()));
+        assert_eq!(holds.hold(key(3), B256::ZERO, v, 100, 10, U256::from(1000)), Ok(()));
         // At chain time 100 every one of them has expired.
         assert_eq!(holds.held_by_others(&key(9), 100), U256::ZERO);
-        assert_eq!(holds.hold(key(4), U256::from(1000), 200, 100, U256::from(1000)), Ok(()));
+        assert_eq!(holds.hold(key(4), B256::ZERO, U256::from(1000), 200, 100, U256::from(1000)), Ok(()));
+    }
+
+    #[test]
+    fn a_refused_authorization_releases_its_own_hold_and_not_another_of_the_same_nonce() {
+        let holds = Holds::default();
+        let (mine, other) = (B256::repeat_byte(7), B256::repeat_byte(8));
+        let v = U256::from(600);
+        assert_eq!(holds.hold(key(1), mine, v, 100, 10, U256::from(1000)), Ok(()));
+        holds.release_refused(&key(1), other);
+        assert_eq!(holds.held_by_others(&key(2), 10), v, "another authorization of the nonce keeps the hold");
+        holds.release_refused(&key(1), mine);
+        assert_eq!(holds.held_by_others(&key(2), 10), U256::ZERO);
+        assert_eq!(holds.hold(key(2), mine, U256::from(1000), 100, 10, U256::from(1000)), Ok(()));
     }
 }

@@ -61,7 +61,7 @@ fn parse(body: &[u8]) -> Result<(PaymentRequest, Value), String> {
 
 async fn post_verify(State(facilitator): State<Arc<Facilitator>>, body: Bytes) -> Response {
     match parse(&body) {
-        Ok((request, _)) => answer(facilitator.verify(&request).await),
+        Ok((request, raw)) => answer(facilitator.verify(&request, &raw).await),
         Err(message) => {
             facilitator.count_refused("verify", "malformed");
             let body = json!({"isValid": false, "invalidReason": Reason::Payload.as_str(), "invalidMessage": message});
@@ -137,10 +137,14 @@ async fn get_settlement(State(facilitator): State<Arc<Facilitator>>, Path(id): P
 }
 
 async fn post_payment(State(facilitator): State<Arc<Facilitator>>, body: Bytes) -> Response {
-    let network = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|raw| raw["paymentRequirements"]["network"].as_str().map(str::to_owned));
-    match network.as_deref().and_then(|n| facilitator.engines().find(n)) {
+    let request = match parse(&body) {
+        Ok((request, _)) => request,
+        Err(message) => {
+            let body = json!({"isValid": false, "invalidReason": Reason::Payload.as_str(), "invalidMessage": message});
+            return json_reply(StatusCode::BAD_REQUEST, &body);
+        }
+    };
+    match facilitator.engines().find(&request.payment_requirements.network) {
         Some(engine) => queue_payment(&engine.context, &body).await,
         None => json_reply(
             StatusCode::BAD_REQUEST,

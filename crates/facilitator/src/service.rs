@@ -12,7 +12,7 @@ use x402_protocol::facilitator::{
     PAYMENT_IDENTIFIER, PaymentRequest, SettleResponse, SupportedKind, SupportedResponse, VerifyResponse,
 };
 
-use crate::engine::Engines;
+use crate::engine::{Engine, Engines};
 use crate::holds::Holds;
 use crate::settings::Settings;
 use crate::settle::{self, PaymentId, Settlement};
@@ -87,13 +87,17 @@ impl Facilitator {
         self.metrics.add(REQUESTS, &[("route", route), ("result", result)], 1.0);
     }
 
-    /// `/verify`.
-    pub async fn verify(&self, request: &PaymentRequest) -> Answer<VerifyResponse> {
+    /// `/verify`; `raw` is the request body as sent (a `payment-identifier` id bound to another request is
+    /// refused here as `/settle` would refuse it).
+    pub async fn verify(&self, request: &PaymentRequest, raw: &Value) -> Answer<VerifyResponse> {
         let started = Instant::now();
         let payer = Some(request.payment_payload.payload.authorization.from.to_checksum(None));
         let verdict = match self.engines.find(&request.payment_requirements.network) {
             None => Err(Refusal::reason(Reason::Network)),
-            Some(engine) => verify::verify(engine, &self.holds, request).await,
+            Some(engine) => match payment_id_usable(engine, request, raw) {
+                Ok(()) => verify::verify(engine, &self.holds, request).await,
+                Err(refusal) => Err(refusal),
+            },
         };
         let invalid = |reason: Option<String>, message: String| VerifyResponse {
             is_valid: false,
@@ -245,6 +249,29 @@ impl Facilitator {
             extensions: vec![PAYMENT_IDENTIFIER.to_owned()],
             signers: BTreeMap::from([("eip155:*".to_owned(), signers)]),
         }
+    }
+}
+
+/// Whether the request's `payment-identifier` id (if any) is well formed and free or bound to this very request:
+/// what `/settle` checks before it binds the id, without binding it.
+fn payment_id_usable(engine: &Engine, request: &PaymentRequest, raw: &Value) -> Result<(), Refusal> {
+    let id = match request.payment_payload.payment_identifier() {
+        Ok(Some(id)) => id,
+        Ok(None) => return Ok(()),
+        Err(err) => {
+            return Err(Refusal::Invalid {
+                reason: Reason::Payload.as_str().to_owned(),
+                message: err.to_string(),
+            });
+        }
+    };
+    match engine.context.store.payment_id_fingerprint(id) {
+        Ok(Some(bound)) if bound != fingerprint(raw) => Err(Refusal::Invalid {
+            reason: Reason::Payload.as_str().to_owned(),
+            message: "this payment-identifier id came with another payment before".to_owned(),
+        }),
+        Ok(_) => Ok(()),
+        Err(err) => Err(Refusal::Unavailable(err.to_string())),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use tokio::time::Instant;
 use x402_keeper::store::{Accepted, Durability, IdBinding, PaymentKey, PaymentRecord, PaymentStatus};
 use x402_protocol::Reason;
@@ -119,7 +119,13 @@ pub async fn settle(
     };
     let passed = match passed {
         Ok(passed) => passed,
-        Err(refusal) => return refused(refusal, payer),
+        Err(refusal) => {
+            // Refused for good (not for a chain that did not answer): its `/verify` hold, if any, holds nothing.
+            if matches!(refusal, Refusal::Invalid { .. }) {
+                holds.release_refused(&key, keccak256(&terms.signature));
+            }
+            return refused(refusal, payer);
+        }
     };
     let seen = verify::seen_for_settlement(&passed, holds);
     let context = &engine.context;
@@ -136,13 +142,16 @@ pub async fn settle(
             context.metrics.queue_depth(queued);
             context.settle_soon.notify_one();
         }
-        Ok(Accepted::Duplicate(_)) => {}
+        // Taken meanwhile by another caller: the same payment is waited for; another authorization with the same
+        // nonce (a payer signing twice) can never settle too.
+        Ok(Accepted::Duplicate(existing)) if existing.signature == passed.checked.signature => {}
+        Ok(Accepted::Duplicate(_)) => return refused(Refusal::reason(Reason::NonceAlreadyUsed), payer),
         Ok(Accepted::OverBalance { outstanding, balance }) => {
             return Settlement::Failed {
                 reason: Reason::InsufficientFunds.as_str().to_owned(),
                 message: format!(
                     "the payer's payments not settled yet ({outstanding}) and this one ({}) exceed its balance \
-                     ({balance})",
+                     less what its other verified payments hold ({balance})",
                     passed.checked.authorization.value
                 ),
                 transaction: None,

@@ -4,7 +4,7 @@
 //! in one round of concurrent reads, and the payer's other payments verified or queued and not settled yet counted
 //! against its balance.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, keccak256};
 use tokio::time::Instant;
 use x402_keeper::intake::{Checked, OnchainError, check_onchain_simulated, describe};
 use x402_keeper::store::{BalanceSeen, PaymentStatus, StoreError};
@@ -145,7 +145,8 @@ pub async fn verify(engine: &Engine, holds: &Holds, request: &PaymentRequest) ->
     let balance = passed.seen.balance.saturating_sub(totals.settled.saturating_sub(passed.seen.settled));
     let available = balance.saturating_sub(totals.outstanding);
     let until = u64::try_from(a.validBefore).unwrap_or(u64::MAX);
-    match holds.hold(key, a.value, until, passed.now, available) {
+    let signed = keccak256(&passed.checked.signature);
+    match holds.hold(key, signed, a.value, until, passed.now, available) {
         Ok(()) => Ok(key.payer),
         Err(Refused::OverBalance { held }) => Err(Refusal::invalid(
             Reason::InsufficientFunds,

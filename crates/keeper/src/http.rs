@@ -107,12 +107,22 @@ async fn take_payment(shared: &Context, body: &[u8]) -> Result<Reply, Reply> {
     // A payment accepted before is answered with its status, without asking the chain (its nonce may be used by
     // now because the keeper settled it).
     if let Some(existing) = shared.store.payment(&key).map_err(unavailable)? {
+        if existing.signature != checked.signature {
+            return Err(nonce_taken(shared, payer));
+        }
         count(shared, "duplicate");
         return Ok(reply(StatusCode::OK, payment_view(&existing)));
     }
     refuse_refused_payer(shared, &key, payer)?;
     let seen = balance_seen(shared, &checked, &key, deadline, payer).await?;
     Ok(accept(shared, checked.queued_record(), seen, payer))
+}
+
+/// Another authorization with the same nonce (the payer signed twice) was taken already: only one can settle.
+fn nonce_taken(shared: &Context, payer: Option<&str>) -> Reply {
+    count(shared, "invalid");
+    let message = "another authorization with this nonce was taken already; only one of them can settle";
+    invalid(Reason::NonceAlreadyUsed.as_str(), message, payer)
 }
 
 #[expect(clippy::result_large_err, reason = "the answer is built once per request and returned at once")]
@@ -199,6 +209,7 @@ fn chain_unavailable(shared: &Context, message: impl std::fmt::Display, chain_do
 /// balance it was just seen to hold.
 fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
     let value = record.value;
+    let signature = record.signature.clone();
     match shared.store.accept_payment(record, shared.settings.max_queue, seen, Durability::Immediate) {
         Ok(Accepted::Queued { record, queued }) => {
             count(shared, "queued");
@@ -208,10 +219,11 @@ fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Opt
             }
             reply(StatusCode::ACCEPTED, payment_view(&record))
         }
-        Ok(Accepted::Duplicate(record)) => {
+        Ok(Accepted::Duplicate(record)) if record.signature == signature => {
             count(shared, "duplicate");
             reply(StatusCode::OK, payment_view(&record))
         }
+        Ok(Accepted::Duplicate(_)) => nonce_taken(shared, payer),
         Ok(Accepted::OverBalance { outstanding, balance }) => {
             count(shared, "invalid");
             let message = format!(

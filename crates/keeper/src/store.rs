@@ -336,6 +336,8 @@ pub trait Store: Send + Sync {
     /// Binds a client's `payment-identifier` id to the request whose fingerprint is given and the payment it
     /// carries, unless the id is bound already (then says to what).
     fn bind_payment_id(&self, id: &str, fingerprint: B256, key: PaymentKey) -> Result<IdBinding, StoreError>;
+    /// The fingerprint of the request a `payment-identifier` id is bound to, if it is bound.
+    fn payment_id_fingerprint(&self, id: &str) -> Result<Option<B256>, StoreError>;
     /// Stores a new payment as Queued unless its key is known, `max_queued` payments are queued already, or the
     /// payer's payments in the token not settled yet would add up to more than the balance `seen` with it (less
     /// what settled since `seen.settled` was read). The check and the write are one atomic step, so concurrent

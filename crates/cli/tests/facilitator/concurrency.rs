@@ -85,6 +85,56 @@ async fn thirty_two_callers_settle_distinct_payments_in_shared_batches_and_ten_c
     assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(expected + 777 + 888));
 }
 
+/// Review finding: a payer that signed one nonce twice (another payTo, another amount) and had both settled at
+/// once got both callers `success: true` with the one transaction that paid only one of them. Now the other caller
+/// is refused with `invalid_exact_evm_nonce_already_used`, at `/settle` and at `/payments`.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_authorizations_of_one_nonce_settled_at_once_settle_one_and_refuse_the_other() {
+    let net = net(anvil().spawn()).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut facilitator =
+        FacilitatorProc::start(&net, data.path(), "facilitator.log", &["--any-merchant"], &[]);
+    facilitator.wait_ready().await;
+    let (first, second) = (net.keys[MERCHANT].address(), net.keys[6].address());
+    let now = net.demo.now().await.unwrap();
+    for round in 0..3u64 {
+        let salt = format!("twice-{round}");
+        let (a, b) = (U256::from(100 + round), U256::from(200 + round));
+        let bodies = vec![
+            net.demo.payment(&net.keys[3], first, a, now, salt.as_bytes()).unwrap(),
+            net.demo.payment(&net.keys[3], second, b, now, salt.as_bytes()).unwrap(),
+        ];
+        let before = (net.demo.balance(first).await.unwrap(), net.demo.balance(second).await.unwrap());
+        let answers = settle_all(&facilitator, bodies.clone()).await;
+        let paid = (
+            net.demo.balance(first).await.unwrap() - before.0,
+            net.demo.balance(second).await.unwrap() - before.1,
+        );
+        let succeeded: Vec<bool> = answers.iter().map(|(_, answer)| answer["success"] == true).collect();
+        assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+        match succeeded[..] {
+            [true, false] => assert_eq!(paid, (a, U256::ZERO), "{answers:?}"),
+            [false, true] => assert_eq!(paid, (U256::ZERO, b), "{answers:?}"),
+            _ => panic!("round {round}: exactly one must settle: {answers:?}"),
+        }
+        let loser = &answers[usize::from(succeeded[0])].1;
+        assert_eq!(loser["errorReason"], "invalid_exact_evm_nonce_already_used", "{loser}");
+    }
+    // The deferred intake: with one authorization queued (not settled yet), the other is refused, instead of being
+    // shown the queued payment as its own; `/settle` refuses it too and settles the queued one.
+    let queued = net.demo.payment(&net.keys[3], first, U256::from(300), now, b"twice-deferred").unwrap();
+    let other = net.demo.payment(&net.keys[3], second, U256::from(400), now, b"twice-deferred").unwrap();
+    let (status, answer) = facilitator.post("/payments", &queued).await;
+    assert_eq!((status, answer["status"].as_str()), (202, Some("queued")), "{answer}");
+    let (status, answer) = facilitator.post("/payments", &other).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["invalidReason"], "invalid_exact_evm_nonce_already_used", "{answer}");
+    let (status, answer) = facilitator.post("/settle", &other).await;
+    assert_eq!((status, answer["errorReason"].as_str()), (200, Some("invalid_exact_evm_nonce_already_used")));
+    let (status, answer) = facilitator.post("/settle", &queued).await;
+    assert_eq!((status, answer["success"].as_bool()), (200, Some(true)), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_settlement_pending_at_a_kill_9_ends_in_the_transaction_sent_before_it() {
     let net = net(anvil().spawn()).await;

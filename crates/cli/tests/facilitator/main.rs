@@ -10,4 +10,5 @@ mod common;
 mod concurrency;
 mod express;
 mod official;
+mod review;
 mod v1;

@@ -362,6 +362,20 @@ impl Store for RedbStore {
         totals_in(&table, &key)
     }
 
+    fn payment_id_fingerprint(&self, id: &str) -> Result<Option<B256>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let ids = tx.open_table(PAYMENT_IDS).map_err(db_err)?;
+        let Some(bound) = ids.get(id).map_err(db_err)? else { return Ok(None) };
+        let bytes = bound.value();
+        match bytes.get(..32) {
+            Some(fingerprint) if bytes.len() == 104 => Ok(Some(B256::from_slice(fingerprint))),
+            _ => Err(StoreError::Corrupt {
+                table: "payment_ids",
+                message: format!("{} bytes, not 104", bytes.len()),
+            }),
+        }
+    }
+
     fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let payments = tx.open_table(PAYMENTS).map_err(db_err)?;
