@@ -144,8 +144,8 @@ pub async fn settle(
         }
         // Taken meanwhile by another caller: the same payment is waited for; another authorization with the same
         // nonce (a payer signing twice) can never settle too.
-        Ok(Accepted::Duplicate(existing)) if existing.signature == passed.checked.signature => {}
-        Ok(Accepted::Duplicate(_)) => return refused(Refusal::reason(Reason::NonceAlreadyUsed), payer),
+        Ok(Accepted::Duplicate(_)) => {}
+        Ok(Accepted::NonceTaken) => return refused(Refusal::reason(Reason::NonceAlreadyUsed), payer),
         Ok(Accepted::OverBalance { outstanding, balance }) => {
             return Settlement::Failed {
                 reason: Reason::InsufficientFunds.as_str().to_owned(),

@@ -85,8 +85,8 @@ pub struct Context {
     pub wake: Notify,
     /// Asks the tick loop to settle what is queued soon (a caller waits for it).
     pub settle_soon: Notify,
-    /// Callers on their way to the queue (a facilitator's `/settle` being checked): while there are any, a batch
-    /// someone waits for waits the settle window for them to share it.
+    /// Callers on their way to the queue (a facilitator's `/settle` being checked): a batch someone waits for
+    /// waits for them, at most the settle window, so that they share it.
     pub settles_arriving: std::sync::atomic::AtomicUsize,
     /// Counts the store commits that gave payments a final status (settled or failed); a caller waiting for one
     /// looks again whenever it changes.
@@ -136,8 +136,8 @@ impl Context {
 
     /// Runs `input` on `to` like [`Context::simulate`], in a block at chain time `time`, and measures its gas
     /// where the node can in the same execution (`eth_simulateV1`): the return data and the most gas the call
-    /// needed at any point ([`x402_chain::simulate::Simulated::peak_gas`]), `None` when the node cannot say (the call went through
-    /// `eth_call`).
+    /// needed at any point ([`x402_chain::simulate::Simulated::peak_gas`]), `None` when the node cannot say (the
+    /// call went through `eth_call`).
     pub async fn simulate_measured(
         &self,
         to: Address,

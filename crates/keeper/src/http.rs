@@ -209,7 +209,6 @@ fn chain_unavailable(shared: &Context, message: impl std::fmt::Display, chain_do
 /// balance it was just seen to hold.
 fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Option<&str>) -> Reply {
     let value = record.value;
-    let signature = record.signature.clone();
     match shared.store.accept_payment(record, shared.settings.max_queue, seen, Durability::Immediate) {
         Ok(Accepted::Queued { record, queued }) => {
             count(shared, "queued");
@@ -219,11 +218,11 @@ fn accept(shared: &Context, record: PaymentRecord, seen: BalanceSeen, payer: Opt
             }
             reply(StatusCode::ACCEPTED, payment_view(&record))
         }
-        Ok(Accepted::Duplicate(record)) if record.signature == signature => {
+        Ok(Accepted::Duplicate(record)) => {
             count(shared, "duplicate");
             reply(StatusCode::OK, payment_view(&record))
         }
-        Ok(Accepted::Duplicate(_)) => nonce_taken(shared, payer),
+        Ok(Accepted::NonceTaken) => nonce_taken(shared, payer),
         Ok(Accepted::OverBalance { outstanding, balance }) => {
             count(shared, "invalid");
             let message = format!(

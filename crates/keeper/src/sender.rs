@@ -11,13 +11,13 @@
 //!    its hashes), still unknown with its nonce free (re-broadcast), or dropped because the nonce went to
 //!    another transaction.
 
+use std::time::Duration;
+
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use x402_chain::block::GasLimitCache;
@@ -166,12 +166,35 @@ impl Sender {
         gas: u64,
         change: impl FnOnce(&PendingTx) -> Change,
     ) -> Result<(TransactionReceipt, PendingTx), SendError> {
-        let mut flight = self.submit(store, job, to, input, gas, change).await?;
+        let flight = self.submit(store, job, to, input, gas, change).await?;
+        self.wait(store, flight).await
+    }
+
+    /// Polls for the receipt of `flight` until it is confirmed (or an error): the receipt and the stored
+    /// transaction, with every hash signed for it.
+    async fn wait(
+        &mut self,
+        store: &dyn Store,
+        mut flight: InFlight,
+    ) -> Result<(TransactionReceipt, PendingTx), SendError> {
         loop {
             if let Some(receipt) = self.poll(store, &mut flight).await? {
                 return Ok((receipt, flight.pending));
             }
             tokio::time::sleep_until(flight.next_poll).await;
+        }
+    }
+
+    /// `pending`, broadcast just now, with its receipt deadline and fee-bump timer started.
+    fn in_flight(&self, pending: PendingTx) -> InFlight {
+        let now = Instant::now();
+        InFlight {
+            pending,
+            sent_at: now,
+            deadline: now + self.policy.receipt_timeout,
+            bump_at: now + self.policy.bump_after,
+            pause: FIRST_POLL,
+            next_poll: now,
         }
     }
 
@@ -219,15 +242,7 @@ impl Sender {
             return Err(err);
         }
         self.next_nonce = Some(nonce + 1);
-        let now = Instant::now();
-        Ok(InFlight {
-            pending,
-            sent_at: now,
-            deadline: now + self.policy.receipt_timeout,
-            bump_at: now + self.policy.bump_after,
-            pause: FIRST_POLL,
-            next_poll: now,
-        })
+        Ok(self.in_flight(pending))
     }
 
     /// Looks once for the receipt of `flight`, bumping its fees when it is due: the confirmed receipt, or `None`
@@ -288,22 +303,8 @@ impl Sender {
             };
         }
         self.broadcast(&pending.raw).await?;
-        let now = Instant::now();
-        let mut flight = InFlight {
-            pending: pending.clone(),
-            sent_at: now,
-            deadline: now + self.policy.receipt_timeout,
-            bump_at: now + self.policy.bump_after,
-            pause: FIRST_POLL,
-            next_poll: now,
-        };
-        let receipt = loop {
-            if let Some(receipt) = self.poll(store, &mut flight).await? {
-                break receipt;
-            }
-            tokio::time::sleep_until(flight.next_poll).await;
-        };
-        *pending = flight.pending;
+        let (receipt, bumped) = self.wait(store, self.in_flight(pending.clone())).await?;
+        *pending = bumped;
         Ok(Resolution::Mined(Box::new(receipt)))
     }
 

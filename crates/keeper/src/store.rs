@@ -147,8 +147,11 @@ pub enum Accepted {
         /// Payments queued, this one included.
         queued: u64,
     },
-    /// The same (token, payer, nonce) was accepted before; here is its record.
+    /// The same payment (its (token, payer, nonce) and signature) was accepted before; here is its record.
     Duplicate(Box<PaymentRecord>),
+    /// Another authorization of the same (token, payer, nonce) was accepted before (the payer signed the nonce
+    /// twice): only that one can settle.
+    NonceTaken,
     /// The queue holds its maximum; try later.
     QueueFull,
     /// With the payer's other payments not settled yet (`outstanding` in all), this one would exceed the balance

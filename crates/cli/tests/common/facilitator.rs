@@ -55,6 +55,13 @@ impl FacilitatorProc {
         Self { child, url: format!("http://{listen}"), log: log_path }
     }
 
+    /// [`FacilitatorProc::start`] with the log in `facilitator.log` and no extra environment, once `/ready`.
+    pub async fn ready(net: &Net, data_dir: &Path, extra: &[&str]) -> Self {
+        let mut facilitator = Self::start(net, data_dir, "facilitator.log", extra, &[]);
+        facilitator.wait_ready().await;
+        facilitator
+    }
+
     pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -45,8 +45,7 @@ async fn thirty_two_callers_settle_distinct_payments_in_shared_batches_and_ten_c
     let config = net.scratch.dir().join("facilitator.toml");
     std::fs::write(&config, "[keeper]\nsettle_window_ms = 250\n").unwrap();
     let args = ["--config", config.to_str().unwrap()];
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &args, &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &args).await;
     let merchant = net.keys[MERCHANT].address();
     let before = net.demo.balance(merchant).await.unwrap();
 
@@ -92,9 +91,7 @@ async fn thirty_two_callers_settle_distinct_payments_in_shared_batches_and_ten_c
 async fn two_authorizations_of_one_nonce_settled_at_once_settle_one_and_refuse_the_other() {
     let net = net(anvil().spawn()).await;
     let data = tempfile::tempdir().unwrap();
-    let mut facilitator =
-        FacilitatorProc::start(&net, data.path(), "facilitator.log", &["--any-merchant"], &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &["--any-merchant"]).await;
     let (first, second) = (net.keys[MERCHANT].address(), net.keys[6].address());
     let now = net.demo.now().await.unwrap();
     for round in 0..3u64 {
@@ -142,8 +139,7 @@ async fn a_settlement_pending_at_a_kill_9_ends_in_the_transaction_sent_before_it
     let config = net.scratch.dir().join("facilitator.toml");
     std::fs::write(&config, "[facilitator]\nsettle_timeout_secs = 2\n").unwrap();
     let args = ["--config", config.to_str().unwrap()];
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &args, &[]);
-    facilitator.wait_ready().await;
+    let mut facilitator = FacilitatorProc::ready(&net, data.path(), &args).await;
     let merchant = net.keys[MERCHANT].address();
     let before = net.demo.balance(merchant).await.unwrap();
     let provider = &net.demo.provider;

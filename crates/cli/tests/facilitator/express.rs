@@ -13,8 +13,7 @@ use crate::common::keeper::{MERCHANT, net};
 async fn an_express_server_pointed_at_the_facilitator_takes_payments_from_fetch() {
     let net = net(anvil().spawn()).await;
     let data = tempfile::tempdir().unwrap();
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &[], &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
     let merchant = net.keys[MERCHANT].address();
     let payer = &net.keys[3];
     let before =

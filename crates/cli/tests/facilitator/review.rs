@@ -20,8 +20,7 @@ fn with_id(mut body: Value, id: &str) -> Value {
 async fn verify_refuses_the_payment_identifier_ids_settle_would_refuse() {
     let net = net(anvil().spawn()).await;
     let data = tempfile::tempdir().unwrap();
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &[], &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
     let merchant = net.keys[MERCHANT].address();
     let now = net.demo.now().await.unwrap();
     let payment =
@@ -56,8 +55,7 @@ async fn verify_refuses_the_payment_identifier_ids_settle_would_refuse() {
 async fn a_payment_settle_refused_for_good_holds_nothing_against_the_next_ones() {
     let net = net(anvil().spawn()).await;
     let data = tempfile::tempdir().unwrap();
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &[], &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
     let merchant = net.keys[MERCHANT].address();
     let now = net.demo.now().await.unwrap();
     let payer = PrivateKeySigner::random();

@@ -13,8 +13,7 @@ use crate::common::keeper::{MERCHANT, net};
 async fn the_v1_facilitator_client_settles_on_a_local_chain_with_chain_id_84532() {
     let net = net(anvil().chain_id(84_532).spawn()).await;
     let data = tempfile::tempdir().unwrap();
-    let mut facilitator = FacilitatorProc::start(&net, data.path(), "facilitator.log", &[], &[]);
-    facilitator.wait_ready().await;
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
     let merchant = net.keys[MERCHANT].address();
     let before = net.demo.balance(merchant).await.unwrap();
     let config = json!({

@@ -92,7 +92,6 @@ async fn reason_for(
 /// batch filled up) only full batches, so payments arriving during a batch wait for the next full batch or tick
 /// instead of going out in small ones. Stops when the keeper is stopping or a batch cannot be sent.
 pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
-    let x402 = keeper.shared.settings.contracts.x402_payment;
     let mut partial_allowed = !keeper.woken;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // When to look at the queue again for a batch to pipeline, after finding nothing there.
@@ -112,25 +111,7 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
         if may_send && !keeper.shared.is_stopping() {
             let partial = partial_allowed || !in_flight.is_empty();
             if let Some(batch) = next_batch(keeper, partial, &mut partial_allowed).await? {
-                let Batch { token, live, input, gas, mut change } = batch;
-                let started = tokio::time::Instant::now();
-                let items = live.len();
-                let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
-                let store = std::sync::Arc::clone(&keeper.shared.store);
-                let flight = keeper
-                    .sender
-                    .submit(store.as_ref(), job, x402, input, gas, move |pending| {
-                        let hash = pending.hashes.last().copied();
-                        change.payments.extend(live.into_iter().map(|mut record| {
-                            record.status = PaymentStatus::Submitted;
-                            record.tx_hash = hash;
-                            record
-                        }));
-                        change
-                    })
-                    .await?;
-                tracing::debug!(items, gas, submit_ms = started.elapsed().as_millis() as u64, "batch sent");
-                in_flight.push_back(flight);
+                in_flight.push_back(submit(keeper, batch).await?);
                 continue;
             }
             recheck = tokio::time::Instant::now() + PIPELINE_RECHECK;
@@ -150,6 +131,30 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
         tokio::time::sleep_until(wake.max(tokio::time::Instant::now())).await;
     }
     Ok(())
+}
+
+/// Signs, stores (its payments as Submitted, with the transaction) and broadcasts `batch`.
+async fn submit(keeper: &mut Worker, batch: Batch) -> Result<InFlight, JobError> {
+    let Batch { token, live, input, gas, mut change } = batch;
+    let started = tokio::time::Instant::now();
+    let items = live.len();
+    let job = TxJob::Payments { token, items: live.iter().map(|r| r.key).collect() };
+    let x402 = keeper.shared.settings.contracts.x402_payment;
+    let store = std::sync::Arc::clone(&keeper.shared.store);
+    let flight = keeper
+        .sender
+        .submit(store.as_ref(), job, x402, input, gas, move |pending| {
+            let hash = pending.hashes.last().copied();
+            change.payments.extend(live.into_iter().map(|mut record| {
+                record.status = PaymentStatus::Submitted;
+                record.tx_hash = hash;
+                record
+            }));
+            change
+        })
+        .await?;
+    tracing::debug!(items, gas, submit_ms = started.elapsed().as_millis() as u64, "batch sent");
+    Ok(flight)
 }
 
 /// A batch ready to send.

@@ -320,7 +320,12 @@ impl Store for RedbStore {
             let key = record.key.to_bytes();
             let mut payments = tx.open_table(PAYMENTS).map_err(db_err)?;
             if let Some(existing) = payments.get(key.as_slice()).map_err(db_err)? {
-                outcome = Accepted::Duplicate(Box::new(decode("payments", existing.value())?));
+                let existing: PaymentRecord = decode("payments", existing.value())?;
+                outcome = if existing.signature == record.signature {
+                    Accepted::Duplicate(Box::new(existing))
+                } else {
+                    Accepted::NonceTaken
+                };
                 return Ok(());
             }
             let mut queue = tx.open_table(QUEUE).map_err(db_err)?;
