@@ -24,8 +24,8 @@ use serde_json::json;
 use x402_protocol::network::{self, caip2, chain_id_of};
 use x402_protocol::{v1, v2};
 
-use crate::price::{Price, PriceError};
 use crate::route::{PatternError, RoutePattern};
+use x402_protocol::price::{Price, PriceError};
 
 /// The default `maxTimeoutSeconds`: how long a payment may take to settle.
 pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
@@ -361,25 +361,25 @@ pub struct PricedRoute {
 impl PricedRoute {
     /// Its requirements in v1's shape for the resource at `url`: those on networks with a v1 name.
     pub fn accepts_v1(&self, url: &str) -> Vec<v1::PaymentRequirements> {
-        self.accepts
-            .iter()
-            .filter_map(|r| {
-                let name = network::v1_name(chain_id_of(&r.network)?)?;
-                Some(v1::PaymentRequirements {
-                    scheme: r.scheme.clone(),
-                    network: name.to_owned(),
-                    max_amount_required: r.amount.clone(),
-                    resource: url.to_owned(),
-                    description: self.description.clone(),
-                    mime_type: self.mime_type.clone(),
-                    output_schema: None,
-                    pay_to: r.pay_to.clone(),
-                    max_timeout_seconds: r.max_timeout_seconds,
-                    asset: r.asset.clone(),
-                    extra: r.extra.clone(),
-                })
-            })
-            .collect()
+        self.accepts.iter().filter_map(|r| self.in_v1(r, url)).collect()
+    }
+
+    /// `requirement` (one of [`Self::accepts`]) in v1's shape, if its network has a v1 name.
+    pub fn in_v1(&self, requirement: &v2::PaymentRequirements, url: &str) -> Option<v1::PaymentRequirements> {
+        let name = network::v1_name(chain_id_of(&requirement.network)?)?;
+        Some(v1::PaymentRequirements {
+            scheme: requirement.scheme.clone(),
+            network: name.to_owned(),
+            max_amount_required: requirement.amount.clone(),
+            resource: url.to_owned(),
+            description: self.description.clone(),
+            mime_type: self.mime_type.clone(),
+            output_schema: None,
+            pay_to: requirement.pay_to.clone(),
+            max_timeout_seconds: requirement.max_timeout_seconds,
+            asset: requirement.asset.clone(),
+            extra: requirement.extra.clone(),
+        })
     }
 }
 

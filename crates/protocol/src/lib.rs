@@ -8,6 +8,7 @@
 //! - [`exact`]: the `exact` scheme's EVM payload (an EIP-3009 authorization and its signature);
 //! - [`headers`]: the base64 JSON header codecs (`X-PAYMENT`, `PAYMENT-SIGNATURE`, ...);
 //! - [`network`]: the networks this project deploys to, by chain id, CAIP-2 id and v1 name;
+//! - [`price`]: prices in dollars or token units, converted with a token's decimals;
 //! - [`reason`]: the error reasons of the specification and the reference implementation.
 //!
 //! Addresses and amounts of requirements stay strings here, as on the wire: a server may offer networks this
@@ -17,6 +18,7 @@ pub mod exact;
 pub mod facilitator;
 pub mod headers;
 pub mod network;
+pub mod price;
 pub mod reason;
 pub mod v1;
 pub mod v2;

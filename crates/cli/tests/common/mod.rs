@@ -108,4 +108,5 @@ pub fn address_of(record: &serde_json::Value, contract: &str, kind: &str) -> Add
 }
 pub mod facilitator;
 pub mod keeper;
+pub mod paywall;
 pub mod relay;

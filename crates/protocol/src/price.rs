@@ -1,5 +1,5 @@
-//! A route's price: an amount in the token's smallest unit, or a decimal USD amount converted with the token's
-//! decimals (for a USD stablecoin, one token is one dollar).
+//! A price: an amount in the token's smallest unit, or a decimal USD amount converted with the token's decimals (for
+//! a USD stablecoin, one token is one dollar). Servers price routes with it, clients cap what they pay with it.
 
 use alloy_primitives::U256;
 use serde::{Deserialize, Deserializer};
@@ -37,6 +37,14 @@ pub enum PriceError {
     TooLarge(String),
 }
 
+impl std::str::FromStr for Price {
+    type Err = PriceError;
+
+    fn from_str(text: &str) -> Result<Self, PriceError> {
+        Self::parse(text)
+    }
+}
+
 impl Price {
     /// `text` as a price: `"$0.05"` is dollars, `"50000"` token units.
     pub fn parse(text: &str) -> Result<Self, PriceError> {
@@ -52,7 +60,7 @@ impl Price {
                 Err(PriceError::NotDecimal(text.to_owned()))
             };
         }
-        match x402_protocol::parse_amount(text) {
+        match crate::parse_amount(text) {
             Some(amount) if amount.is_zero() => Err(PriceError::Zero),
             Some(amount) => Ok(Self::Atomic(amount)),
             None if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() => {
@@ -77,7 +85,7 @@ impl Price {
                 if digits.is_empty() {
                     U256::ZERO
                 } else {
-                    x402_protocol::parse_amount(digits).ok_or_else(|| PriceError::TooLarge(usd.clone()))?
+                    crate::parse_amount(digits).ok_or_else(|| PriceError::TooLarge(usd.clone()))?
                 }
             }
         };

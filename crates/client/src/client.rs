@@ -1,0 +1,296 @@
+//! The paying client: sends a request, and on 402 picks the first requirement the policy allows, counts it
+//! against the budget, signs it, and sends the request again with the payment. Transient failures (no
+//! connection, 429, 502, 503, 504) are retried with backoff, the paid request with the same payment, so one
+//! logical request is never paid twice; a refused payment is not retried.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::signers::Signer;
+use alloy_primitives::{Address, B256, U256};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Request, Response, StatusCode};
+use x402_protocol::facilitator::SettleResponse;
+use x402_protocol::headers::{self, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
+use x402_protocol::v2;
+
+use crate::ledger::{Budget, LedgerError};
+use crate::offer::{self, Candidate, Offer};
+use crate::policy::Policy;
+use crate::sign::{SignError, sign};
+
+/// How many times a transient failure is retried by default.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// A payment the client made.
+#[derive(Clone, Debug)]
+pub struct Payment {
+    /// The version it was made in.
+    pub version: u8,
+    /// The requirement paid, in v2's shape.
+    pub requirement: v2::PaymentRequirements,
+    /// The network as the server named it.
+    pub network: String,
+    /// The amount, in the token's units.
+    pub amount: U256,
+    /// Who paid.
+    pub payer: Address,
+    /// The authorization's nonce.
+    pub nonce: B256,
+    /// The server's settlement receipt, if it sent one.
+    pub receipt: Option<SettleResponse>,
+}
+
+/// The answer to a request, and what was paid for it.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The final answer.
+    pub response: Response,
+    /// The offer of the 402 that came first, if one did.
+    pub offer: Option<Offer>,
+    /// The payment, if one was made.
+    pub payment: Option<Payment>,
+}
+
+/// What a request would cost, without paying.
+#[derive(Debug)]
+pub enum Quote {
+    /// The server did not ask for a payment.
+    Free(Response),
+    /// It asked: the offer, and the requirement the policy picks (or why each was refused).
+    Priced {
+        /// The offer.
+        offer: Box<Offer>,
+        /// The pick and its amount, or every requirement's refusal.
+        choice: Result<(Box<Candidate>, U256), Vec<String>>,
+    },
+}
+
+/// Why a request was not answered, or not paid.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The request failed (after the retries, for transient failures).
+    #[error("the request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The request's body is a stream, which cannot be sent twice.
+    #[error("the request's body cannot be sent twice, so it cannot be paid for")]
+    NotReplayable,
+    /// The 402 is not an x402 offer.
+    #[error("the 402 answer is not an x402 offer: {0}")]
+    Offer(String),
+    /// No requirement is allowed by the policy.
+    #[error("no offered payment is allowed: {}", .0.join("; "))]
+    Refused(Vec<String>),
+    /// The budget has not this much left.
+    #[error("the budget has {left} left of this token this period, and the payment is {amount}")]
+    OverBudget {
+        /// The price.
+        amount: U256,
+        /// What is left.
+        left: U256,
+    },
+    /// The spend ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The payment could not be signed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The server refused the payment.
+    #[error("the server refused the payment (HTTP {status}): {reason}")]
+    PaymentFailed {
+        /// Its status.
+        status: u16,
+        /// Its reason.
+        reason: String,
+        /// The payment it refused.
+        payment: Box<Payment>,
+    },
+}
+
+/// A client that pays x402 requests with `S`'s key, which never leaves it.
+#[derive(Debug)]
+pub struct Client<S> {
+    http: reqwest::Client,
+    signer: S,
+    policy: Policy,
+    budget: Option<Budget>,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl<S: Signer + Send + Sync> Client<S> {
+    /// A client that signs with `signer`, under the default [`Policy`], with no budget.
+    pub fn new(signer: S) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        Ok(Self {
+            http,
+            signer,
+            policy: Policy::default(),
+            budget: None,
+            retries: DEFAULT_RETRIES,
+            backoff: Duration::from_millis(200),
+        })
+    }
+
+    /// Uses `http` to send requests (its timeouts apply).
+    pub fn http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Pays under `policy`.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Counts payments against `budget`.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Retries transient failures `retries` times, waiting `backoff`, then twice as long each time.
+    pub fn retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+
+    /// The payer's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The underlying HTTP client, to build requests with.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends `request` without paying and says what it would cost.
+    pub async fn quote(&self, request: Request) -> Result<Quote, ClientError> {
+        let response = self.send_retrying(&request, None).await?;
+        if response.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(Quote::Free(response));
+        }
+        let offer = read_offer(response).await?;
+        let choice = self.choose(&offer).map(|(candidate, amount)| (Box::new(candidate), amount));
+        Ok(Quote::Priced { offer: Box::new(offer), choice })
+    }
+
+    /// Sends `request`; on 402 pays as the policy allows and sends it again with the payment.
+    pub async fn send(&self, request: Request) -> Result<Outcome, ClientError> {
+        let first = self.send_retrying(&request, None).await?;
+        if first.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(Outcome { response: first, offer: None, payment: None });
+        }
+        let offer = read_offer(first).await?;
+        let (candidate, amount) = self.choose(&offer).map_err(ClientError::Refused)?;
+        let now = unix_now();
+        if let Some(budget) = &self.budget {
+            let (network, token) = (&candidate.requirement.network, &candidate.requirement.asset);
+            if let Err(left) = budget.spend(network, token, amount, now)? {
+                return Err(ClientError::OverBudget { amount, left });
+            }
+        }
+        let signed = sign(&self.signer, &candidate, offer.resource.as_ref(), amount, now).await?;
+        let mut payment = Payment {
+            version: candidate.version,
+            requirement: candidate.requirement.clone(),
+            network: candidate.network.clone(),
+            amount,
+            payer: signed.payer,
+            nonce: signed.nonce,
+            receipt: None,
+        };
+        let header =
+            HeaderValue::from_str(&signed.value).map_err(|e| SignError::Requirement(e.to_string()))?;
+        let response = self.send_retrying(&request, Some((signed.header, header))).await?;
+        payment.receipt = receipt(response.headers());
+        if response.status() == StatusCode::PAYMENT_REQUIRED {
+            let status = response.status().as_u16();
+            let reason = refusal(&payment, response).await;
+            return Err(ClientError::PaymentFailed { status, reason, payment: Box::new(payment) });
+        }
+        Ok(Outcome { response, offer: Some(offer), payment: Some(payment) })
+    }
+
+    fn choose(&self, offer: &Offer) -> Result<(Candidate, U256), Vec<String>> {
+        let mut reasons = Vec::new();
+        for candidate in &offer.candidates {
+            match self.policy.allows(candidate) {
+                Ok(amount) => return Ok((candidate.clone(), amount)),
+                Err(why) => reasons.push(format!(
+                    "{} {} on {}: {why}",
+                    candidate.requirement.amount, candidate.requirement.asset, candidate.network
+                )),
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("the offer lists no requirement".to_owned());
+        }
+        Err(reasons)
+    }
+
+    async fn send_retrying(
+        &self,
+        request: &Request,
+        payment: Option<(&'static str, HeaderValue)>,
+    ) -> Result<Response, ClientError> {
+        let mut wait = self.backoff;
+        let mut attempt = 0;
+        loop {
+            let mut copy = request.try_clone().ok_or(ClientError::NotReplayable)?;
+            if let Some((name, value)) = &payment {
+                copy.headers_mut().insert(*name, value.clone());
+            }
+            let result = self.http.execute(copy).await;
+            let transient = match &result {
+                Ok(response) => matches!(response.status().as_u16(), 429 | 502 | 503 | 504),
+                // A paid request that timed out may be being served: sending it again would race with itself.
+                Err(err) => err.is_connect() || (payment.is_none() && err.is_timeout()),
+            };
+            if !transient || attempt >= self.retries {
+                return Ok(result?);
+            }
+            let pause = result.as_ref().ok().and_then(|r| retry_after(r.headers())).unwrap_or(wait);
+            tracing::debug!(attempt, ?pause, "transient failure; retrying");
+            tokio::time::sleep(pause).await;
+            wait = wait.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+}
+
+async fn read_offer(response: Response) -> Result<Offer, ClientError> {
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    offer::read(&headers, &body).map_err(ClientError::Offer)
+}
+
+/// The settlement receipt in `PAYMENT-RESPONSE` or `X-PAYMENT-RESPONSE`.
+pub fn receipt(headers: &HeaderMap) -> Option<SettleResponse> {
+    let header = headers.get(PAYMENT_RESPONSE).or_else(|| headers.get(X_PAYMENT_RESPONSE))?;
+    headers::decode(header.to_str().ok()?).ok()
+}
+
+async fn refusal(payment: &Payment, response: Response) -> String {
+    if let Some(reason) = payment.receipt.as_ref().and_then(|r| r.error_reason.clone()) {
+        return reason;
+    }
+    match read_offer(response).await {
+        Ok(offer) => offer.error.unwrap_or_else(|| "no reason given".to_owned()),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(10)))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+}

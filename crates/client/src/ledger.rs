@@ -1,0 +1,140 @@
+//! The total a client may spend per period, kept in a small JSON file so separate runs (`x402 pay` after
+//! `x402 pay`) share it. A payment counts from the moment it is signed: a signed authorization can be settled by
+//! whoever holds it, so it is spent whether or not the server serves the request.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use serde::{Deserialize, Serialize};
+use x402_protocol::price::Price;
+
+use crate::policy::CAP_DECIMALS;
+
+/// A budget: at most `limit` per `period`, per token.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// The total per period and token.
+    pub limit: Price,
+    /// The period; a new one starts when it has passed.
+    pub period: Duration,
+    /// The file the totals are kept in.
+    pub file: PathBuf,
+}
+
+/// Why a ledger could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Reading, locking or writing the file failed.
+    #[error("the spend ledger {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a ledger.
+    #[error("the spend ledger {path} is not one: {source}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The limit is not a usable amount.
+    #[error("the budget: {0}")]
+    Limit(#[from] x402_protocol::price::PriceError),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Totals {
+    /// Unix second the period started at.
+    period_start: u64,
+    /// Spent in this period, by `<network>/<token>` (lowercase token address).
+    spent: BTreeMap<String, String>,
+}
+
+impl Budget {
+    /// Counts `amount` of `token` on `network` at Unix second `now` if it fits; `Ok(Err(left))` says how much is
+    /// left when it does not.
+    pub fn spend(
+        &self,
+        network: &str,
+        token: &str,
+        amount: U256,
+        now: u64,
+    ) -> Result<Result<(), U256>, LedgerError> {
+        let limit = self.limit.to_atomic(CAP_DECIMALS)?;
+        let io = |source| LedgerError::Io { path: self.file.clone(), source };
+        let mut file = open(&self.file).map_err(io)?;
+        file.lock().map_err(io)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io)?;
+        let mut totals: Totals = if text.trim().is_empty() {
+            Totals { period_start: now, spent: BTreeMap::new() }
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|source| LedgerError::Format { path: self.file.clone(), source })?
+        };
+        if now.saturating_sub(totals.period_start) >= self.period.as_secs() || totals.period_start > now {
+            totals = Totals { period_start: now, spent: BTreeMap::new() };
+        }
+        let key = format!("{network}/{}", token.to_lowercase());
+        let spent = totals.spent.get(&key).and_then(|s| x402_protocol::parse_amount(s)).unwrap_or_default();
+        let total = spent.saturating_add(amount);
+        if total > limit {
+            return Ok(Err(limit.saturating_sub(spent)));
+        }
+        totals.spent.insert(key, total.to_string());
+        let json = serde_json::to_vec_pretty(&totals).unwrap_or_default();
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(Ok(()))
+    }
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_holds_across_runs_and_resets_each_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget {
+            limit: Price::parse("$0.01").unwrap(),
+            period: Duration::from_secs(3600),
+            file: dir.path().join("l.json"),
+        };
+        let token = "0xABC";
+        assert_eq!(budget.spend("eip155:1", token, U256::from(6000), 100).unwrap(), Ok(()));
+        let again = Budget { ..budget.clone() };
+        assert_eq!(again.spend("eip155:1", "0xabc", U256::from(6000), 200).unwrap(), Err(U256::from(4000)));
+        assert_eq!(
+            again.spend("eip155:2", token, U256::from(6000), 200).unwrap(),
+            Ok(()),
+            "per network and token"
+        );
+        assert_eq!(again.spend("eip155:1", token, U256::from(4000), 300).unwrap(), Ok(()));
+        assert_eq!(again.spend("eip155:1", token, U256::from(1), 3699).unwrap(), Err(U256::ZERO));
+        assert_eq!(again.spend("eip155:1", token, U256::from(10000), 3700).unwrap(), Ok(()), "a new period");
+        std::fs::write(&budget.file, "not json").unwrap();
+        assert!(matches!(
+            budget.spend("eip155:1", token, U256::from(1), 4000),
+            Err(LedgerError::Format { .. })
+        ));
+    }
+}
