@@ -1,4 +1,4 @@
-//! The deployer's key: from `X402_PRIVATE_KEY`, or from a Foundry/geth keystore file whose password comes from
+//! A signing key (the deployer's, the keeper's, the facilitator's or a payer's): from `X402_PRIVATE_KEY`, or from a Foundry/geth keystore file whose password comes from
 //! `X402_KEYSTORE_PASSWORD` or a prompt. Never from a plain command-line argument.
 
 use std::io::IsTerminal;
@@ -12,8 +12,8 @@ pub(crate) const PRIVATE_KEY_ENV: &str = "X402_PRIVATE_KEY";
 /// Environment variable holding the keystore password.
 pub(crate) const KEYSTORE_PASSWORD_ENV: &str = "X402_KEYSTORE_PASSWORD";
 
-/// Loads the signer from `keystore` if given, else from `X402_PRIVATE_KEY`.
-pub(crate) fn load(keystore: Option<&Path>) -> eyre::Result<PrivateKeySigner> {
+/// Loads the `role`'s signer ("deployer", "payer", ...) from `keystore` if given, else from `X402_PRIVATE_KEY`.
+pub(crate) fn load(keystore: Option<&Path>, role: &str) -> eyre::Result<PrivateKeySigner> {
     if let Some(path) = keystore {
         if !path.is_file() {
             bail!("keystore file {} does not exist", path.display());
@@ -32,7 +32,7 @@ pub(crate) fn load(keystore: Option<&Path>) -> eyre::Result<PrivateKeySigner> {
             .wrap_err_with(|| format!("cannot decrypt keystore {}", path.display()));
     }
     let Ok(key) = std::env::var(PRIVATE_KEY_ENV) else {
-        bail!("no deployer key: set {PRIVATE_KEY_ENV} or pass --keystore FILE");
+        bail!("no {role} key: set {PRIVATE_KEY_ENV} or pass --keystore FILE");
     };
     // The key itself never appears in the error.
     key.trim()

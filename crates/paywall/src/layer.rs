@@ -13,7 +13,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, RETRY_AFTER};
@@ -30,6 +30,7 @@ use x402_protocol::{Reason, v2};
 
 use crate::config::{Paywall, PricedRoute, SettleMode};
 use crate::facilitator::{BoxFuture, Facilitator, FacilitatorError};
+use crate::metrics::{Metrics, Outcome};
 use crate::payment::{Carried, Payment, carried};
 use crate::replay::{Claim, Refused, Replay};
 
@@ -57,6 +58,7 @@ struct Shared {
     facilitator: Arc<dyn Facilitator>,
     replay: Replay,
     public_url: Option<String>,
+    metrics: Arc<Metrics>,
 }
 
 /// Puts a [`Paywall`] in front of a service.
@@ -73,8 +75,13 @@ impl PaywallLayer {
 
     /// As [`Self::new`], with a shared facilitator.
     pub fn with_facilitator(paywall: Paywall, facilitator: Arc<dyn Facilitator>) -> Self {
-        let shared =
-            Shared { paywall, facilitator, replay: Replay::new(DEFAULT_REPLAY_CAPACITY), public_url: None };
+        let shared = Shared {
+            paywall,
+            facilitator,
+            replay: Replay::new(DEFAULT_REPLAY_CAPACITY),
+            public_url: None,
+            metrics: Arc::default(),
+        };
         Self { shared: Arc::new(shared) }
     }
 
@@ -90,6 +97,11 @@ impl PaywallLayer {
         self.rebuild(|shared| shared.replay = Replay::new(capacity))
     }
 
+    /// The layer's counters (what `/metrics` shows).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
     fn rebuild(self, change: impl FnOnce(&mut Shared)) -> Self {
         let old = &self.shared;
         let mut shared = Shared {
@@ -97,6 +109,7 @@ impl PaywallLayer {
             facilitator: old.facilitator.clone(),
             replay: old.replay.clone(),
             public_url: old.public_url.clone(),
+            metrics: old.metrics.clone(),
         };
         change(&mut shared);
         Self { shared: Arc::new(shared) }
@@ -154,29 +167,44 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
+    let metrics = &shared.metrics;
+    let answer = |outcome: Outcome, response: Response<PaywallBody>| {
+        metrics.count(outcome);
+        Ok(response)
+    };
     let path = request.uri().path().to_owned();
     let Some(route) = shared.paywall.route_for(request.method(), &path) else {
-        return Ok(inner.call(request).await?.map(boxed));
+        return answer(Outcome::Free, inner.call(request).await?.map(boxed));
     };
     let url = resource_url(shared, &request, &path);
     let payment = match carried(request.headers(), route, &path, &url) {
         Carried::Nothing => {
-            return Ok(required(route, &url, StatusCode::PAYMENT_REQUIRED, "payment required"));
+            return answer(
+                Outcome::Required,
+                required(route, &url, StatusCode::PAYMENT_REQUIRED, "payment required"),
+            );
         }
-        Carried::Malformed(why) => return Ok(required(route, &url, StatusCode::BAD_REQUEST, &why)),
-        Carried::Unmatched(why) => return Ok(required(route, &url, StatusCode::PAYMENT_REQUIRED, why)),
+        Carried::Malformed(why) => {
+            return answer(Outcome::Malformed, required(route, &url, StatusCode::BAD_REQUEST, &why));
+        }
+        Carried::Unmatched(why) => {
+            return answer(Outcome::Unmatched, required(route, &url, StatusCode::PAYMENT_REQUIRED, why));
+        }
         Carried::Payment(payment) => payment,
     };
     let claim = match shared.replay.claim(payment.key, unix_now()) {
         Ok(claim) => claim,
         Err(Refused::Taken) => {
-            return Ok(required(route, &url, StatusCode::PAYMENT_REQUIRED, "this payment was used already"));
+            let used = required(route, &url, StatusCode::PAYMENT_REQUIRED, "this payment was used already");
+            return answer(Outcome::Replayed, used);
         }
-        Err(Refused::Full) => return Ok(unavailable("too many payments are being processed")),
+        Err(Refused::Full) => {
+            return answer(Outcome::Unavailable, unavailable("too many payments are being processed"));
+        }
     };
     let verdict = match shared.facilitator.verify(payment.request.clone()).await {
         Ok(verdict) => verdict,
-        Err(err) => return Ok(facilitator_down(&err)),
+        Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
     };
     if !verdict.is_valid {
         let reason = verdict.invalid_reason.unwrap_or_else(|| Reason::Payload.as_str().to_owned());
@@ -184,50 +212,48 @@ where
             Some(message) => format!("{reason}: {message}"),
             None => reason,
         };
-        return Ok(required(route, &url, StatusCode::PAYMENT_REQUIRED, &why));
+        return answer(Outcome::Invalid, required(route, &url, StatusCode::PAYMENT_REQUIRED, &why));
     }
+    // The payer as the client named it is not trusted: the facilitator's, or the signed authorization's.
     request.extensions_mut().insert(Paid {
         payer: verdict.payer.unwrap_or_else(|| payment.key.payer.to_string()),
         amount: payment.amount.clone(),
         requirement: payment.requirement.clone(),
     });
-    match route.settle {
-        SettleMode::Before => {
-            let receipt = match settle(shared.facilitator.as_ref(), &payment).await {
-                Ok(receipt) if receipt.success => receipt,
-                Ok(failed) => return Ok(settle_failed(route, &url, &payment, &failed)),
-                Err(err) => return Ok(facilitator_down(&err)),
-            };
-            let response = inner.call(request).await?;
-            Ok(paid(response.map(boxed), &payment, &receipt, claim))
+    if route.settle == SettleMode::Before {
+        let receipt = match settle(shared, &payment).await {
+            Ok(receipt) if receipt.success => receipt,
+            Ok(failed) => return answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
+            Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
+        };
+        let response = inner.call(request).await?;
+        return answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim));
+    }
+    let response = inner.call(request).await?;
+    if response.status().as_u16() >= 400 {
+        // Not served, not charged: the claim is dropped and the payment may be used again.
+        return answer(Outcome::HandlerFailed, response.map(boxed));
+    }
+    // The answer is held (its body not read) until the payment is settled.
+    match settle(shared, &payment).await {
+        Ok(receipt) if receipt.success => {
+            answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim))
         }
-        SettleMode::After => {
-            let response = inner.call(request).await?;
-            if response.status().as_u16() >= 400 {
-                // Not served, not charged: the claim is dropped and the payment may be used again.
-                return Ok(response.map(boxed));
-            }
-            // The answer is held (its body not read) until the payment is settled.
-            match settle(shared.facilitator.as_ref(), &payment).await {
-                Ok(receipt) if receipt.success => Ok(paid(response.map(boxed), &payment, &receipt, claim)),
-                Ok(failed) => Ok(settle_failed(route, &url, &payment, &failed)),
-                Err(err) => Ok(facilitator_down(&err)),
-            }
-        }
+        Ok(failed) => answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
+        Err(err) => answer(Outcome::Unavailable, facilitator_down(&err)),
     }
 }
 
 /// Settles, asking once more when the facilitator answers that the transaction is not confirmed yet (as the
 /// official servers do).
-async fn settle(
-    facilitator: &dyn Facilitator,
-    payment: &Payment,
-) -> Result<SettleResponse, FacilitatorError> {
-    let first = facilitator.settle(payment.request.clone()).await?;
-    if first.success || first.error_reason.as_deref() != Some(Reason::SettlementPending.as_str()) {
-        return Ok(first);
+async fn settle(shared: &Shared, payment: &Payment) -> Result<SettleResponse, FacilitatorError> {
+    let started = Instant::now();
+    let mut receipt = shared.facilitator.settle(payment.request.clone()).await?;
+    if !receipt.success && receipt.error_reason.as_deref() == Some(Reason::SettlementPending.as_str()) {
+        receipt = shared.facilitator.settle(payment.request.clone()).await?;
     }
-    facilitator.settle(payment.request.clone()).await
+    shared.metrics.settled_in(started.elapsed());
+    Ok(receipt)
 }
 
 fn resource_url<B>(shared: &Shared, request: &Request<B>, path: &str) -> String {

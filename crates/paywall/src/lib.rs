@@ -7,11 +7,12 @@
 //! - [`facilitator`]: who verifies and settles ([`facilitator::HttpFacilitator`], or in-process);
 //! - [`payment`]: the payment a request carries, matched against the route's offer;
 //! - [`replay`]: each payment accepted once;
-//! - [`layer`]: the tower layer.
+//! - [`layer`]: the tower layer; [`metrics`]: what it did, for `/metrics`.
 
 pub mod config;
 pub mod facilitator;
 pub mod layer;
+pub mod metrics;
 pub mod payment;
 pub mod replay;
 pub mod route;

@@ -43,7 +43,7 @@ impl DeployArgs {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
         };
-        let signer = keys::load(self.keystore.as_deref())?;
+        let signer = keys::load(self.keystore.as_deref(), "deployer")?;
         let chain = Chain::connect(&self.target.rpc_url()?, Some(signer)).await?;
         let options = DeployOptions {
             network: self.target.network,

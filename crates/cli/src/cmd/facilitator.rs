@@ -162,7 +162,7 @@ impl FacilitatorArgs {
         for (network, url) in targets {
             engine_settings.push((network, self.engine_settings(&file.keeper, network, url)?));
         }
-        let signer = keys::load(self.keystore.as_deref())?;
+        let signer = keys::load(self.keystore.as_deref(), "facilitator")?;
         let mut shutdown = shutdown_signal()?;
         let limits = engine_settings[0].1.clone();
         let mut engines = Vec::new();

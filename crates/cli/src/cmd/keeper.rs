@@ -91,7 +91,7 @@ impl KeeperArgs {
             file.merchants = Some(Merchants::Only(self.merchants.clone()));
         }
         let settings = settings_from_record(&path, self.target.rpc_url()?, &file)?;
-        let signer = keys::load(self.keystore.as_deref())?;
+        let signer = keys::load(self.keystore.as_deref(), "keeper")?;
         let mut shutdown = shutdown_signal()?;
         let Some(keeper) = daemon::start(settings, signer, &mut shutdown).await? else {
             return Ok(ExitCode::SUCCESS);

@@ -5,6 +5,8 @@ mod devnet;
 mod enqueue;
 mod facilitator;
 pub(crate) mod keeper;
+mod pay;
+mod proxy;
 mod status;
 mod upgrade;
 
@@ -62,6 +64,19 @@ enum Command {
     Enqueue(enqueue::EnqueueArgs),
     /// Show the status of payments queued with a running keeper.
     Payment(enqueue::PaymentArgs),
+    /// Send an HTTP request and pay for it if the server asks (x402): the body to stdout, the payment to stderr.
+    ///
+    /// The payer's key comes from X402_PRIVATE_KEY or --keystore and never leaves this process. On a 402 it pays the
+    /// first offered requirement the policy allows (--max per request, tokens, recipients, chains, --budget per
+    /// period). Exit codes: 0 served, 1 error, 3 refused by the policy (nothing paid), 4 payment refused by the
+    /// server, 5 an HTTP error answer.
+    Pay(pay::PayArgs),
+    /// Put a paywall in front of an HTTP API: priced routes answer 402 until paid, then are forwarded.
+    ///
+    /// Prices per route come from a TOML file (--config, see docs/server.md); payments are verified and settled by
+    /// --facilitator. Bodies are streamed both ways; an upstream error is not charged on routes settled after the
+    /// handler. Serves /health, /ready and /metrics itself.
+    Proxy(proxy::ProxyArgs),
     /// Run the whole loop on a local anvil: deploy, fund demo accounts, subscriptions, a channel, the keeper,
     /// a few hundred payments, and chain time moving forward. Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
@@ -77,6 +92,8 @@ impl Cli {
             Command::Facilitator(args) => args.run().await,
             Command::Enqueue(args) => args.run().await,
             Command::Payment(args) => args.run().await,
+            Command::Pay(args) => args.run().await,
+            Command::Proxy(args) => args.run().await,
             Command::Devnet(args) => args.run().await,
         }
     }

@@ -41,7 +41,7 @@ impl UpgradeArgs {
             self.implementation_artifact.as_deref().map(ImplementationArtifact::load).transpose()?;
         let target = &self.target;
         let prepared = upgrade::prepare(&self.contract, target.network, &target.deployments_dir, artifact)?;
-        let signer = keys::load(self.keystore.as_deref())?;
+        let signer = keys::load(self.keystore.as_deref(), "deployer")?;
         let chain = Chain::connect(&target.rpc_url()?, Some(signer)).await?;
         let call_data = self.call_data.clone().unwrap_or_default();
         match upgrade::apply(&chain, prepared, call_data, self.dry_run).await? {

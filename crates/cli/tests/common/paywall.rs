@@ -100,3 +100,179 @@ pub fn client(net: &Net, key: &PrivateKeySigner) -> Client<PrivateKeySigner> {
         .max_per_request(Price::parse("$1").unwrap());
     Client::new(key.clone()).unwrap().policy(policy).retries(2, std::time::Duration::from_millis(100))
 }
+
+/// An upstream API for the proxy: `/echo` answers the method, path, body and the `x402-payer` header it got;
+/// `/broken` answers 500; `/stream` a 1 MiB body in chunks. `hits` counts its requests.
+pub struct Upstream {
+    pub url: String,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app: axum::Router = axum::Router::new()
+            .route(
+                "/echo/{*rest}",
+                axum::routing::any(
+                    |method: axum::http::Method,
+                     uri: axum::http::Uri,
+                     headers: axum::http::HeaderMap,
+                     body: String| async move {
+                        let header =
+                            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                        axum::Json(serde_json::json!({
+                            "method": method.as_str(), "path": uri.to_string(), "body": body,
+                            "payer": header("x402-payer"), "payment": header("payment-signature"),
+                            "forwardedFor": header("x-forwarded-for"),
+                        }))
+                    },
+                ),
+            )
+            .route(
+                "/broken",
+                get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream broke") }),
+            )
+            .route("/stream", get(|| async { "x".repeat(1 << 20) }))
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    next.run(request)
+                },
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, hits, task }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An `x402 proxy` process in front of `upstream`, priced by `prices` (TOML), settling through `facilitator`.
+pub struct ProxyProc {
+    pub child: std::process::Child,
+    pub url: String,
+    pub log: std::path::PathBuf,
+}
+
+impl ProxyProc {
+    pub async fn start(net: &Net, upstream: &str, facilitator: &str, prices: &str) -> Self {
+        let config = net.scratch.dir().join("prices.toml");
+        std::fs::write(&config, prices).unwrap();
+        let listen = format!("127.0.0.1:{}", super::keeper::free_port());
+        let log = net.scratch.dir().join("proxy.log");
+        let args = [
+            "proxy",
+            "--upstream",
+            upstream,
+            "--config",
+            config.to_str().unwrap(),
+            "--facilitator",
+            facilitator,
+            "--listen",
+            &listen,
+            "--log-format",
+            "json",
+            "--upstream-timeout",
+            "5",
+        ];
+        let child = super::x402(&args, None)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut proxy = Self { child, url: format!("http://{listen}"), log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/health", proxy.url)).await
+                && r.status().is_success()
+            {
+                return proxy;
+            }
+            if let Some(status) = proxy.child.try_wait().unwrap() {
+                panic!(
+                    "the proxy exited with {status}: {}",
+                    std::fs::read_to_string(&proxy.log).unwrap_or_default()
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "the proxy did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ProxyProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} ---\n{}",
+                self.log.display(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Prices for the demo token on `net`: `/echo/*` at 2000 units settled after, `POST /echo/before/*` before,
+/// `/broken` and `/stream` at 1000.
+pub fn proxy_prices(net: &Net) -> String {
+    let token = &net.demo.token;
+    format!(
+        r#"
+pay_to = "{merchant}"
+[[asset]]
+network = "eip155:{chain}"
+address = "{address}"
+name = "{name}"
+version = "{version}"
+[[route]]
+path = "POST /echo/before/*"
+price = "2000"
+settle = "before"
+[[route]]
+path = "/echo/*"
+price = "2000"
+description = "Echo"
+[[route]]
+path = "/broken"
+price = "1000"
+[[route]]
+path = "/stream"
+price = "1000"
+"#,
+        merchant = net.keys[MERCHANT].address(),
+        chain = net.demo.chain_id,
+        address = token.address,
+        name = token.name,
+        version = token.version,
+    )
+}
+
+/// `x402 pay` with `key`, allowed the demo token; its exit code, stdout and stderr.
+pub fn pay(net: &Net, key: &PrivateKeySigner, args: &[&str]) -> (i32, String, String) {
+    let asset = format!("{}:{}", net.demo.chain_id, net.demo.token.address);
+    let mut all = vec!["pay", "--allow-asset", &asset];
+    all.extend(args);
+    let output =
+        super::x402(&all, Some(&format!("0x{}", alloy::hex::encode(key.to_bytes())))).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,206 @@
+//! `x402 proxy`: the paywall in front of any HTTP API, no code change. Requests to priced routes are answered 402
+//! until paid; paid and unpriced ones are forwarded to the upstream with their bodies streamed. An upstream error
+//! or timeout is answered 502/504 and, on routes settled after the handler, not charged.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use eyre::WrapErr;
+use x402_keeper::config::ConnectionLimits;
+use x402_keeper::server::{self, Connections};
+use x402_paywall::facilitator::HttpFacilitator;
+use x402_paywall::metrics::Metrics;
+use x402_paywall::{Config, PaywallLayer};
+use x402_protocol::headers::{PAYMENT_SIGNATURE, X_PAYMENT};
+
+use super::keeper::shutdown_signal;
+use crate::logging::{self, LogFormat};
+
+/// The header the upstream learns the verified payer from; a client's own is removed.
+pub(crate) const PAYER_HEADER: &str = "x402-payer";
+
+/// Put a paywall with prices per route in front of an HTTP API.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProxyArgs {
+    /// The API to forward to (`http://127.0.0.1:3000`, or with a base path).
+    #[arg(long, env = "X402_PROXY_UPSTREAM")]
+    upstream: String,
+    /// The prices: a TOML file with `pay_to`, `[[asset]]` and `[[route]]` (see docs/server.md).
+    #[arg(long, env = "X402_PROXY_CONFIG")]
+    config: PathBuf,
+    /// The facilitator that verifies and settles (this project's `x402 facilitator`, or any standard one). Its
+    /// API key, if it needs one, comes from X402_FACILITATOR_API_KEY.
+    #[arg(long, env = "X402_FACILITATOR_URL", default_value = "http://127.0.0.1:8403")]
+    facilitator: String,
+    /// Address to listen on.
+    #[arg(long, env = "X402_PROXY_LISTEN", default_value = "127.0.0.1:8402")]
+    listen: SocketAddr,
+    /// The URL clients reach the proxy at, which names the resources paid for [default: http:// and the Host].
+    #[arg(long, env = "X402_PROXY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seconds the upstream may take to answer, body included.
+    #[arg(long, default_value_t = 60)]
+    upstream_timeout: u64,
+    /// The largest request body forwarded, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    max_body_bytes: u64,
+    /// Open connections in total (and from one client).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "X402_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+struct Upstream {
+    client: reqwest::Client,
+    base: String,
+    max_body_bytes: u64,
+}
+
+/// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `headers` without the hop-by-hop ones, those `Connection` names, and `remove`.
+fn end_to_end(headers: &HeaderMap, remove: &[&str]) -> HeaderMap {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower) || remove.contains(&lower) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if length.is_some_and(|length| length > upstream.max_body_bytes) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the proxy forwards");
+    }
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", upstream.base);
+    let payment_headers = [PAYMENT_SIGNATURE, X_PAYMENT].map(str::to_ascii_lowercase);
+    let mut remove: Vec<&str> = vec!["host", PAYER_HEADER];
+    remove.extend(payment_headers.iter().map(String::as_str));
+    let mut headers = end_to_end(&parts.headers, &remove);
+    if let Some(paid) = parts.extensions.get::<x402_paywall::Paid>()
+        && let Ok(payer) = HeaderValue::from_str(&paid.payer)
+    {
+        headers.insert(HeaderName::from_static(PAYER_HEADER), payer);
+    }
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
+        && let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        headers.append(HeaderName::from_static("x-forwarded-for"), ip);
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    let mut call = upstream.client.request(parts.method, url).headers(headers);
+    if http_body::Body::size_hint(&body).exact() != Some(0) {
+        let limited = http_body_util::Limited::new(
+            body,
+            usize::try_from(upstream.max_body_bytes).unwrap_or(usize::MAX),
+        );
+        call = call.body(reqwest::Body::wrap_stream(Body::new(limited).into_data_stream()));
+    }
+    match call.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let headers = end_to_end(answer.headers(), &[]);
+            let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(err) if err.is_timeout() => {
+            tracing::warn!(error = %err, "the upstream did not answer in time");
+            error(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time")
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the upstream could not be reached");
+            error(StatusCode::BAD_GATEWAY, "the upstream could not be reached")
+        }
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+fn monitoring<T: Clone + Send + Sync + 'static>(metrics: Arc<Metrics>) -> Router<T> {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(|| async { "ready" }))
+        .route("/metrics", get(move || async move { metrics.render() }))
+}
+
+impl ProxyArgs {
+    pub(crate) async fn run(self) -> eyre::Result<ExitCode> {
+        logging::init(self.log_format, "info");
+        let paywall = Config::from_file(&self.config)
+            .and_then(Config::build)
+            .wrap_err_with(|| format!("invalid prices {}", self.config.display()))?;
+        let base = self.upstream.trim_end_matches('/').to_owned();
+        reqwest::Url::parse(&base).wrap_err_with(|| format!("--upstream {base:?} is not a URL"))?;
+        let mut facilitator = HttpFacilitator::new(&self.facilitator)?;
+        if let Ok(key) = std::env::var("X402_FACILITATOR_API_KEY") {
+            facilitator = facilitator.api_key(key);
+        }
+        let mut layer = PaywallLayer::new(paywall, facilitator);
+        if let Some(url) = &self.public_url {
+            layer = layer.public_url(url);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(self.upstream_timeout))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let upstream = Arc::new(Upstream { client, base: base.clone(), max_body_bytes: self.max_body_bytes });
+        let metrics = layer.metrics();
+        let app =
+            monitoring::<Arc<Upstream>>(metrics.clone()).fallback(forward).with_state(upstream).layer(layer);
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max: self.max_connections,
+            per_client: self.max_connections,
+        };
+        let connections = Connections::new(limits, Vec::new());
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .wrap_err_with(|| format!("cannot listen on {}", self.listen))?;
+        let shutdown = shutdown_signal()?;
+        tracing::info!(addr = %listener.local_addr()?, upstream = %base, facilitator = %self.facilitator, "proxy listening");
+        server::serve(listener, app, monitoring(metrics), connections, limits.header_timeout, shutdown).await;
+        tracing::info!("proxy stopped");
+        Ok(ExitCode::SUCCESS)
+    }
+}
