@@ -193,3 +193,46 @@ async fn x402_pay_pays_an_official_express_server_using_the_reference_facilitato
     assert!(err.contains("settled: transaction"), "{err}");
     assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(1234));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v1_both_ways_x402_pay_pays_the_v1_express_server_and_the_v1_client_pays_the_proxy() {
+    // v1 clients know a local chain only as base-sepolia: chain id 84532.
+    let net = net(anvil().chain_id(84_532).spawn()).await;
+    let data = tempfile::tempdir().unwrap();
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
+    let merchant = net.keys[MERCHANT].address();
+    let token = &net.demo.token;
+    let express = Express::start(&json!({
+        "facilitatorUrl": facilitator.url,
+        "chainId": net.demo.chain_id,
+        "token": {"address": token.address, "name": token.name, "version": token.version},
+        "merchant": merchant,
+        "price": 777,
+        "version": 1,
+    }));
+    let before = net.demo.balance(merchant).await.unwrap();
+    let (code, out, err) = pay(&net, &net.keys[2], &[&format!("{}/weather", express.1), "-v"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sunny"), "{out}");
+    assert!(err.contains("offered (v1)"), "{err}");
+    assert!(err.contains("settled: transaction"), "{err}");
+    assert!(err.contains("on base-sepolia"), "{err}");
+    assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(777));
+
+    let upstream = Upstream::start().await;
+    let proxy = ProxyProc::start(&net, &upstream.url, &facilitator.url, &proxy_prices(&net)).await;
+    let config = json!({
+        "url": format!("{}/echo/v1", proxy.url),
+        "payerKey": format!("0x{}", alloy::hex::encode(net.keys[3].to_bytes())),
+    });
+    let before = net.demo.balance(merchant).await.unwrap();
+    let out = node("v1-client-pays.mjs", &[&config.to_string()]);
+    assert_eq!(out["unpaid"]["status"], 402, "{out}");
+    assert_eq!(out["unpaid"]["body"]["accepts"][0]["network"], "base-sepolia", "{out}");
+    assert_eq!(out["paid"]["status"], 200, "{out}");
+    assert_eq!(out["paid"]["paymentResponse"]["success"], true, "{out}");
+    assert_eq!(out["paid"]["paymentResponse"]["network"], "base-sepolia", "{out}");
+    assert_eq!(out["replayed"]["status"], 402, "{out}");
+    assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(2000));
+    assert_eq!(upstream.hits(), 1, "the replay did not reach the upstream");
+}
