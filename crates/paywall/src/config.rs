@@ -12,13 +12,18 @@
 //! path = "GET /weather"
 //! price = "$0.001"               # dollars, converted with each token's decimals; or "1000" token units
 //! description = "Weather data"
-//! settle = "after"               # after (default) | before
+//! settle = "after"               # after (default) | before | deferred
+//!
+//! [deferred]                     # routes settled `deferred`: what a payer may be served unsettled
+//! max_unsettled = "$0.10"        # per payer and token
+//! max_age_seconds = 60           # a payment pending longer makes the payer's next one wait
 //! ```
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use serde::Deserialize;
 use serde_json::json;
 use x402_protocol::network::{self, caip2, chain_id_of};
@@ -86,6 +91,35 @@ pub enum SettleMode {
     /// Before the handler runs: the handler runs only for a settled payment, and its answer is the client's
     /// whatever its status.
     Before,
+    /// Verified, served at once, settled in the background (in the facilitator's next batch), within the
+    /// `[deferred]` exposure limits per payer; past them, settled after the handler.
+    Deferred,
+}
+
+/// The `[deferred]` table: how much a payer may be served before its payments settle.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeferredLimits {
+    /// A payer's unsettled total per token [default: $0.10].
+    #[serde(default = "default_max_unsettled")]
+    pub max_unsettled: Price,
+    /// The longest a payer's deferred payment may stay unsettled before its next one waits [default: 60].
+    #[serde(default = "default_max_age")]
+    pub max_age_seconds: u64,
+}
+
+fn default_max_unsettled() -> Price {
+    Price::Usd("0.10".to_owned())
+}
+
+fn default_max_age() -> u64 {
+    60
+}
+
+impl Default for DeferredLimits {
+    fn default() -> Self {
+        Self { max_unsettled: default_max_unsettled(), max_age_seconds: default_max_age() }
+    }
 }
 
 /// A priced route.
@@ -172,6 +206,9 @@ pub struct Config {
     /// The priced routes, first match first.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
+    /// The exposure limits of routes settled `deferred`.
+    #[serde(default)]
+    pub deferred: DeferredLimits,
 }
 
 /// Why settings cannot make a paywall.
@@ -281,6 +318,7 @@ impl Config {
                 return Err(route_error(format!("network {unknown} has no [[asset]]")));
             }
             let mut accepts = Vec::new();
+            let mut exposure_limits = Vec::new();
             for asset in &assets {
                 if route.networks.as_ref().is_some_and(|networks| !networks.contains(&asset.network)) {
                     continue;
@@ -298,6 +336,10 @@ impl Config {
                     max_timeout_seconds,
                     extra: Some(json!({"name": asset.name, "version": asset.version})),
                 });
+                let limit = self.deferred.max_unsettled.to_atomic(asset.decimals).map_err(|source| {
+                    ConfigError::Price { route: "[deferred] max_unsettled".to_owned(), source }
+                })?;
+                exposure_limits.push(limit);
             }
             routes.push(PricedRoute {
                 pattern,
@@ -305,9 +347,11 @@ impl Config {
                 description: route.description.unwrap_or_default(),
                 mime_type: route.mime_type.unwrap_or_default(),
                 settle: route.settle,
+                exposure_limits,
             });
         }
-        Ok(Paywall { routes: Arc::new(routes) })
+        let max_age = Duration::from_secs(self.deferred.max_age_seconds);
+        Ok(Paywall { routes: Arc::new(routes), deferred_max_age: max_age })
     }
 }
 
@@ -356,9 +400,17 @@ pub struct PricedRoute {
     pub mime_type: String,
     /// When it is settled.
     pub settle: SettleMode,
+    /// For each of `accepts`, how much of its token a payer may have unsettled when the route is deferred.
+    pub exposure_limits: Vec<U256>,
 }
 
 impl PricedRoute {
+    /// The exposure limit for `requirement` (one of [`Self::accepts`]).
+    pub fn exposure_limit(&self, requirement: &v2::PaymentRequirements) -> U256 {
+        let index = self.accepts.iter().position(|r| r == requirement);
+        index.and_then(|i| self.exposure_limits.get(i).copied()).unwrap_or(U256::ZERO)
+    }
+
     /// Its requirements in v1's shape for the resource at `url`: those on networks with a v1 name.
     pub fn accepts_v1(&self, url: &str) -> Vec<v1::PaymentRequirements> {
         self.accepts.iter().filter_map(|r| self.in_v1(r, url)).collect()
@@ -387,6 +439,7 @@ impl PricedRoute {
 #[derive(Clone, Debug)]
 pub struct Paywall {
     routes: Arc<Vec<PricedRoute>>,
+    deferred_max_age: Duration,
 }
 
 impl Paywall {
@@ -399,6 +452,11 @@ impl Paywall {
     pub fn route_for(&self, method: &http::Method, path: &str) -> Option<&PricedRoute> {
         let segments = crate::route::normalize(path);
         self.routes.iter().find(|route| route.pattern.matches(method, &segments))
+    }
+
+    /// How long a deferred payment may stay unsettled before its payer's next one waits.
+    pub fn deferred_max_age(&self) -> Duration {
+        self.deferred_max_age
     }
 
     /// The v2 requirements of the route that prices `method` `path`, if any (what its 402 offers).

@@ -29,6 +29,7 @@ use x402_protocol::headers::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT
 use x402_protocol::{Reason, v2};
 
 use crate::config::{Paywall, PricedRoute, SettleMode};
+use crate::deferred::{Exposure, Ticket};
 use crate::facilitator::{BoxFuture, Facilitator, FacilitatorError};
 use crate::metrics::{Metrics, Outcome};
 use crate::payment::{Carried, Payment, carried};
@@ -59,6 +60,7 @@ struct Shared {
     replay: Replay,
     public_url: Option<String>,
     metrics: Arc<Metrics>,
+    exposure: Exposure,
 }
 
 /// Puts a [`Paywall`] in front of a service.
@@ -75,7 +77,9 @@ impl PaywallLayer {
 
     /// As [`Self::new`], with a shared facilitator.
     pub fn with_facilitator(paywall: Paywall, facilitator: Arc<dyn Facilitator>) -> Self {
+        let exposure = Exposure::new(paywall.deferred_max_age());
         let shared = Shared {
+            exposure,
             paywall,
             facilitator,
             replay: Replay::new(DEFAULT_REPLAY_CAPACITY),
@@ -110,6 +114,7 @@ impl PaywallLayer {
             replay: old.replay.clone(),
             public_url: old.public_url.clone(),
             metrics: old.metrics.clone(),
+            exposure: old.exposure.clone(),
         };
         change(&mut shared);
         Self { shared: Arc::new(shared) }
@@ -153,12 +158,12 @@ where
         let ready = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, ready);
         let shared = self.shared.clone();
-        Box::pin(async move { serve(&shared, inner, request).await })
+        Box::pin(serve(shared, inner, request))
     }
 }
 
 async fn serve<S, ReqBody, ResBody>(
-    shared: &Shared,
+    shared: Arc<Shared>,
     mut inner: S,
     mut request: Request<ReqBody>,
 ) -> Result<Response<PaywallBody>, S::Error>
@@ -176,7 +181,7 @@ where
     let Some(route) = shared.paywall.route_for(request.method(), &path) else {
         return answer(Outcome::Free, inner.call(request).await?.map(boxed));
     };
-    let url = resource_url(shared, &request, &path);
+    let url = resource_url(&shared, &request, &path);
     let payment = match carried(request.headers(), route, &path, &url) {
         Carried::Nothing => {
             return answer(
@@ -221,7 +226,7 @@ where
         requirement: payment.requirement.clone(),
     });
     if route.settle == SettleMode::Before {
-        let receipt = match settle(shared, &payment).await {
+        let receipt = match settle(&shared, &payment).await {
             Ok(receipt) if receipt.success => receipt,
             Ok(failed) => return answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
             Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
@@ -229,18 +234,66 @@ where
         let response = inner.call(request).await?;
         return answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim));
     }
+    // Deferred within the payer's exposure limit; past it, settled after the handler.
+    let ticket = match (route.settle, x402_protocol::parse_amount(&payment.amount)) {
+        (SettleMode::Deferred, Some(amount)) => {
+            let limit = route.exposure_limit(&payment.requirement);
+            shared.exposure.admit(payment.key.payer, payment.key.asset, amount, limit, Instant::now())
+        }
+        _ => None,
+    };
     let response = inner.call(request).await?;
     if response.status().as_u16() >= 400 {
         // Not served, not charged: the claim is dropped and the payment may be used again.
         return answer(Outcome::HandlerFailed, response.map(boxed));
     }
+    if let Some(ticket) = ticket {
+        let mut response = response.map(boxed);
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        metrics.deferred_started();
+        tokio::spawn(settle_deferred(shared.clone(), payment, claim, ticket));
+        return answer(Outcome::Deferred, response);
+    }
     // The answer is held (its body not read) until the payment is settled.
-    match settle(shared, &payment).await {
+    match settle(&shared, &payment).await {
         Ok(receipt) if receipt.success => {
             answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim))
         }
         Ok(failed) => answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
         Err(err) => answer(Outcome::Unavailable, facilitator_down(&err)),
+    }
+}
+
+/// Settles a deferred payment in the background, trying again while the facilitator gives no verdict and the
+/// authorization is valid. A failure makes its payer settle synchronously for a while.
+async fn settle_deferred(shared: Arc<Shared>, payment: Box<Payment>, claim: Claim, ticket: Ticket) {
+    let mut wait = Duration::from_millis(500);
+    let receipt = loop {
+        match settle(&shared, &payment).await {
+            Ok(receipt) => break Some(receipt),
+            Err(err) if unix_now() < payment.valid_before => {
+                tracing::warn!(error = %err, payer = %payment.key.payer, "a deferred settlement got no verdict; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, payer = %payment.key.payer, "a deferred settlement got no verdict before the authorization expired");
+                break None;
+            }
+        }
+    };
+    claim.spend(payment.valid_before);
+    match receipt {
+        Some(receipt) if receipt.success => {
+            shared.metrics.deferred_done(true);
+            drop(ticket);
+        }
+        other => {
+            let reason = other.and_then(|r| r.error_reason).unwrap_or_else(|| "no verdict".to_owned());
+            tracing::warn!(payer = %payment.key.payer, reason, "a deferred payment did not settle; its payer is settled synchronously for now");
+            shared.metrics.deferred_done(false);
+            ticket.failed(Instant::now());
+        }
     }
 }
 

@@ -6,10 +6,11 @@
 //! - [`config`]: the tokens and priced routes, from code or TOML, checked into a [`config::Paywall`];
 //! - [`facilitator`]: who verifies and settles ([`facilitator::HttpFacilitator`], or in-process);
 //! - [`payment`]: the payment a request carries, matched against the route's offer;
-//! - [`replay`]: each payment accepted once;
+//! - [`replay`]: each payment accepted once; [`deferred`]: how much a payer may be served unsettled;
 //! - [`layer`]: the tower layer; [`metrics`]: what it did, for `/metrics`.
 
 pub mod config;
+pub mod deferred;
 pub mod facilitator;
 pub mod layer;
 pub mod metrics;

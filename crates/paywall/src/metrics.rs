@@ -27,9 +27,11 @@ pub enum Outcome {
     HandlerFailed,
     /// No verdict from the facilitator, or the replay guard full: 503.
     Unavailable,
+    /// Verified and served; settling in the background.
+    Deferred,
 }
 
-const OUTCOMES: [(Outcome, &str); 10] = [
+const OUTCOMES: [(Outcome, &str); 11] = [
     (Outcome::Free, "free"),
     (Outcome::Required, "payment_required"),
     (Outcome::Malformed, "malformed"),
@@ -40,6 +42,7 @@ const OUTCOMES: [(Outcome, &str); 10] = [
     (Outcome::NotSettled, "not_settled"),
     (Outcome::HandlerFailed, "handler_failed"),
     (Outcome::Unavailable, "unavailable"),
+    (Outcome::Deferred, "deferred"),
 ];
 
 /// Upper bounds of the settlement time histogram, in seconds.
@@ -52,6 +55,9 @@ pub struct Metrics {
     settle_buckets: [AtomicU64; BUCKETS.len()],
     settle_count: AtomicU64,
     settle_micros: AtomicU64,
+    deferred_pending: AtomicU64,
+    deferred_settled: AtomicU64,
+    deferred_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -82,6 +88,23 @@ impl Metrics {
         self.settle_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// A deferred settlement started.
+    pub fn deferred_started(&self) {
+        self.deferred_pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A deferred settlement ended, settled or not.
+    pub fn deferred_done(&self, settled: bool) {
+        self.deferred_pending.fetch_sub(1, Ordering::Relaxed);
+        let counter = if settled { &self.deferred_settled } else { &self.deferred_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Deferred settlements not finished yet.
+    pub fn deferred_pending(&self) -> u64 {
+        self.deferred_pending.load(Ordering::Relaxed)
+    }
+
     /// The counters in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -108,6 +131,15 @@ impl Metrics {
         let sum = self.settle_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "x402_paywall_settle_seconds_sum {sum}");
         let _ = writeln!(out, "x402_paywall_settle_seconds_count {count}");
+        out.push_str("# HELP x402_paywall_deferred_pending Deferred settlements not finished.\n");
+        out.push_str("# TYPE x402_paywall_deferred_pending gauge\n");
+        let _ = writeln!(out, "x402_paywall_deferred_pending {}", self.deferred_pending());
+        out.push_str("# HELP x402_paywall_deferred_total Deferred settlements by result.\n");
+        out.push_str("# TYPE x402_paywall_deferred_total counter\n");
+        let settled = self.deferred_settled.load(Ordering::Relaxed);
+        let failed = self.deferred_failed.load(Ordering::Relaxed);
+        let _ = writeln!(out, "x402_paywall_deferred_total{{result=\"settled\"}} {settled}");
+        let _ = writeln!(out, "x402_paywall_deferred_total{{result=\"failed\"}} {failed}");
         out
     }
 }

@@ -61,6 +61,9 @@ pub(crate) struct ProxyArgs {
     log_format: LogFormat,
 }
 
+/// How long a stopping proxy waits for deferred settlements.
+const DRAIN_DEFERRED: Duration = Duration::from_secs(30);
+
 struct Upstream {
     client: reqwest::Client,
     base: String,
@@ -199,7 +202,27 @@ impl ProxyArgs {
             .wrap_err_with(|| format!("cannot listen on {}", self.listen))?;
         let shutdown = shutdown_signal()?;
         tracing::info!(addr = %listener.local_addr()?, upstream = %base, facilitator = %self.facilitator, "proxy listening");
-        server::serve(listener, app, monitoring(metrics), connections, limits.header_timeout, shutdown).await;
+        server::serve(
+            listener,
+            app,
+            monitoring(metrics.clone()),
+            connections,
+            limits.header_timeout,
+            shutdown,
+        )
+        .await;
+        // Deferred settlements still running are waited for: each is with the facilitator already, and the
+        // facilitator keeps it if this process goes, but their outcome is only logged here.
+        let deadline = tokio::time::Instant::now() + DRAIN_DEFERRED;
+        while metrics.deferred_pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if metrics.deferred_pending() > 0 {
+            tracing::warn!(
+                pending = metrics.deferred_pending(),
+                "stopping with deferred settlements unfinished"
+            );
+        }
         tracing::info!("proxy stopped");
         Ok(ExitCode::SUCCESS)
     }

@@ -101,7 +101,7 @@ pub fn client(net: &Net, key: &PrivateKeySigner) -> Client<PrivateKeySigner> {
     Client::new(key.clone()).unwrap().policy(policy).retries(2, std::time::Duration::from_millis(100))
 }
 
-/// An upstream API for the proxy: `/echo` answers the method, path, body and the `x402-payer` header it got;
+/// An upstream API for the proxy: any path but these answers the method, path, body and the `x402-payer` header it got;
 /// `/broken` answers 500; `/stream` a 1 MiB body in chunks. `hits` counts its requests.
 pub struct Upstream {
     pub url: String,
@@ -114,22 +114,19 @@ impl Upstream {
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = hits.clone();
         let app: axum::Router = axum::Router::new()
-            .route(
-                "/echo/{*rest}",
-                axum::routing::any(
-                    |method: axum::http::Method,
-                     uri: axum::http::Uri,
-                     headers: axum::http::HeaderMap,
-                     body: String| async move {
-                        let header =
-                            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                        axum::Json(serde_json::json!({
-                            "method": method.as_str(), "path": uri.to_string(), "body": body,
-                            "payer": header("x402-payer"), "payment": header("payment-signature"),
-                            "forwardedFor": header("x-forwarded-for"),
-                        }))
-                    },
-                ),
+            .fallback(
+                |method: axum::http::Method,
+                 uri: axum::http::Uri,
+                 headers: axum::http::HeaderMap,
+                 body: String| async move {
+                    let header =
+                        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    axum::Json(serde_json::json!({
+                        "method": method.as_str(), "path": uri.to_string(), "body": body,
+                        "payer": header("x402-payer"), "payment": header("payment-signature"),
+                        "forwardedFor": header("x-forwarded-for"),
+                    }))
+                },
             )
             .route(
                 "/broken",

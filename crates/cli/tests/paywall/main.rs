@@ -6,5 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod deferred;
 mod layer;
 mod proxy;
