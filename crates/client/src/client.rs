@@ -9,14 +9,19 @@ use alloy::signers::Signer;
 use alloy_primitives::{Address, B256, U256};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Request, Response, StatusCode};
+use x402_protocol::Reason;
 use x402_protocol::facilitator::SettleResponse;
-use x402_protocol::headers::{self, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
+use x402_protocol::headers::{self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE};
 use x402_protocol::v2;
 
 use crate::ledger::{Budget, LedgerError};
 use crate::offer::{self, Candidate, Offer};
 use crate::policy::Policy;
 use crate::sign::{SignError, sign};
+
+/// How long one request may take by default: a paywall may verify (10 s), run its handler and settle (up to
+/// 70 s, twice) before it answers.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How many times a transient failure is retried by default.
 pub const DEFAULT_RETRIES: u32 = 3;
@@ -94,6 +99,18 @@ pub enum ClientError {
     /// The payment could not be signed.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The request already carries a payment header (the official clients refuse these too).
+    #[error("the request already carries a payment")]
+    AlreadyPaid,
+    /// The payment was sent and no answer came: the signed authorization may still be settled.
+    #[error("the payment of {} was sent but no answer came (its authorization may still settle): {source}", .payment.amount)]
+    Unanswered {
+        /// The payment sent.
+        payment: Box<Payment>,
+        /// Why no answer came.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The server refused the payment.
     #[error("the server refused the payment (HTTP {status}): {reason}")]
     PaymentFailed {
@@ -122,7 +139,7 @@ impl<S: Signer + Send + Sync> Client<S> {
     pub fn new(signer: S) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .timeout(DEFAULT_TIMEOUT)
             .build()?;
         Ok(Self {
             http,
@@ -182,6 +199,9 @@ impl<S: Signer + Send + Sync> Client<S> {
 
     /// Sends `request`; on 402 pays as the policy allows and sends it again with the payment.
     pub async fn send(&self, request: Request) -> Result<Outcome, ClientError> {
+        if [PAYMENT_SIGNATURE, X_PAYMENT].iter().any(|name| request.headers().contains_key(*name)) {
+            return Err(ClientError::AlreadyPaid);
+        }
         let first = self.send_retrying(&request, None).await?;
         if first.status() != StatusCode::PAYMENT_REQUIRED {
             return Ok(Outcome { response: first, offer: None, payment: None });
@@ -189,13 +209,15 @@ impl<S: Signer + Send + Sync> Client<S> {
         let offer = read_offer(first).await?;
         let (candidate, amount) = self.choose(&offer).map_err(ClientError::Refused)?;
         let now = unix_now();
+        // Signed first (a requirement that cannot be signed costs nothing), counted before it is sent.
+        let signed = sign(&self.signer, &candidate, offer.resource.as_ref(), amount, now).await?;
         if let Some(budget) = &self.budget {
-            let (network, token) = (&candidate.requirement.network, &candidate.requirement.asset);
-            if let Err(left) = budget.spend(network, token, amount, now)? {
+            let chain_id = candidate.chain_id.unwrap_or_default();
+            let token = candidate.requirement.asset.parse().unwrap_or_default();
+            if let Err(left) = budget.spend(chain_id, token, amount, now)? {
                 return Err(ClientError::OverBudget { amount, left });
             }
         }
-        let signed = sign(&self.signer, &candidate, offer.resource.as_ref(), amount, now).await?;
         let mut payment = Payment {
             version: candidate.version,
             requirement: candidate.requirement.clone(),
@@ -207,14 +229,31 @@ impl<S: Signer + Send + Sync> Client<S> {
         };
         let header =
             HeaderValue::from_str(&signed.value).map_err(|e| SignError::Requirement(e.to_string()))?;
-        let response = self.send_retrying(&request, Some((signed.header, header))).await?;
-        payment.receipt = receipt(response.headers());
-        if response.status() == StatusCode::PAYMENT_REQUIRED {
+        let mut pending_retried = false;
+        loop {
+            let response = match self.send_retrying(&request, Some((signed.header, header.clone()))).await {
+                Ok(response) => response,
+                Err(ClientError::Http(source)) => {
+                    return Err(ClientError::Unanswered { payment: Box::new(payment), source });
+                }
+                Err(other) => return Err(other),
+            };
+            payment.receipt = receipt(response.headers());
+            if response.status() != StatusCode::PAYMENT_REQUIRED {
+                return Ok(Outcome { response, offer: Some(offer), payment: Some(payment) });
+            }
+            let pending = payment.receipt.as_ref().and_then(|r| r.error_reason.as_deref())
+                == Some(Reason::SettlementPending.as_str());
+            if pending && !pending_retried {
+                // Sent but not confirmed yet: the same payment again is served once it settles.
+                pending_retried = true;
+                tokio::time::sleep(self.backoff.max(Duration::from_secs(1))).await;
+                continue;
+            }
             let status = response.status().as_u16();
             let reason = refusal(&payment, response).await;
             return Err(ClientError::PaymentFailed { status, reason, payment: Box::new(payment) });
         }
-        Ok(Outcome { response, offer: Some(offer), payment: Some(payment) })
     }
 
     fn choose(&self, offer: &Offer) -> Result<(Candidate, U256), Vec<String>> {

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 use x402_protocol::price::Price;
 
@@ -55,36 +55,41 @@ pub enum LedgerError {
 struct Totals {
     /// Unix second the period started at.
     period_start: u64,
-    /// Spent in this period, by `<network>/<token>` (lowercase token address).
+    /// Spent in this period, by `eip155:<chain id>/<token>` (lowercase token address).
     spent: BTreeMap<String, String>,
 }
 
 impl Budget {
-    /// Counts `amount` of `token` on `network` at Unix second `now` if it fits; `Ok(Err(left))` says how much is
+    /// Counts `amount` of `token` on `chain_id` at Unix second `now` if it fits; `Ok(Err(left))` says how much is
     /// left when it does not.
     pub fn spend(
         &self,
-        network: &str,
-        token: &str,
+        chain_id: u64,
+        token: Address,
         amount: U256,
         now: u64,
     ) -> Result<Result<(), U256>, LedgerError> {
         let limit = self.limit.to_atomic(CAP_DECIMALS)?;
         let io = |source| LedgerError::Io { path: self.file.clone(), source };
-        let mut file = open(&self.file).map_err(io)?;
-        file.lock().map_err(io)?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).map_err(io)?;
+        // Runs of the client share the file: one at a time, under a lock on a file beside it.
+        let lock = open(&with_suffix(&self.file, ".lock")).map_err(io)?;
+        lock.lock().map_err(io)?;
+        let text = match std::fs::read_to_string(&self.file) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io(err)),
+        };
         let mut totals: Totals = if text.trim().is_empty() {
             Totals { period_start: now, spent: BTreeMap::new() }
         } else {
             serde_json::from_str(&text)
                 .map_err(|source| LedgerError::Format { path: self.file.clone(), source })?
         };
-        if now.saturating_sub(totals.period_start) >= self.period.as_secs() || totals.period_start > now {
+        // A clock set back does not start a new period.
+        if now.saturating_sub(totals.period_start) >= self.period.as_secs() {
             totals = Totals { period_start: now, spent: BTreeMap::new() };
         }
-        let key = format!("{network}/{}", token.to_lowercase());
+        let key = format!("eip155:{chain_id}/{token:#x}");
         let spent = totals.spent.get(&key).and_then(|s| x402_protocol::parse_amount(s)).unwrap_or_default();
         let total = spent.saturating_add(amount);
         if total > limit {
@@ -92,12 +97,20 @@ impl Budget {
         }
         totals.spent.insert(key, total.to_string());
         let json = serde_json::to_vec_pretty(&totals).unwrap_or_default();
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        // Written beside and renamed over: a crash leaves the old totals or the new, never none.
+        let temporary = with_suffix(&self.file, ".tmp");
+        let mut file = File::create(&temporary).map_err(io)?;
         file.write_all(&json).map_err(io)?;
         file.sync_all().map_err(io)?;
+        std::fs::rename(&temporary, &self.file).map_err(io)?;
         Ok(Ok(()))
     }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -119,22 +132,15 @@ mod tests {
             period: Duration::from_secs(3600),
             file: dir.path().join("l.json"),
         };
-        let token = "0xABC";
-        assert_eq!(budget.spend("eip155:1", token, U256::from(6000), 100).unwrap(), Ok(()));
+        let token = Address::repeat_byte(0xab);
+        assert_eq!(budget.spend(1, token, U256::from(6000), 100).unwrap(), Ok(()));
         let again = Budget { ..budget.clone() };
-        assert_eq!(again.spend("eip155:1", "0xabc", U256::from(6000), 200).unwrap(), Err(U256::from(4000)));
-        assert_eq!(
-            again.spend("eip155:2", token, U256::from(6000), 200).unwrap(),
-            Ok(()),
-            "per network and token"
-        );
-        assert_eq!(again.spend("eip155:1", token, U256::from(4000), 300).unwrap(), Ok(()));
-        assert_eq!(again.spend("eip155:1", token, U256::from(1), 3699).unwrap(), Err(U256::ZERO));
-        assert_eq!(again.spend("eip155:1", token, U256::from(10000), 3700).unwrap(), Ok(()), "a new period");
+        assert_eq!(again.spend(1, token, U256::from(6000), 200).unwrap(), Err(U256::from(4000)));
+        assert_eq!(again.spend(2, token, U256::from(6000), 200).unwrap(), Ok(()), "per network and token");
+        assert_eq!(again.spend(1, token, U256::from(4000), 300).unwrap(), Ok(()));
+        assert_eq!(again.spend(1, token, U256::from(1), 3699).unwrap(), Err(U256::ZERO));
+        assert_eq!(again.spend(1, token, U256::from(10000), 3700).unwrap(), Ok(()), "a new period");
         std::fs::write(&budget.file, "not json").unwrap();
-        assert!(matches!(
-            budget.spend("eip155:1", token, U256::from(1), 4000),
-            Err(LedgerError::Format { .. })
-        ));
+        assert!(matches!(budget.spend(1, token, U256::from(1), 4000), Err(LedgerError::Format { .. })));
     }
 }

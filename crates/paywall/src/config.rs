@@ -50,7 +50,7 @@ pub struct Asset {
     /// Its EIP-712 domain version (`version()`; USDC: "2").
     #[serde(default)]
     pub version: Option<String>,
-    /// Its decimals, for prices in dollars [default: 6].
+    /// Its decimals, for prices in dollars [USDC: 6; needed for any other token].
     #[serde(default)]
     pub decimals: Option<u8>,
 }
@@ -62,21 +62,15 @@ impl Asset {
     }
 
     /// An EIP-3009 token with its EIP-712 domain `name` and `version` (what the token's `name()` and `version()`
-    /// return) and 6 decimals.
-    pub fn token(network: &str, address: Address, name: &str, version: &str) -> Self {
+    /// return) and its `decimals`.
+    pub fn token(network: &str, address: Address, name: &str, version: &str, decimals: u8) -> Self {
         Self {
             network: network.to_owned(),
             address: Some(address),
             name: Some(name.to_owned()),
             version: Some(version.to_owned()),
-            decimals: None,
+            decimals: Some(decimals),
         }
-    }
-
-    /// The same token with `decimals`.
-    pub fn decimals(mut self, decimals: u8) -> Self {
-        self.decimals = Some(decimals);
-        self
     }
 }
 
@@ -378,13 +372,13 @@ fn resolve_asset(asset: &Asset) -> Result<ResolvedAsset, ConfigError> {
         (None, None) if is_usdc => ("USDC".to_owned(), "2".to_owned()),
         _ => return Err(error("name and version (the token's EIP-712 domain) are both needed")),
     };
-    Ok(ResolvedAsset {
-        network: caip2(chain_id),
-        address,
-        name,
-        version,
-        decimals: asset.decimals.unwrap_or(6),
-    })
+    // USDC has 6 decimals; another token's must be said, or a dollar price would be off by powers of ten.
+    let decimals = match asset.decimals {
+        Some(decimals) => decimals,
+        None if is_usdc => 6,
+        None => return Err(error("decimals is needed for a token other than USDC")),
+    };
+    Ok(ResolvedAsset { network: caip2(chain_id), address, name, version, decimals })
 }
 
 /// A route with its requirements worked out.

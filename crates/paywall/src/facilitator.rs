@@ -102,11 +102,11 @@ impl HttpFacilitator {
         let response = call.send().await.map_err(FacilitatorError::Transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(FacilitatorError::Transport)?;
-        // A verdict comes with 200, and from this project's facilitator also with 400 (a payment that is not one)
-        // and 409 (a payment-identifier reused); anything else without a verdict is no answer.
-        let verdict = status.is_success() || status.as_u16() == 400 || status.as_u16() == 409;
+        // A verdict comes with 200, from this project's facilitator also with 400 (a payment that is not one) and
+        // 409 (a payment-identifier reused), and from the hosted one with 500 for `settlement_pending`: whatever
+        // the status, a body that is an answer is the verdict. Anything else is no answer.
         match serde_json::from_slice::<T>(&body) {
-            Ok(answer) if verdict => Ok(answer),
+            Ok(answer) => Ok(answer),
             Err(err) if status.is_success() => Err(FacilitatorError::Answer(err)),
             _ => Err(FacilitatorError::Status {
                 status: status.as_u16(),

@@ -197,7 +197,8 @@ where
         }
         Carried::Payment(payment) => payment,
     };
-    let claim = match shared.replay.claim(payment.key, unix_now()) {
+    let digest = alloy_primitives::keccak256(payment.request.to_string());
+    let claim = match shared.replay.claim(payment.key, digest, unix_now()) {
         Ok(claim) => claim,
         Err(Refused::Taken) => {
             let used = required(route, &url, StatusCode::PAYMENT_REQUIRED, "this payment was used already");
@@ -207,21 +208,26 @@ where
             return answer(Outcome::Unavailable, unavailable("too many payments are being processed"));
         }
     };
-    let verdict = match shared.facilitator.verify(payment.request.clone()).await {
-        Ok(verdict) => verdict,
-        Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
-    };
-    if !verdict.is_valid {
-        let reason = verdict.invalid_reason.unwrap_or_else(|| Reason::Payload.as_str().to_owned());
-        let why = match verdict.invalid_message {
-            Some(message) => format!("{reason}: {message}"),
-            None => reason,
+    // A payment whose settlement got no verdict is settled again without verifying: its nonce may be used by now.
+    let mut payer = None;
+    if !claim.resumed {
+        let verdict = match shared.facilitator.verify(payment.request.clone()).await {
+            Ok(verdict) => verdict,
+            Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
         };
-        return answer(Outcome::Invalid, required(route, &url, StatusCode::PAYMENT_REQUIRED, &why));
+        if !verdict.is_valid {
+            let reason = verdict.invalid_reason.unwrap_or_else(|| Reason::Payload.as_str().to_owned());
+            let why = match verdict.invalid_message {
+                Some(message) => format!("{reason}: {message}"),
+                None => reason,
+            };
+            return answer(Outcome::Invalid, required(route, &url, StatusCode::PAYMENT_REQUIRED, &why));
+        }
+        payer = verdict.payer;
     }
     // The payer as the client named it is not trusted: the facilitator's, or the signed authorization's.
     request.extensions_mut().insert(Paid {
-        payer: verdict.payer.unwrap_or_else(|| payment.key.payer.to_string()),
+        payer: payer.unwrap_or_else(|| payment.key.payer.to_string()),
         amount: payment.amount.clone(),
         requirement: payment.requirement.clone(),
     });
@@ -229,7 +235,10 @@ where
         let receipt = match settle(&shared, &payment).await {
             Ok(receipt) if receipt.success => receipt,
             Ok(failed) => return answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
-            Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
+            Err(err) => {
+                claim.unsettled(digest, payment.valid_before);
+                return answer(Outcome::Unavailable, facilitator_down(&err));
+            }
         };
         let response = inner.call(request).await?;
         return answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim));
@@ -249,7 +258,7 @@ where
     }
     if let Some(ticket) = ticket {
         let mut response = response.map(boxed);
-        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        private(response.headers_mut());
         metrics.deferred_started();
         tokio::spawn(settle_deferred(shared.clone(), payment, claim, ticket));
         return answer(Outcome::Deferred, response);
@@ -260,7 +269,11 @@ where
             answer(Outcome::Paid, paid(response.map(boxed), &payment, &receipt, claim))
         }
         Ok(failed) => answer(Outcome::NotSettled, settle_failed(route, &url, &payment, &failed)),
-        Err(err) => answer(Outcome::Unavailable, facilitator_down(&err)),
+        Err(err) => {
+            // It may settle still: the same payment sent again resumes it.
+            claim.unsettled(digest, payment.valid_before);
+            answer(Outcome::Unavailable, facilitator_down(&err))
+        }
     }
 }
 
@@ -282,7 +295,7 @@ async fn settle_deferred(shared: Arc<Shared>, payment: Box<Payment>, claim: Clai
             }
         }
     };
-    claim.spend(payment.valid_before);
+    claim.spend(unix_now(), payment.valid_before);
     match receipt {
         Some(receipt) if receipt.success => {
             shared.metrics.deferred_done(true);
@@ -398,13 +411,26 @@ fn paid(
     receipt: &SettleResponse,
     claim: Claim,
 ) -> Response<PaywallBody> {
-    claim.spend(payment.valid_before);
+    claim.spend(unix_now(), payment.valid_before);
     let name = if payment.version == 1 { X_PAYMENT_RESPONSE } else { PAYMENT_RESPONSE };
     if let Some(header) = header_of(receipt) {
         response.headers_mut().insert(name, header);
     }
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    private(response.headers_mut());
     response
+}
+
+/// A paid answer is for its payer only: `private` added to the handler's own `Cache-Control`, as the official
+/// servers do.
+fn private(headers: &mut http::HeaderMap) {
+    let value = match headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
+        Some(own) if own.to_ascii_lowercase().contains("private") => return,
+        Some(own) if !own.trim().is_empty() => {
+            HeaderValue::from_str(&format!("{own}, private")).unwrap_or(HeaderValue::from_static("private"))
+        }
+        _ => HeaderValue::from_static("private"),
+    };
+    headers.insert(CACHE_CONTROL, value);
 }
 
 fn unavailable(why: &str) -> Response<PaywallBody> {

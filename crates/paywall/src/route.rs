@@ -97,13 +97,15 @@ impl RoutePattern {
     }
 }
 
-/// The segments of a request path (query and fragment dropped): percent-decoded, split at `/` and `\\`, `.` and
-/// `..` resolved, empty segments dropped, lowercased.
+/// The segments of a request path (query and fragment dropped): percent-decoded, split at `/` and `\\`, each
+/// segment's `;parameters` dropped (servlet containers serve `/premium;x` as `/premium`), `.` and `..` resolved,
+/// empty segments dropped, lowercased.
 pub fn normalize(path: &str) -> Vec<String> {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let decoded = percent_decode(path).to_lowercase();
     let mut out: Vec<String> = Vec::new();
     for segment in decoded.split(['/', '\\']) {
+        let segment = segment.split(';').next().unwrap_or_default();
         match segment {
             "" | "." => {}
             ".." => {
@@ -171,6 +173,9 @@ mod tests {
             "//premium/",
             "/./premium",
             "/premium#x",
+            "/premium;jsessionid=1",
+            "/premium%3Bx",
+            "/free;x/../premium",
         ] {
             assert!(hit("GET /premium", &Method::GET, path), "{path}");
         }

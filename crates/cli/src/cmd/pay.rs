@@ -1,6 +1,6 @@
 //! `x402 pay`: a curl-like request that pays its 402 with the local key under a spend policy. The answer's body
 //! goes to stdout; what was paid and settled to stderr. Exit codes: 0 served, 1 error, 3 refused by the policy,
-//! 4 payment refused by the server, 5 an HTTP error answer.
+//! 4 payment refused by the server (or sent and unanswered), 5 an HTTP error answer.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,14 +58,14 @@ pub(crate) struct PayArgs {
     /// The budget's ledger file [default: x402-spend.json].
     #[arg(long, default_value = "x402-spend.json", requires = "budget")]
     ledger: PathBuf,
-    /// Show what would be paid, and pay nothing.
+    /// Send the request once without a payment and show what would be paid; sign and pay nothing.
     #[arg(long)]
     dry_run: bool,
     /// Show the 402's requirements and the answer's headers on stderr.
     #[arg(short, long)]
     verbose: bool,
-    /// Seconds the whole exchange may take.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds each HTTP request may take (the paid one included, which waits for its settlement).
+    #[arg(long, default_value_t = 300)]
     timeout: u64,
     /// Foundry/geth keystore file of the payer (password from X402_KEYSTORE_PASSWORD or a prompt); otherwise the
     /// key comes from X402_PRIVATE_KEY.
@@ -129,6 +129,13 @@ impl PayArgs {
             Err(ClientError::PaymentFailed { status, reason, payment }) => {
                 describe(&payment);
                 eprintln!("payment refused by the server (HTTP {status}): {reason}");
+                Ok(ExitCode::from(PAYMENT_FAILED))
+            }
+            Err(ClientError::Unanswered { payment, source }) => {
+                describe(&payment);
+                eprintln!(
+                    "no answer to the paid request ({source}); the signed authorization may still settle"
+                );
                 Ok(ExitCode::from(PAYMENT_FAILED))
             }
             Err(err) => Err(err.into()),
@@ -255,6 +262,6 @@ fn describe(payment: &Payment) {
             receipt.error_reason.as_deref().unwrap_or("no reason"),
             receipt.error_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
         ),
-        None => eprintln!("no settlement receipt in the answer"),
+        None => eprintln!("no settlement receipt in the answer (not settled yet, or not charged)"),
     }
 }

@@ -20,7 +20,6 @@ use x402_keeper::server::{self, Connections};
 use x402_paywall::facilitator::HttpFacilitator;
 use x402_paywall::metrics::Metrics;
 use x402_paywall::{Config, PaywallLayer};
-use x402_protocol::headers::{PAYMENT_SIGNATURE, X_PAYMENT};
 
 use super::keeper::shutdown_signal;
 use crate::logging::{self, LogFormat};
@@ -47,15 +46,18 @@ pub(crate) struct ProxyArgs {
     /// The URL clients reach the proxy at, which names the resources paid for [default: http:// and the Host].
     #[arg(long, env = "X402_PROXY_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Seconds the upstream may take to answer, body included.
+    /// Seconds the upstream may take to answer (status and headers), and between two reads of its body.
     #[arg(long, default_value_t = 60)]
     upstream_timeout: u64,
     /// The largest request body forwarded, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body_bytes: u64,
-    /// Open connections in total (and from one client).
+    /// Open connections in total.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Open connections from one client address.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_client: usize,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "X402_LOG_FORMAT")]
     log_format: LogFormat,
@@ -68,6 +70,8 @@ struct Upstream {
     client: reqwest::Client,
     base: String,
     max_body_bytes: u64,
+    /// For the upstream's status and headers; its body has the client's read timeout per read.
+    timeout: Duration,
 }
 
 /// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1).
@@ -82,7 +86,25 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// `headers` without the hop-by-hop ones, those `Connection` names, and `remove`.
+/// Request headers a client may not pass on: the payment itself, the payer the proxy vouches for, method
+/// overrides (an upstream honouring them would serve a priced method for an unpriced one's price), and forwarding
+/// headers, which the proxy sets itself.
+const FROM_CLIENT_REMOVED: [&str; 11] = [
+    "host",
+    "payment-signature",
+    "x-payment",
+    PAYER_HEADER,
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
+/// `headers` without the hop-by-hop ones, those `Connection` names, and `remove`; names are compared with `_` as
+/// `-` (CGI-style upstreams read both alike).
 fn end_to_end(headers: &HeaderMap, remove: &[&str]) -> HeaderMap {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
@@ -92,7 +114,8 @@ fn end_to_end(headers: &HeaderMap, remove: &[&str]) -> HeaderMap {
         .collect();
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let lower = name.as_str();
+        let lower = name.as_str().replace('_', "-");
+        let lower = lower.as_str();
         if HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower) || remove.contains(&lower) {
             continue;
         }
@@ -109,10 +132,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path}", upstream.base);
-    let payment_headers = [PAYMENT_SIGNATURE, X_PAYMENT].map(str::to_ascii_lowercase);
-    let mut remove: Vec<&str> = vec!["host", PAYER_HEADER];
-    remove.extend(payment_headers.iter().map(String::as_str));
-    let mut headers = end_to_end(&parts.headers, &remove);
+    let mut headers = end_to_end(&parts.headers, &FROM_CLIENT_REMOVED);
     if let Some(paid) = parts.extensions.get::<x402_paywall::Paid>()
         && let Ok(payer) = HeaderValue::from_str(&paid.payer)
     {
@@ -121,7 +141,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
         && let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string())
     {
-        headers.append(HeaderName::from_static("x-forwarded-for"), ip);
+        headers.insert(HeaderName::from_static("x-forwarded-for"), ip);
     }
     if let Some(host) = parts.headers.get(header::HOST) {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
@@ -134,8 +154,12 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         );
         call = call.body(reqwest::Body::wrap_stream(Body::new(limited).into_data_stream()));
     }
-    match call.send().await {
-        Ok(answer) => {
+    let timed_out = || {
+        tracing::warn!("the upstream did not answer in time");
+        error(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time")
+    };
+    match tokio::time::timeout(upstream.timeout, call.send()).await {
+        Ok(Ok(answer)) => {
             let status = answer.status();
             let headers = end_to_end(answer.headers(), &[]);
             let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
@@ -143,11 +167,9 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             *response.headers_mut() = headers;
             response
         }
-        Err(err) if err.is_timeout() => {
-            tracing::warn!(error = %err, "the upstream did not answer in time");
-            error(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time")
-        }
-        Err(err) => {
+        Err(_) => timed_out(),
+        Ok(Err(err)) if err.is_timeout() => timed_out(),
+        Ok(Err(err)) => {
             tracing::warn!(error = %err, "the upstream could not be reached");
             error(StatusCode::BAD_GATEWAY, "the upstream could not be reached")
         }
@@ -183,10 +205,16 @@ impl ProxyArgs {
         }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(self.upstream_timeout))
+            // A paid answer's body may be held while its payment settles: a timeout per read, not for the whole.
+            .read_timeout(Duration::from_secs(self.upstream_timeout))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let upstream = Arc::new(Upstream { client, base: base.clone(), max_body_bytes: self.max_body_bytes });
+        let upstream = Arc::new(Upstream {
+            client,
+            base: base.clone(),
+            max_body_bytes: self.max_body_bytes,
+            timeout: Duration::from_secs(self.upstream_timeout),
+        });
         let metrics = layer.metrics();
         let app =
             monitoring::<Arc<Upstream>>(metrics.clone()).fallback(forward).with_state(upstream).layer(layer);
@@ -194,7 +222,7 @@ impl ProxyArgs {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max: self.max_connections,
-            per_client: self.max_connections,
+            per_client: self.max_connections_per_client.min(self.max_connections),
         };
         let connections = Connections::new(limits, Vec::new());
         let listener = tokio::net::TcpListener::bind(self.listen)

@@ -28,7 +28,7 @@ pub const WEATHER_PRICE: u64 = 1_500;
 /// The demo token on `net` as a paywall asset.
 pub fn demo_asset(net: &Net) -> Asset {
     let token = &net.demo.token;
-    Asset::token(&format!("eip155:{}", net.demo.chain_id), token.address, &token.name, &token.version)
+    Asset::token(&format!("eip155:{}", net.demo.chain_id), token.address, &token.name, &token.version, 6)
 }
 
 impl App {
@@ -237,6 +237,7 @@ network = "eip155:{chain}"
 address = "{address}"
 name = "{name}"
 version = "{version}"
+decimals = 6
 [[route]]
 path = "POST /echo/before/*"
 price = "2000"

@@ -28,6 +28,7 @@ network = "eip155:{chain}"
 address = "{address}"
 name = "{name}"
 version = "{version}"
+decimals = 6
 [[route]]
 path = "/deferred/*"
 price = "1000"

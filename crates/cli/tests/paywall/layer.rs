@@ -167,3 +167,74 @@ async fn a_facilitator_that_cannot_be_reached_is_a_503_and_the_payment_stays_usa
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(app.served(), 0);
 }
+
+/// The real facilitator, whose first settlement answer is lost on the way back (it settles, the layer hears
+/// nothing).
+struct LosesFirstSettleAnswer(HttpFacilitator, std::sync::atomic::AtomicBool);
+
+impl x402_paywall::facilitator::Facilitator for LosesFirstSettleAnswer {
+    fn verify(
+        &self,
+        request: Value,
+    ) -> x402_paywall::facilitator::BoxFuture<
+        '_,
+        Result<x402_protocol::facilitator::VerifyResponse, x402_paywall::facilitator::FacilitatorError>,
+    > {
+        self.0.verify(request)
+    }
+
+    fn settle(
+        &self,
+        request: Value,
+    ) -> x402_paywall::facilitator::BoxFuture<
+        '_,
+        Result<x402_protocol::facilitator::SettleResponse, x402_paywall::facilitator::FacilitatorError>,
+    > {
+        Box::pin(async move {
+            let answer = self.0.settle(request).await;
+            if !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(x402_paywall::facilitator::FacilitatorError::Unavailable("answer lost".into()));
+            }
+            answer
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_whose_settlement_answer_was_lost_is_served_when_sent_again_and_paid_once() {
+    let net = net(anvil().spawn()).await;
+    let data = tempfile::tempdir().unwrap();
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
+    let flaky = LosesFirstSettleAnswer(HttpFacilitator::new(&facilitator.url).unwrap(), Default::default());
+    let app = App::start(&net, flaky).await;
+    let merchant = net.keys[MERCHANT].address();
+    let before = net.demo.balance(merchant).await.unwrap();
+    let weather = format!("{}/weather", app.url);
+    let (offer, candidate) = offer_of(&weather).await;
+    let signed = sign(&net.keys[2], &candidate, offer.resource.as_ref(), U256::from(WEATHER_PRICE), now())
+        .await
+        .unwrap();
+    let (status, _, _) = get_with(&weather, signed.header, &signed.value).await;
+    assert_eq!(status, 503, "no verdict: try again");
+    assert_eq!(
+        net.demo.balance(merchant).await.unwrap() - before,
+        U256::from(WEATHER_PRICE),
+        "it did settle"
+    );
+    // Verifying again would fail (the nonce is used); the same payment resumes its settlement instead.
+    let (status, body, headers) = get_with(&weather, signed.header, &signed.value).await;
+    assert_eq!(status, 200, "{body}");
+    let receipt: Value = headers::decode(headers["payment-response"].to_str().unwrap()).unwrap();
+    assert_eq!(receipt["success"], true);
+    assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(WEATHER_PRICE), "paid once");
+    // Another payload with the same nonce does not resume it.
+    let mut forged: Value = headers::decode(&signed.value).unwrap();
+    forged["payload"]["authorization"]["value"] = json!("1");
+    let (status, _, _) = get_with(&weather, signed.header, &headers::encode(&forged).unwrap()).await;
+    assert_eq!(status, 402);
+
+    // A request that already carries a payment is not paid again by the client.
+    let client = client(&net, &net.keys[2]);
+    let request = client.http_client().get(&weather).header(signed.header, &signed.value).build().unwrap();
+    assert!(matches!(client.send(request).await, Err(ClientError::AlreadyPaid)));
+}
