@@ -1,6 +1,7 @@
 //! `x402 devnet`: the whole loop on a local chain. Starts anvil, deploys (as `x402 deploy` does, in-process), funds demo
 //! accounts, creates subscriptions, opens a channel, starts the keeper, queues signed x402 payments through the
-//! keeper's HTTP API, advances chain time period by period, and prints what the keeper executed and settled.
+//! keeper's HTTP API, runs a paid demo API behind the x402 proxy with an agent paying it through the x402 client,
+//! advances chain time period by period, and prints what the keeper executed and settled.
 //! Runs until Ctrl-C (or, with `--smoke`, checks every balance and exits).
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use x402_cli::deployer::deploy;
 use x402_cli::keeper_settings::settings_from_record;
 use x402_keeper::config::{FileSettings, Merchants, Settings};
 
+use super::paid_demo::PaidDemo;
 use super::say;
 use crate::logging::{self, LogFormat};
 
@@ -68,8 +70,10 @@ pub(crate) struct DevnetArgs {
     smoke: bool,
 }
 
-/// Keys: 0 deployer and token owner, 1..=6 payers and subscribers, 7 merchant, 9 keeper.
+/// Keys: 0 deployer and token owner, 1..=6 payers and subscribers, 7 merchant, 8 the agent paying the paid API,
+/// 9 keeper.
 const MERCHANT: usize = 7;
+const AGENT: usize = 8;
 const KEEPER: usize = 9;
 
 #[derive(Default)]
@@ -130,6 +134,7 @@ impl DevnetArgs {
             .await?
             .ok_or_else(|| eyre!("stopped before the keeper started"))?;
         let mut events = keeper.shared().events.subscribe();
+        let engine = keeper.shared();
         let api = format!("http://{}", keeper.local_addr().unwrap_or(self.keeper_listen));
         let keeper_task = tokio::spawn(keeper.run(false, keeper_stop));
         say(format!("keeper      {}, API {api}, a tick every {} s", world.keeper, self.interval));
@@ -141,6 +146,20 @@ impl DevnetArgs {
         paid.add(show_intake_answers(&world, &api).await?);
         self.wait_settled(&mut events, &mut totals, &paid).await?;
         paid.add(report_gas(&world, &keys[0], &totals).await?);
+        let agent = &keys[AGENT];
+        world.demo.mint(agent.address(), U256::from(100 * USDC)).await?;
+        let token = &world.demo.token;
+        let demo = PaidDemo {
+            engine,
+            chain_id: self.chain_id,
+            token: (token.address, token.name.clone(), token.version.clone()),
+            merchant,
+            agent,
+        };
+        let agent_paid = demo.run().await?;
+        paid.add(Paid { count: agent_paid.count, value: agent_paid.value, ..Paid::default() });
+        let count = paid.count;
+        wait_for(&mut events, &mut totals, |t| t.settled >= count, "the agent's payments to settle").await?;
         let charged_expected =
             self.run_periods(&world, &mut events, &mut totals, subscriptions.len(), channel).await?;
 

@@ -5,6 +5,7 @@ mod devnet;
 mod enqueue;
 mod facilitator;
 pub(crate) mod keeper;
+mod paid_demo;
 mod pay;
 mod proxy;
 mod status;

@@ -66,7 +66,7 @@ pub(crate) struct ProxyArgs {
 /// How long a stopping proxy waits for deferred settlements.
 const DRAIN_DEFERRED: Duration = Duration::from_secs(30);
 
-struct Upstream {
+pub(crate) struct Upstream {
     client: reqwest::Client,
     base: String,
     max_body_bytes: u64,
@@ -85,6 +85,26 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+impl Upstream {
+    /// The API at `base`, given `timeout` for its headers and for each read of its body, sent request bodies of
+    /// at most `max_body_bytes`.
+    pub(crate) fn new(base: &str, timeout: Duration, max_body_bytes: u64) -> eyre::Result<Arc<Self>> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // A paid answer's body may be held while its payment settles: a timeout per read, not for the whole.
+            .read_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Arc::new(Self { client, base: base.trim_end_matches('/').to_owned(), max_body_bytes, timeout }))
+    }
+}
+
+/// The proxy's routes: its own `/health`, `/ready` and `/metrics`, everything else forwarded to `upstream`, all
+/// behind `layer`.
+pub(crate) fn app(layer: PaywallLayer, upstream: Arc<Upstream>) -> Router {
+    monitoring::<Arc<Upstream>>(layer.metrics()).fallback(forward).with_state(upstream).layer(layer)
+}
 
 /// Request headers a client may not pass on: the payment itself, the payer the proxy vouches for, method
 /// overrides (an upstream honouring them would serve a priced method for an unpriced one's price), and forwarding
@@ -203,21 +223,9 @@ impl ProxyArgs {
         if let Some(url) = &self.public_url {
             layer = layer.public_url(url);
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // A paid answer's body may be held while its payment settles: a timeout per read, not for the whole.
-            .read_timeout(Duration::from_secs(self.upstream_timeout))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let upstream = Arc::new(Upstream {
-            client,
-            base: base.clone(),
-            max_body_bytes: self.max_body_bytes,
-            timeout: Duration::from_secs(self.upstream_timeout),
-        });
+        let upstream = Upstream::new(&base, Duration::from_secs(self.upstream_timeout), self.max_body_bytes)?;
         let metrics = layer.metrics();
-        let app =
-            monitoring::<Arc<Upstream>>(metrics.clone()).fallback(forward).with_state(upstream).layer(layer);
+        let app = app(layer, upstream);
         let limits = ConnectionLimits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
