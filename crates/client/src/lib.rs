@@ -28,3 +28,4 @@ pub mod sign;
 pub use client::{Client, ClientError, Outcome, Payment, Quote, receipt};
 pub use ledger::Budget;
 pub use policy::Policy;
+pub use x402_protocol::price::{self, Price};

@@ -50,6 +50,9 @@ pub(crate) struct DevnetArgs {
     /// Where the keeper's HTTP API listens.
     #[arg(long, default_value = "127.0.0.1:8402")]
     keeper_listen: SocketAddr,
+    /// Where the paid demo API (the x402 proxy in front of a demo API) listens.
+    #[arg(long, default_value = "127.0.0.1:8404")]
+    paid_api_listen: SocketAddr,
     /// Signed x402 payments to queue.
     #[arg(long, default_value_t = 300)]
     payments: usize,
@@ -155,6 +158,7 @@ impl DevnetArgs {
             token: (token.address, token.name.clone(), token.version.clone()),
             merchant,
             agent,
+            listen: self.paid_api_listen,
         };
         let agent_paid = demo.run().await?;
         paid.add(Paid { count: agent_paid.count, value: agent_paid.value, ..Paid::default() });
@@ -187,7 +191,10 @@ impl DevnetArgs {
             say("smoke       all balances and counts as expected");
             return Ok(ExitCode::SUCCESS);
         }
-        say(format!("devnet running: RPC {rpc_url}, keeper {api}; Ctrl-C to stop"));
+        say(format!(
+            "devnet running: RPC {rpc_url}, keeper {api}, paid API http://{}; Ctrl-C to stop",
+            self.paid_api_listen
+        ));
         loop {
             next_event(&mut events, &mut totals).await;
         }

@@ -34,11 +34,13 @@ pub(crate) struct PaidDemo<'a> {
     pub(crate) token: (Address, String, String),
     pub(crate) merchant: Address,
     pub(crate) agent: &'a PrivateKeySigner,
+    /// Where the paid API (the proxy) listens.
+    pub(crate) listen: SocketAddr,
 }
 
-async fn serve(app: axum::Router) -> eyre::Result<SocketAddr> {
+async fn serve(app: axum::Router, listen: SocketAddr) -> eyre::Result<SocketAddr> {
     let listener =
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.wrap_err("cannot listen for the demo")?;
+        tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
@@ -58,7 +60,7 @@ impl PaidDemo<'_> {
                 "/news/{topic}",
                 get(|topic: axum::extract::Path<String>| async move { format!("news on {}", topic.0) }),
             );
-        let api_addr = serve(api).await?;
+        let api_addr = serve(api, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
 
         let settings = settings::FileSettings::default().resolve(None)?;
         let engine = Engine::new("local".to_owned(), self.engine.clone(), settings.verify_margin);
@@ -76,7 +78,7 @@ impl PaidDemo<'_> {
         let layer = PaywallLayer::new(paywall, InProcess(facilitator));
         let metrics = layer.metrics();
         let upstream = Upstream::new(&format!("http://{api_addr}"), Duration::from_secs(10), 1 << 20)?;
-        let proxy = format!("http://{}", serve(app(layer, upstream)).await?);
+        let proxy = format!("http://{}", serve(app(layer, upstream), self.listen).await?);
         say(format!(
             "paid API    {proxy} (x402 proxy in front of a demo API at http://{api_addr}): GET /weather $0.001, \
              GET /news/:topic $0.002 deferred"
@@ -115,6 +117,10 @@ impl PaidDemo<'_> {
         say(format!(
             "agent       {} paid requests for {} units; the deferred ones settled since",
             paid.count, paid.value
+        ));
+        say(format!(
+            "try         X402_PRIVATE_KEY=<anvil key 1..6> x402 pay {proxy}/weather --allow-asset {}:{token}",
+            self.chain_id
         ));
         Ok(paid)
     }
