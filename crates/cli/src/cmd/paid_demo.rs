@@ -78,7 +78,7 @@ impl PaidDemo<'_> {
         let layer = PaywallLayer::new(paywall, InProcess(facilitator));
         let metrics = layer.metrics();
         let upstream = Upstream::new(&format!("http://{api_addr}"), Duration::from_secs(10), 1 << 20)?;
-        let proxy = format!("http://{}", serve(app(layer, upstream), self.listen).await?);
+        let proxy = format!("http://{}", serve(app(layer, upstream, None), self.listen).await?);
         say(format!(
             "paid API    {proxy} (x402 proxy in front of a demo API at http://{api_addr}): GET /weather $0.001, \
              GET /news/:topic $0.002 deferred"

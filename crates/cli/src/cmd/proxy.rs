@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use eyre::WrapErr;
 use x402_keeper::config::ConnectionLimits;
+use x402_keeper::ratelimit::{Rate, RateLimiter};
 use x402_keeper::server::{self, Connections};
 use x402_paywall::facilitator::HttpFacilitator;
 use x402_paywall::metrics::Metrics;
@@ -52,6 +53,12 @@ pub(crate) struct ProxyArgs {
     /// The largest request body forwarded, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body_bytes: u64,
+    /// Unpaid requests to priced routes (each answered 402) one client may send per second; past it, 429.
+    #[arg(long, default_value_t = 20)]
+    offer_rate_per_sec: u32,
+    /// How many such requests one client may send at once.
+    #[arg(long, default_value_t = 40)]
+    offer_rate_burst: u32,
     /// Open connections in total.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
@@ -101,9 +108,59 @@ impl Upstream {
 }
 
 /// The proxy's routes: its own `/health`, `/ready` and `/metrics`, everything else forwarded to `upstream`, all
-/// behind `layer`.
-pub(crate) fn app(layer: PaywallLayer, upstream: Arc<Upstream>) -> Router {
-    monitoring::<Arc<Upstream>>(layer.metrics()).fallback(forward).with_state(upstream).layer(layer)
+/// behind `layer`; unpaid requests to priced routes limited per client by `offers`, if given.
+pub(crate) fn app(layer: PaywallLayer, upstream: Arc<Upstream>, offers: Option<OfferLimit>) -> Router {
+    let app =
+        monitoring::<Arc<Upstream>>(layer.metrics()).fallback(forward).with_state(upstream).layer(layer);
+    match offers {
+        Some(offers) => app.layer(axum::middleware::from_fn_with_state(Arc::new(offers), limit_offers)),
+        None => app,
+    }
+}
+
+/// A rate per client for the requests the paywall answers 402 (priced, without a payment): answering them is
+/// cheap, but a client asking for offers in a loop is not a customer.
+pub(crate) struct OfferLimit {
+    paywall: x402_paywall::Paywall,
+    limiter: std::sync::Mutex<RateLimiter>,
+}
+
+impl OfferLimit {
+    pub(crate) fn new(paywall: x402_paywall::Paywall, per_sec: u32, burst: u32) -> Self {
+        let client = Rate { per_sec: per_sec.max(1), burst: burst.max(1) };
+        // No limit across clients here: each is held to its own rate.
+        let all = Rate { per_sec: u32::MAX, burst: u32::MAX };
+        let limiter = RateLimiter::new(client, all, 100_000, std::time::Instant::now());
+        Self { paywall, limiter: std::sync::Mutex::new(limiter) }
+    }
+}
+
+async fn limit_offers(
+    State(offers): State<Arc<OfferLimit>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let paying = [header::HeaderName::from_static("payment-signature"), HeaderName::from_static("x-payment")]
+        .iter()
+        .any(|name| request.headers().contains_key(name));
+    let priced = offers.paywall.route_for(request.method(), request.uri().path()).is_some();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let (false, true, Some(peer)) = (paying, priced, peer) {
+        let checked = offers
+            .limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check(peer, std::time::Instant::now());
+        if let Err(refusal) = checked {
+            let mut response =
+                error(StatusCode::TOO_MANY_REQUESTS, "too many requests for a price; pay or slow down");
+            if let Ok(value) = HeaderValue::from_str(&refusal.retry_after_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 /// Request headers a client may not pass on: the payment itself, the payer the proxy vouches for, method
@@ -219,13 +276,14 @@ impl ProxyArgs {
         if let Ok(key) = std::env::var("X402_FACILITATOR_API_KEY") {
             facilitator = facilitator.api_key(key);
         }
+        let offers = OfferLimit::new(paywall.clone(), self.offer_rate_per_sec, self.offer_rate_burst);
         let mut layer = PaywallLayer::new(paywall, facilitator);
         if let Some(url) = &self.public_url {
             layer = layer.public_url(url);
         }
         let upstream = Upstream::new(&base, Duration::from_secs(self.upstream_timeout), self.max_body_bytes)?;
         let metrics = layer.metrics();
-        let app = app(layer, upstream);
+        let app = app(layer, upstream, Some(offers));
         let limits = ConnectionLimits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),

@@ -167,11 +167,21 @@ pub struct ProxyProc {
 
 impl ProxyProc {
     pub async fn start(net: &Net, upstream: &str, facilitator: &str, prices: &str) -> Self {
+        Self::start_with(net, upstream, facilitator, prices, &[]).await
+    }
+
+    pub async fn start_with(
+        net: &Net,
+        upstream: &str,
+        facilitator: &str,
+        prices: &str,
+        extra: &[&str],
+    ) -> Self {
         let config = net.scratch.dir().join("prices.toml");
         std::fs::write(&config, prices).unwrap();
         let listen = format!("127.0.0.1:{}", super::keeper::free_port());
         let log = net.scratch.dir().join("proxy.log");
-        let args = [
+        let mut args = vec![
             "proxy",
             "--upstream",
             upstream,
@@ -186,6 +196,7 @@ impl ProxyProc {
             "--upstream-timeout",
             "5",
         ];
+        args.extend(extra);
         let child = super::x402(&args, None)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -236,3 +236,34 @@ async fn v1_both_ways_x402_pay_pays_the_v1_express_server_and_the_v1_client_pays
     assert_eq!(net.demo.balance(merchant).await.unwrap() - before, U256::from(2000));
     assert_eq!(upstream.hits(), 1, "the replay did not reach the upstream");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_asking_for_prices_in_a_loop_is_slowed_and_paying_clients_are_not() {
+    let net = net(anvil().spawn()).await;
+    let data = tempfile::tempdir().unwrap();
+    let facilitator = FacilitatorProc::ready(&net, data.path(), &[]).await;
+    let upstream = Upstream::start().await;
+    let limits = ["--offer-rate-per-sec", "1", "--offer-rate-burst", "2"];
+    let proxy =
+        ProxyProc::start_with(&net, &upstream.url, &facilitator.url, &proxy_prices(&net), &limits).await;
+    let url = format!("{}/echo/loop", proxy.url);
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(reqwest::get(&url).await.unwrap().status().as_u16());
+        }
+        out
+    };
+    assert_eq!(statuses, [402, 402, 429]);
+    let limited = reqwest::get(&url).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    // Unpriced routes and the proxy's own are not limited.
+    for _ in 0..5 {
+        assert_eq!(reqwest::get(format!("{}/health", proxy.url)).await.unwrap().status(), 200);
+    }
+    // After a second the client may ask again and pay.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (code, _, err) = pay(&net, &net.keys[1], &[&url]);
+    assert_eq!(code, 0, "{err}");
+}
