@@ -239,16 +239,7 @@ impl Drop for ProxyProc {
 /// Prices for the demo token on `net`: `/echo/*` at 2000 units settled after, `POST /echo/before/*` before,
 /// `/broken` and `/stream` at 1000.
 pub fn proxy_prices(net: &Net) -> String {
-    let token = &net.demo.token;
-    format!(
-        r#"
-pay_to = "{merchant}"
-[[asset]]
-network = "eip155:{chain}"
-address = "{address}"
-name = "{name}"
-version = "{version}"
-decimals = 6
+    let routes = r#"
 [[route]]
 path = "POST /echo/before/*"
 price = "2000"
@@ -263,12 +254,20 @@ price = "1000"
 [[route]]
 path = "/stream"
 price = "1000"
-"#,
-        merchant = net.keys[MERCHANT].address(),
-        chain = net.demo.chain_id,
-        address = token.address,
-        name = token.name,
-        version = token.version,
+"#;
+    format!("{}{routes}", prices_head(net))
+}
+
+/// The top of a prices file: the demo merchant as `pay_to` and the demo token as the one `[[asset]]`.
+pub fn prices_head(net: &Net) -> String {
+    let token = &net.demo.token;
+    format!(
+        "pay_to = \"{}\"\n[[asset]]\nnetwork = \"eip155:{}\"\naddress = \"{}\"\nname = \"{}\"\nversion = \"{}\"\ndecimals = 6\n",
+        net.keys[MERCHANT].address(),
+        net.demo.chain_id,
+        token.address,
+        token.name,
+        token.version,
     )
 }
 

@@ -12,34 +12,20 @@ use x402_client::ClientError;
 use crate::common::anvil;
 use crate::common::facilitator::FacilitatorProc;
 use crate::common::keeper::{MERCHANT, Net, net, wait_until};
-use crate::common::paywall::{ProxyProc, Upstream, client};
+use crate::common::paywall::{ProxyProc, Upstream, client, prices_head};
 
 /// `/deferred/*` for 1000 units, settled deferred, with at most 2500 unsettled per payer.
 fn prices(net: &Net) -> String {
-    let token = &net.demo.token;
-    format!(
-        r#"
-pay_to = "{merchant}"
-[deferred]
-max_unsettled = "2500"
-max_age_seconds = 60
-[[asset]]
-network = "eip155:{chain}"
-address = "{address}"
-name = "{name}"
-version = "{version}"
-decimals = 6
+    let rest = r#"
 [[route]]
 path = "/deferred/*"
 price = "1000"
 settle = "deferred"
-"#,
-        merchant = net.keys[MERCHANT].address(),
-        chain = net.demo.chain_id,
-        address = token.address,
-        name = token.name,
-        version = token.version,
-    )
+[deferred]
+max_unsettled = "2500"
+max_age_seconds = 60
+"#;
+    format!("{}{rest}", prices_head(net))
 }
 
 async fn automine(net: &Net, on: bool) {
