@@ -99,6 +99,12 @@ pub struct FileSettings {
     pub max_connections_per_client: Option<usize>,
     /// Milliseconds a payment someone waits for (a facilitator's `/settle`) waits for others to share its batch.
     pub settle_window_ms: Option<u64>,
+    /// An open channel's stored voucher is claimed once it would pay at least this much (token units)
+    /// [1000000: $1 of USDC].
+    pub channel_claim_threshold: Option<u128>,
+    /// An open channel's stored voucher is claimed, whatever it pays, once the channel expires within this many
+    /// seconds [3600].
+    pub channel_claim_before_expiry_secs: Option<u64>,
 }
 
 /// Whose payments the keeper settles.
@@ -218,6 +224,18 @@ pub struct Settings {
     pub network_label: Option<String>,
     /// Whether the keeper serves its own HTTP API on `listen` (a facilitator serves the engines' routes itself).
     pub serve_api: bool,
+    /// When the channels job claims an open channel's stored voucher.
+    pub channel_claims: ChannelClaims,
+}
+
+/// When the channels job claims the stored voucher of a channel that is still open (a closing one's is claimed
+/// at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelClaims {
+    /// Once the claim would pay at least this much.
+    pub threshold: u128,
+    /// Once the channel expires within this many seconds.
+    pub before_expiry: u64,
 }
 
 /// How transactions are confirmed and re-priced.
@@ -310,6 +328,8 @@ impl FileSettings {
         check(settle_window_ms <= 1000, "settle_window_ms", "must be at most 1000")?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024);
         check((1024..=1 << 20).contains(&max_body_bytes), "max_body_bytes", "must be 1024..=1048576")?;
+        let claim_threshold = self.channel_claim_threshold.unwrap_or(1_000_000);
+        check(claim_threshold >= 1, "channel_claim_threshold", "must be at least 1")?;
         let rates = self.rate_limits()?;
         let tx = self.tx_policy()?;
         let scope = self.scope(record_tokens)?;
@@ -342,6 +362,10 @@ impl FileSettings {
             min_balance_wei: self.min_balance_wei.unwrap_or(10_000_000_000_000_000),
             network_label: None,
             serve_api: true,
+            channel_claims: ChannelClaims {
+                threshold: claim_threshold,
+                before_expiry: self.channel_claim_before_expiry_secs.unwrap_or(3600),
+            },
         })
     }
 

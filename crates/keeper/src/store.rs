@@ -274,7 +274,7 @@ pub struct ExecutionRecord {
     pub index: u32,
 }
 
-/// What [`Store::put_voucher`] did.
+/// What [`Store::put_vouchers`] did with one voucher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VoucherPut {
     /// Stored: the channel's highest voucher now.
@@ -294,6 +294,10 @@ pub struct VoucherRecord {
     pub amount: U256,
     /// The payer's signature.
     pub signature: Bytes,
+    /// What a channel desk had taken on the channel when it stored this (the prices of the requests paid,
+    /// at most `amount`; below it when a voucher above what was owed left credit); none for a registered voucher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<U256>,
 }
 
 /// One atomic change to the store.
@@ -368,8 +372,15 @@ pub trait Store: Send + Sync {
     fn pending_txs(&self) -> Result<Vec<PendingTx>, StoreError>;
     /// Applies `change` atomically.
     fn commit(&self, change: Change) -> Result<(), StoreError>;
-    /// Stores `voucher` if it is the channel's highest and the channel takes vouchers.
-    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError>;
+    /// Stores each voucher that is its channel's highest, on a channel that takes vouchers, in one durable
+    /// commit (so one disk sync covers many); says what it did with each, in order. A voucher not above the
+    /// stored one still raises its [`VoucherRecord::taken`].
+    fn put_vouchers(&self, vouchers: &[VoucherRecord]) -> Result<Vec<VoucherPut>, StoreError>;
+    /// [`Self::put_vouchers`] for one voucher.
+    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError> {
+        let puts = self.put_vouchers(std::slice::from_ref(voucher))?;
+        Ok(puts.first().copied().unwrap_or(VoucherPut::NotHigher))
+    }
     /// Whether `payer` was refused ([`Change::refuse_payers`]).
     fn payer_refused(&self, payer: &Address) -> Result<bool, StoreError>;
     /// The registered voucher of `channel`.

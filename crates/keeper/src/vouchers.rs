@@ -135,7 +135,7 @@ pub async fn register(
         }
         Err(err) => return Err(err.into()),
     }
-    match shared.store.put_voucher(&VoucherRecord { channel, amount, signature })? {
+    match shared.store.put_voucher(&VoucherRecord { channel, amount, signature, taken: None })? {
         VoucherPut::Stored => Ok(Registered::Stored),
         VoucherPut::NotHigher => Ok(Registered::NotHigher),
         VoucherPut::Refused => Err(RegisterError::Refused {

@@ -1,8 +1,10 @@
 //! Watches payment channels. Channels enter the watch list when a payer starts a unilateral close (found by
-//! scanning `ChannelCloseStarted` logs from the deployment block on) or when a recipient registers a voucher.
-//! For a closing channel whose registered voucher is worth more than what was claimed, the keeper claims it
-//! (as the recipient's claim operator) while the challenge period runs; once the period is over it finalizes
-//! the close, which anyone may do. Closed channels leave the list.
+//! scanning `ChannelCloseStarted` logs from the deployment block on) or when a voucher is stored (registered by
+//! a recipient, or taken by the facilitator's channel desk). The keeper claims a stored voucher (as the
+//! recipient's claim operator) at once when its channel is closing, within the challenge period; on an open
+//! channel when the claim would pay at least `channel_claim_threshold` or the channel expires within
+//! `channel_claim_before_expiry_secs`. Once a challenge period is over it finalizes the close, which anyone may
+//! do. Closed channels leave the list.
 
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
@@ -57,26 +59,38 @@ pub(crate) async fn run(keeper: &mut Worker) -> Result<(), JobError> {
     let mut claims = Vec::new();
     let mut finalize = Vec::new();
     let mut unwatch = Vec::new();
+    let rule = keeper.shared.settings.channel_claims;
     for id in keeper.shared.store.watched_channels()? {
         let channel = contract.getChannel(id).call().await?;
-        match ChannelStatus::try_from(channel.status) {
-            Ok(ChannelStatus::Open) => {}
-            Ok(ChannelStatus::Closing) if channel.closesAt.to::<u64>() > now => {
-                if let Some(voucher) = keeper.shared.store.voucher(&id)?
-                    && contract.claimable(id, voucher.amount).call().await? > alloy::primitives::U256::ZERO
-                {
-                    let claim = IPaymentChannel::VoucherClaim {
-                        channelId: id,
-                        amount: voucher.amount,
-                        signature: voucher.signature,
-                    };
-                    let by_wallet = !signed_by(&keeper.shared, channel.payer, &claim);
-                    claims.push((claim, by_wallet));
-                }
+        let open = match ChannelStatus::try_from(channel.status) {
+            Ok(ChannelStatus::Open) => true,
+            Ok(ChannelStatus::Closing) if channel.closesAt.to::<u64>() > now => false,
+            Ok(ChannelStatus::Closing) => {
+                finalize.push(id);
+                continue;
             }
-            Ok(ChannelStatus::Closing) => finalize.push(id),
-            Ok(ChannelStatus::None | ChannelStatus::Closed) | Err(_) => unwatch.push(id),
+            Ok(ChannelStatus::None | ChannelStatus::Closed) | Err(_) => {
+                unwatch.push(id);
+                continue;
+            }
+        };
+        let Some(voucher) = keeper.shared.store.voucher(&id)? else { continue };
+        let payable =
+            voucher.amount.min(U256::from(channel.deposit)).saturating_sub(U256::from(channel.claimed));
+        // A closing channel's voucher is claimed at once; an open one's when it pays enough or expiry nears.
+        let due = !open
+            || payable >= U256::from(rule.threshold)
+            || channel.expiresAt.to::<u64>() <= now.saturating_add(rule.before_expiry);
+        if payable.is_zero() || !due {
+            continue;
         }
+        let claim = IPaymentChannel::VoucherClaim {
+            channelId: id,
+            amount: voucher.amount,
+            signature: voucher.signature,
+        };
+        let by_wallet = !signed_by(&keeper.shared, channel.payer, &claim);
+        claims.push((claim, by_wallet));
     }
     if !unwatch.is_empty() {
         keeper.shared.store.commit(Change { unwatch, ..Change::default() })?;

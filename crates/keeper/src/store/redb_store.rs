@@ -508,25 +508,36 @@ impl Store for RedbStore {
         })
     }
 
-    fn put_voucher(&self, voucher: &VoucherRecord) -> Result<VoucherPut, StoreError> {
-        let mut put = VoucherPut::Stored;
+    fn put_vouchers(&self, vouchers: &[VoucherRecord]) -> Result<Vec<VoucherPut>, StoreError> {
+        let mut puts = Vec::with_capacity(vouchers.len());
         self.write(|tx| {
             let refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
-            if refused.get(voucher.channel.as_slice()).map_err(db_err)?.is_some() {
-                put = VoucherPut::Refused;
-                return Ok(());
-            }
-            let mut vouchers = tx.open_table(VOUCHERS).map_err(db_err)?;
-            if voucher_in(&vouchers, &voucher.channel)?.is_some_and(|c| c.amount >= voucher.amount) {
-                put = VoucherPut::NotHigher;
-                return Ok(());
-            }
-            vouchers.insert(voucher.channel.as_slice(), encode(voucher)?.as_slice()).map_err(db_err)?;
+            let mut stored = tx.open_table(VOUCHERS).map_err(db_err)?;
             let mut watched = tx.open_table(WATCHED).map_err(db_err)?;
-            watched.insert(voucher.channel.as_slice(), ()).map_err(db_err)?;
+            for voucher in vouchers {
+                if refused.get(voucher.channel.as_slice()).map_err(db_err)?.is_some() {
+                    puts.push(VoucherPut::Refused);
+                    continue;
+                }
+                if let Some(mut current) = voucher_in(&stored, &voucher.channel)?
+                    && current.amount >= voucher.amount
+                {
+                    if voucher.taken > current.taken {
+                        current.taken = voucher.taken;
+                        stored
+                            .insert(voucher.channel.as_slice(), encode(&current)?.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    puts.push(VoucherPut::NotHigher);
+                    continue;
+                }
+                stored.insert(voucher.channel.as_slice(), encode(voucher)?.as_slice()).map_err(db_err)?;
+                watched.insert(voucher.channel.as_slice(), ()).map_err(db_err)?;
+                puts.push(VoucherPut::Stored);
+            }
             Ok(())
         })?;
-        Ok(put)
+        Ok(puts)
     }
 
     fn payer_refused(&self, payer: &Address) -> Result<bool, StoreError> {
@@ -604,6 +615,7 @@ impl Store for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::Bytes;
 
     #[test]
     fn an_empty_or_foreign_file_is_refused_and_left_as_it_is() {
@@ -620,6 +632,54 @@ mod tests {
         }
         std::fs::remove_file(&path).unwrap();
         assert!(RedbStore::open(&path).is_ok(), "a missing file is a new database");
+    }
+
+    #[test]
+    fn vouchers_in_one_commit_keep_each_channels_highest_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keeper.redb");
+        let (a, b, c) = (B256::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let voucher = |channel, amount: u64| VoucherRecord {
+            channel,
+            amount: U256::from(amount),
+            signature: Bytes::from(vec![amount as u8]),
+            taken: None,
+        };
+        let store = RedbStore::open(&path).unwrap();
+        store.commit(Change { refuse_vouchers: vec![c], ..Change::default() }).unwrap();
+        let puts = store.put_vouchers(&[
+            voucher(a, 10),
+            voucher(b, 5),
+            voucher(a, 7),
+            voucher(a, 12),
+            voucher(c, 1),
+        ]);
+        assert_eq!(
+            puts.unwrap(),
+            [
+                VoucherPut::Stored,
+                VoucherPut::Stored,
+                VoucherPut::NotHigher,
+                VoucherPut::Stored,
+                VoucherPut::Refused
+            ]
+        );
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.voucher(&a).unwrap(), Some(voucher(a, 12)));
+        assert_eq!(store.voucher(&b).unwrap(), Some(voucher(b, 5)));
+        assert_eq!(store.voucher(&c).unwrap(), None);
+        let mut watched = store.watched_channels().unwrap();
+        watched.sort();
+        assert_eq!(watched, [a, b]);
+        assert_eq!(store.put_voucher(&voucher(b, 5)).unwrap(), VoucherPut::NotHigher);
+        // A lower voucher's running total is kept with the higher voucher.
+        let lower = VoucherRecord { taken: Some(U256::from(4)), ..voucher(b, 4) };
+        assert_eq!(store.put_voucher(&lower).unwrap(), VoucherPut::NotHigher);
+        assert_eq!(
+            store.voucher(&b).unwrap(),
+            Some(VoucherRecord { taken: Some(U256::from(4)), ..voucher(b, 5) })
+        );
     }
 
     #[test]
