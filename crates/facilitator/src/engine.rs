@@ -7,6 +7,8 @@ use std::sync::Arc;
 use x402_keeper::context::Context;
 use x402_keeper::intake::Verifier;
 
+use crate::channels::Desk;
+
 /// One network the facilitator settles on.
 #[derive(Debug)]
 pub struct Engine {
@@ -16,13 +18,17 @@ pub struct Engine {
     pub context: Arc<Context>,
     /// The checks `/verify` and `/settle` make.
     pub verifier: Verifier,
+    /// The `channel` scheme's vouchers on this network.
+    pub desk: Arc<Desk>,
 }
 
 impl Engine {
-    /// The engine of `context`, whose verifier's margin becomes `verify_margin` seconds.
+    /// The engine of `context`, whose verifier's margin becomes `verify_margin` seconds, with its voucher desk
+    /// running (so this is called within a tokio runtime).
     pub fn new(name: String, context: Arc<Context>, verify_margin: u64) -> Self {
         let verifier = context.verifier.for_facilitator(verify_margin);
-        Self { name, context, verifier }
+        let desk = Desk::start(Arc::clone(&context));
+        Self { name, context, verifier, desk }
     }
 
     /// Whether `network` (a CAIP-2 id or a v1 name) is this engine's.

@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | `POST /verify` | `{x402Version, paymentPayload, paymentRequirements}` -> `{isValid, invalidReason?, invalidMessage?, payer}` |
 //! | `POST /settle` | the same body -> `{success, transaction, network, payer, amount?, errorReason?, errorMessage?}`; with an API key set, only with `Authorization: Bearer <key>` |
+//! | `POST /channels/vouchers` | a `channel` voucher for a route's price (`docs/channels.md`) -> its receipt, the voucher stored before the answer; with an API key set, only with the key |
+//! | `GET /channels/{network}:{channelId}` | a channel as the voucher desk knows it: status, deposit, claimed, taken, highest voucher |
 //! | `GET /supported` | `{kinds, extensions, signers}` |
 //! | `GET /settlements/{network}:{token}:{payer}:{nonce}` | a payment's record (`network` a CAIP-2 id) |
 //! | `POST /payments` | the keeper's deferred intake, for the network the requirements name |
@@ -29,6 +31,7 @@ use x402_keeper::guard::{self, Guard};
 use x402_keeper::http::{payment_view, queue_payment};
 use x402_keeper::store::PaymentKey;
 use x402_protocol::Reason;
+use x402_protocol::channel::{ChannelReason, VoucherRequest};
 use x402_protocol::facilitator::PaymentRequest;
 
 use crate::service::{Answer, Facilitator};
@@ -99,6 +102,47 @@ async fn post_settle(
                               "transaction": "", "network": ""});
             json_reply(StatusCode::BAD_REQUEST, &body)
         }
+    }
+}
+
+async fn post_voucher(
+    State(facilitator): State<Arc<Facilitator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&facilitator, &headers) {
+        facilitator.count_refused("vouchers", "unauthorized");
+        return guard::error(
+            StatusCode::UNAUTHORIZED,
+            "/channels/vouchers needs the facilitator's API key: Authorization: Bearer <key>",
+        );
+    }
+    match serde_json::from_slice::<VoucherRequest>(&body) {
+        Ok(request) => answer(facilitator.accept_voucher(&request).await),
+        Err(err) => {
+            facilitator.count_refused("vouchers", "malformed");
+            let body = json!({"success": false, "errorReason": ChannelReason::Malformed.as_str(),
+                              "errorMessage": format!("not a voucher request: {err}")});
+            json_reply(StatusCode::BAD_REQUEST, &body)
+        }
+    }
+}
+
+async fn get_channel(State(facilitator): State<Arc<Facilitator>>, Path(id): Path<String>) -> Response {
+    let usage = "the id is <network>:<channel id>, the network a CAIP-2 id";
+    let Some((network, channel)) = id.rsplit_once(':') else {
+        return guard::error(StatusCode::BAD_REQUEST, usage);
+    };
+    let Ok(channel) = channel.parse::<alloy::primitives::B256>() else {
+        return guard::error(StatusCode::BAD_REQUEST, usage);
+    };
+    let Some(engine) = facilitator.engines().find(network) else {
+        return guard::error(StatusCode::NOT_FOUND, "the facilitator takes no vouchers on this network");
+    };
+    match engine.desk.state(channel).await {
+        Ok(Some(state)) => json_reply(StatusCode::OK, &state),
+        Ok(None) => guard::error(StatusCode::NOT_FOUND, "no such channel"),
+        Err(err) => guard::error(StatusCode::SERVICE_UNAVAILABLE, &err.to_string()),
     }
 }
 
@@ -196,10 +240,12 @@ pub fn router(facilitator: Arc<Facilitator>, guard: Arc<Guard>) -> Router {
         .route("/verify", post(post_verify))
         .route("/settle", post(post_settle))
         .route("/payments", post(post_payment))
+        .route("/channels/vouchers", post(post_voucher))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&guard), guard::buffer_body))
         .route_layer(middleware::from_fn_with_state(guard, guard::rate_limit))
         .route("/supported", get(get_supported))
         .route("/settlements/{id}", get(get_settlement))
+        .route("/channels/{id}", get(get_channel))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))

@@ -6,10 +6,12 @@
 //! - [`verify`]: the checks, in the reference facilitator's order, and `/verify`; [`holds`]: verified payments
 //!   held against their payer's balance until settled or expired;
 //! - [`settle`]: recorded before anything is sent, settled once in a shared `settleBatch`;
+//! - [`channels`]: the `channel` scheme's vouchers, taken without the chain and stored for the keeper to claim;
 //! - [`service`]: the answers and metrics; [`http`]: the routes; [`settings`]: the `[facilitator]` table.
 //!
 //! `docs/facilitator.md` shows how to run it and point an official server at it.
 
+pub mod channels;
 pub mod engine;
 pub mod holds;
 pub mod http;

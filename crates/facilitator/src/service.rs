@@ -8,6 +8,7 @@ use alloy::primitives::{B256, keccak256};
 use serde_json::Value;
 use x402_keeper::metrics::{Family, Kind, Registry};
 use x402_protocol::Reason;
+use x402_protocol::channel::{self, ChannelReason, ChannelReceipt, VoucherRequest};
 use x402_protocol::facilitator::{
     PAYMENT_IDENTIFIER, PaymentRequest, SettleResponse, SupportedKind, SupportedResponse, VerifyResponse,
 };
@@ -21,6 +22,7 @@ use crate::verify::{self, Refusal};
 const REQUESTS: &str = "x402_facilitator_requests_total";
 const VERIFY_SECONDS: &str = "x402_facilitator_verify_seconds";
 const SETTLE_SECONDS: &str = "x402_facilitator_settle_seconds";
+const VOUCHER_SECONDS: &str = "x402_facilitator_voucher_seconds";
 
 const FAMILIES: &[Family] = &[
     Family {
@@ -30,6 +32,7 @@ const FAMILIES: &[Family] = &[
     },
     Family { name: VERIFY_SECONDS, help: "Time to answer /verify.", kind: Kind::Histogram },
     Family { name: SETTLE_SECONDS, help: "Time to answer /settle.", kind: Kind::Histogram },
+    Family { name: VOUCHER_SECONDS, help: "Time to answer /channels/vouchers.", kind: Kind::Histogram },
 ];
 
 /// An answer and the HTTP status it goes with.
@@ -218,8 +221,43 @@ impl Facilitator {
         }
     }
 
+    /// `POST /channels/vouchers`: takes a `channel` voucher on the desk of the network it names.
+    pub async fn accept_voucher(&self, request: &VoucherRequest) -> Answer<ChannelReceipt> {
+        let started = Instant::now();
+        let refused = |reason: ChannelReason, message: String| ChannelReceipt {
+            success: false,
+            scheme: channel::SCHEME.to_owned(),
+            network: request.network.clone(),
+            channel_id: request.voucher.channel_id,
+            payer: None,
+            cumulative: "0".into(),
+            remaining: "0".into(),
+            charged: "0".into(),
+            error_reason: Some(reason.as_str().to_owned()),
+            error_message: Some(message),
+        };
+        let Some(engine) = self.engines.find(&request.network) else {
+            self.count("vouchers", ChannelReason::UnknownContract.as_str(), started, VOUCHER_SECONDS);
+            let message = format!("the facilitator takes no vouchers on {}", request.network);
+            return Answer::Ok(refused(ChannelReason::UnknownContract, message));
+        };
+        match engine.desk.accept(request).await {
+            Ok(receipt) => {
+                let result = receipt.error_reason.as_deref().unwrap_or("accepted").to_owned();
+                self.count("vouchers", &result, started, VOUCHER_SECONDS);
+                Answer::Ok(receipt)
+            }
+            Err(err) => {
+                self.count("vouchers", "unavailable", started, VOUCHER_SECONDS);
+                let mut body = refused(ChannelReason::Malformed, err.to_string());
+                body.error_reason = Some("unavailable".into());
+                Answer::Unavailable(body)
+            }
+        }
+    }
+
     /// `/supported`: `exact` on every network served, in v2 (CAIP-2 id) and in v1 where the network has a v1
-    /// name; the `payment-identifier` extension; the signer of each network.
+    /// name; `channel` in v2, with the PaymentChannel's address; the `payment-identifier` extension; the signer of each network.
     pub fn supported(&self) -> SupportedResponse {
         let mut kinds = Vec::new();
         let mut signers = Vec::new();
@@ -230,6 +268,14 @@ impl Facilitator {
                 scheme: "exact".into(),
                 network: verifier.caip2().to_owned(),
                 extra: None,
+            });
+            kinds.push(SupportedKind {
+                x402_version: 2,
+                scheme: channel::SCHEME.into(),
+                network: verifier.caip2().to_owned(),
+                extra: Some(
+                    serde_json::json!({"paymentChannel": engine.desk.payment_channel().to_checksum(None)}),
+                ),
             });
             if let Some(v1) = verifier.v1_name() {
                 kinds.push(SupportedKind {

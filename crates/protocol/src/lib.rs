@@ -6,6 +6,7 @@
 //! - [`facilitator`]: the body of `POST /verify` and `POST /settle`, and the facilitator's answers, `/supported`
 //!   included;
 //! - [`exact`]: the `exact` scheme's EVM payload (an EIP-3009 authorization and its signature);
+//! - [`channel`]: the `channel` scheme (a PaymentChannel voucher per request) and its receipts;
 //! - [`headers`]: the base64 JSON header codecs (`X-PAYMENT`, `PAYMENT-SIGNATURE`, ...);
 //! - [`network`]: the networks this project deploys to, by chain id, CAIP-2 id and v1 name;
 //! - [`price`]: prices in dollars or token units, converted with a token's decimals;
@@ -14,6 +15,7 @@
 //! Addresses and amounts of requirements stay strings here, as on the wire: a server may offer networks this
 //! project does not settle (Solana, say), and a client must still read the rest of its answer.
 
+pub mod channel;
 pub mod exact;
 pub mod facilitator;
 pub mod headers;
