@@ -3,6 +3,7 @@
 //! connection, 429, 502, 503, 504) are retried with backoff, the paid request with the same payment, so one
 //! logical request is never paid twice; a refused payment is not retried.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::signers::Signer;
@@ -10,10 +11,12 @@ use alloy_primitives::{Address, B256, U256};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Request, Response, StatusCode};
 use x402_protocol::Reason;
+use x402_protocol::channel::{ChannelReason, ChannelReceipt};
 use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::headers::{self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE};
 use x402_protocol::v2;
 
+use crate::channel::{self, Channel};
 use crate::ledger::{Budget, LedgerError};
 use crate::offer::{self, Candidate, Offer};
 use crate::policy::Policy;
@@ -41,8 +44,10 @@ pub struct Payment {
     pub payer: Address,
     /// The authorization's nonce.
     pub nonce: B256,
-    /// The server's settlement receipt, if it sent one.
+    /// The server's settlement receipt, if it sent one (`exact`).
     pub receipt: Option<SettleResponse>,
+    /// The server's channel receipt (`channel`: `nonce` is then the channel's id).
+    pub channel: Option<ChannelReceipt>,
 }
 
 /// The answer to a request, and what was paid for it.
@@ -132,7 +137,11 @@ pub struct Client<S> {
     budget: Option<Budget>,
     retries: u32,
     backoff: Duration,
+    channels: Vec<Arc<Channel>>,
 }
+
+/// How many times a voucher that lost a race is signed again.
+const CHANNEL_RESIGNS: u32 = 3;
 
 impl<S: Signer + Send + Sync> Client<S> {
     /// A client that signs with `signer`, under the default [`Policy`], with no budget.
@@ -148,7 +157,20 @@ impl<S: Signer + Send + Sync> Client<S> {
             budget: None,
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_millis(200),
+            channels: Vec::new(),
         })
+    }
+
+    /// Pays requirements of the `channel` scheme that `channel` serves with its vouchers (preferred to `exact`
+    /// while its deposit lasts).
+    pub fn channel(mut self, channel: Channel) -> Self {
+        self.channels.push(Arc::new(channel));
+        self
+    }
+
+    /// The channels the client pays through.
+    pub fn channels(&self) -> &[Arc<Channel>] {
+        &self.channels
     }
 
     /// Uses `http` to send requests (its timeouts apply).
@@ -208,6 +230,9 @@ impl<S: Signer + Send + Sync> Client<S> {
         }
         let offer = read_offer(first).await?;
         let (candidate, amount) = self.choose(&offer).map_err(ClientError::Refused)?;
+        if candidate.requirement.scheme == x402_protocol::channel::SCHEME {
+            return self.pay_by_channel(&request, offer, candidate, amount).await;
+        }
         let now = unix_now();
         // Signed first (a requirement that cannot be signed costs nothing), counted before it is sent.
         let signed = sign(&self.signer, &candidate, offer.resource.as_ref(), amount, now).await?;
@@ -226,6 +251,7 @@ impl<S: Signer + Send + Sync> Client<S> {
             payer: signed.payer,
             nonce: signed.nonce,
             receipt: None,
+            channel: None,
         };
         let header =
             HeaderValue::from_str(&signed.value).map_err(|e| SignError::Requirement(e.to_string()))?;
@@ -256,9 +282,100 @@ impl<S: Signer + Send + Sync> Client<S> {
         }
     }
 
+    /// Pays `candidate` (a `channel` requirement) with a voucher of a channel that serves it, signing again
+    /// from the server's running total when a voucher lost a race.
+    async fn pay_by_channel(
+        &self,
+        request: &Request,
+        offer: Offer,
+        candidate: Candidate,
+        price: U256,
+    ) -> Result<Outcome, ClientError> {
+        let chain_id = candidate.chain_id.unwrap_or_default();
+        let requirement = &candidate.requirement;
+        let channel = self.channel_for(chain_id, requirement).ok_or_else(|| {
+            ClientError::Refused(vec!["no channel of this client serves the offer".to_owned()])
+        })?;
+        let now = unix_now();
+        if let Some(budget) = &self.budget
+            && let Err(left) = budget.spend(chain_id, channel.token, price, now)?
+        {
+            return Err(ClientError::OverBudget { amount: price, left });
+        }
+        let mut payment = Payment {
+            version: 2,
+            requirement: requirement.clone(),
+            network: candidate.network.clone(),
+            amount: price,
+            payer: self.signer.address(),
+            nonce: channel.id,
+            receipt: None,
+            channel: None,
+        };
+        let mut resigned = 0;
+        loop {
+            let Some(cumulative) = channel.reserve(price) else {
+                let reason = format!("the channel's deposit {} cannot cover {price} more", channel.deposit);
+                return Err(ClientError::Refused(vec![reason]));
+            };
+            let signed = channel.header(&self.signer, requirement, offer.resource.as_ref(), cumulative).await;
+            let header = match signed
+                .and_then(|v| HeaderValue::from_str(&v).map_err(|e| SignError::Requirement(e.to_string())))
+            {
+                Ok(header) => header,
+                Err(err) => {
+                    channel.answered(None);
+                    return Err(err.into());
+                }
+            };
+            let sent = self.send_retrying(request, Some((PAYMENT_SIGNATURE, header))).await;
+            payment.channel = sent.as_ref().ok().and_then(|response| channel::receipt(response.headers()));
+            channel
+                .answered(payment.channel.as_ref().and_then(|r| x402_protocol::parse_amount(&r.cumulative)));
+            let response = match sent {
+                Ok(response) => response,
+                Err(ClientError::Http(source)) => {
+                    return Err(ClientError::Unanswered { payment: Box::new(payment), source });
+                }
+                Err(other) => return Err(other),
+            };
+            let lost_race = payment.channel.as_ref().and_then(|r| r.error_reason.as_deref())
+                == Some(ChannelReason::TooLow.as_str());
+            if response.status() != StatusCode::PAYMENT_REQUIRED {
+                return Ok(Outcome { response, offer: Some(offer), payment: Some(payment) });
+            }
+            if lost_race && resigned < CHANNEL_RESIGNS {
+                resigned += 1;
+                continue;
+            }
+            let status = response.status().as_u16();
+            let reason = match payment.channel.as_ref().and_then(|r| r.error_reason.clone()) {
+                Some(reason) => reason,
+                None => refusal(&payment, response).await,
+            };
+            return Err(ClientError::PaymentFailed { status, reason, payment: Box::new(payment) });
+        }
+    }
+
+    fn channel_for(&self, chain_id: u64, requirement: &v2::PaymentRequirements) -> Option<Arc<Channel>> {
+        self.channels.iter().find(|channel| channel.serves(chain_id, requirement)).cloned()
+    }
+
+    /// The requirement to pay: a `channel` one a channel of the client serves, else the first the policy
+    /// allows.
     fn choose(&self, offer: &Offer) -> Result<(Candidate, U256), Vec<String>> {
+        let channel_scheme = |c: &&Candidate| c.requirement.scheme == x402_protocol::channel::SCHEME;
+        for candidate in offer.candidates.iter().filter(channel_scheme) {
+            let served = candidate.chain_id.and_then(|id| self.channel_for(id, &candidate.requirement));
+            if let Some(channel) = served
+                && let Ok(amount) = self.policy.allows(candidate)
+                && channel.covers(amount)
+            {
+                return Ok((candidate.clone(), amount));
+            }
+        }
         let mut reasons = Vec::new();
-        for candidate in &offer.candidates {
+        for candidate in offer.candidates.iter().filter(|c| !channel_scheme(c)) {
             match self.policy.allows(candidate) {
                 Ok(amount) => return Ok((candidate.clone(), amount)),
                 Err(why) => reasons.push(format!(
@@ -268,7 +385,7 @@ impl<S: Signer + Send + Sync> Client<S> {
             }
         }
         if reasons.is_empty() {
-            reasons.push("the offer lists no requirement".to_owned());
+            reasons.push("the offer lists no requirement this client can pay".to_owned());
         }
         Err(reasons)
     }

@@ -17,14 +17,17 @@
 //! - [`policy`]: what may be paid;
 //! - [`ledger`]: the total per period, kept in a file;
 //! - [`sign`]: signing a payment;
+//! - [`channel`]: paying through a payment channel, a voucher per request;
 //! - [`client`]: the request loop.
 
+pub mod channel;
 pub mod client;
 pub mod ledger;
 pub mod offer;
 pub mod policy;
 pub mod sign;
 
+pub use channel::Channel;
 pub use client::{Client, ClientError, Outcome, Payment, Quote, receipt};
 pub use ledger::Budget;
 pub use policy::Policy;

@@ -63,8 +63,8 @@ impl Policy {
     /// The amount `candidate` costs if the policy allows it; otherwise why not.
     pub fn allows(&self, candidate: &Candidate) -> Result<U256, String> {
         let r = &candidate.requirement;
-        if r.scheme != "exact" {
-            return Err(format!("scheme {:?} is not supported (only exact)", r.scheme));
+        if r.scheme != "exact" && r.scheme != x402_protocol::channel::SCHEME {
+            return Err(format!("scheme {:?} is not supported (only exact and channel)", r.scheme));
         }
         let Some(chain_id) = candidate.chain_id else {
             return Err(format!("network {} is not an EVM network this client knows", candidate.network));

@@ -17,6 +17,13 @@
 //! [deferred]                     # routes settled `deferred`: what a payer may be served unsettled
 //! max_unsettled = "$0.10"        # per payer and token
 //! max_age_seconds = 60           # a payment pending longer makes the payer's next one wait
+//!
+//! [[channel]]                    # also offer the `channel` scheme (a voucher per request) on a network
+//! network = "eip155:84532"
+//! payment_channel = "0x…"        # the PaymentChannel proxy of the deployment
+//! min_deposit = "$1"             # the smallest channel deposit taken
+//! min_challenge_seconds = 3600   # the shortest challenge period taken
+//! min_expiry_seconds = 3600      # a channel must not expire sooner than this
 //! ```
 
 use std::path::Path;
@@ -26,11 +33,16 @@ use std::time::Duration;
 use alloy_primitives::{Address, U256};
 use serde::Deserialize;
 use serde_json::json;
+use x402_protocol::channel::{self, ChannelExtra};
 use x402_protocol::network::{self, caip2, chain_id_of};
 use x402_protocol::{v1, v2};
 
 use crate::route::{PatternError, RoutePattern};
 use x402_protocol::price::{Price, PriceError};
+
+/// The voucher domain's EIP-712 name and version (PaymentChannel's).
+const CHANNEL_DOMAIN_NAME: &str = "x402 PaymentChannel";
+const CHANNEL_DOMAIN_VERSION: &str = "1";
 
 /// The default `maxTimeoutSeconds`: how long a payment may take to settle.
 pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
@@ -203,6 +215,68 @@ pub struct Config {
     /// The exposure limits of routes settled `deferred`.
     #[serde(default)]
     pub deferred: DeferredLimits,
+    /// Networks where every route also offers the `channel` scheme.
+    #[serde(default, rename = "channel")]
+    pub channels: Vec<ChannelTerms>,
+}
+
+/// The `channel` scheme on one network: routes priced there also take vouchers on this PaymentChannel
+/// (`docs/channels.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTerms {
+    /// CAIP-2 network id; it needs an `[[asset]]`.
+    pub network: String,
+    /// The PaymentChannel proxy.
+    pub payment_channel: Address,
+    /// The smallest deposit of a channel taken [$1].
+    #[serde(default = "default_min_deposit")]
+    pub min_deposit: Price,
+    /// The shortest challenge period taken, in seconds [3600]: how long the keeper has to claim once a payer
+    /// starts a close.
+    #[serde(default = "default_min_challenge")]
+    pub min_challenge_seconds: u64,
+    /// A channel expiring sooner than this many seconds from now is refused [3600].
+    #[serde(default = "default_min_expiry")]
+    pub min_expiry_seconds: u64,
+}
+
+fn default_min_deposit() -> Price {
+    Price::Usd("1".to_owned())
+}
+
+fn default_min_challenge() -> u64 {
+    3600
+}
+
+fn default_min_expiry() -> u64 {
+    3600
+}
+
+impl ChannelTerms {
+    /// Vouchers on the PaymentChannel at `payment_channel` on `network`, with the default minimums.
+    pub fn new(network: &str, payment_channel: Address) -> Self {
+        Self {
+            network: network.to_owned(),
+            payment_channel,
+            min_deposit: default_min_deposit(),
+            min_challenge_seconds: default_min_challenge(),
+            min_expiry_seconds: default_min_expiry(),
+        }
+    }
+
+    /// Takes channels whose deposit is at least `deposit`.
+    pub fn min_deposit(mut self, deposit: Price) -> Self {
+        self.min_deposit = deposit;
+        self
+    }
+
+    /// Takes channels with at least this challenge period, expiring no sooner than `expiry` seconds from now.
+    pub fn minimums(mut self, challenge_seconds: u64, expiry_seconds: u64) -> Self {
+        self.min_challenge_seconds = challenge_seconds;
+        self.min_expiry_seconds = expiry_seconds;
+        self
+    }
 }
 
 /// Why settings cannot make a paywall.
@@ -279,6 +353,12 @@ impl Config {
         self
     }
 
+    /// Also offers the `channel` scheme on `terms.network`.
+    pub fn channel(mut self, terms: ChannelTerms) -> Self {
+        self.channels.push(terms);
+        self
+    }
+
     /// Also prices `route` (after those already there).
     pub fn route(mut self, route: Route) -> Self {
         self.routes.push(route);
@@ -294,6 +374,14 @@ impl Config {
             return Err(ConfigError::NoRoute);
         }
         let assets = self.assets.iter().map(resolve_asset).collect::<Result<Vec<_>, _>>()?;
+        for terms in &self.channels {
+            if !assets.iter().any(|asset| asset.network == terms.network) {
+                return Err(ConfigError::Asset {
+                    network: terms.network.clone(),
+                    why: "a [[channel]] needs an [[asset]] on its network".to_owned(),
+                });
+            }
+        }
         let default_timeout = self.max_timeout_seconds.unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS);
         let mut routes = Vec::with_capacity(self.routes.len());
         for route in self.routes {
@@ -334,6 +422,29 @@ impl Config {
                     ConfigError::Price { route: "[deferred] max_unsettled".to_owned(), source }
                 })?;
                 exposure_limits.push(limit);
+                if let Some(terms) = self.channels.iter().find(|terms| terms.network == asset.network) {
+                    let min_deposit = terms.min_deposit.to_atomic(asset.decimals).map_err(|source| {
+                        ConfigError::Price { route: "[[channel]] min_deposit".to_owned(), source }
+                    })?;
+                    let extra = ChannelExtra {
+                        payment_channel: terms.payment_channel,
+                        name: CHANNEL_DOMAIN_NAME.to_owned(),
+                        version: CHANNEL_DOMAIN_VERSION.to_owned(),
+                        min_deposit: min_deposit.to_string(),
+                        min_challenge_period: terms.min_challenge_seconds,
+                        min_expiry_seconds: terms.min_expiry_seconds,
+                    };
+                    accepts.push(v2::PaymentRequirements {
+                        scheme: channel::SCHEME.to_owned(),
+                        network: asset.network.clone(),
+                        amount: amount.to_string(),
+                        asset: asset.address.to_checksum(None),
+                        pay_to: pay_to.to_checksum(None),
+                        max_timeout_seconds,
+                        extra: serde_json::to_value(&extra).ok(),
+                    });
+                    exposure_limits.push(U256::ZERO);
+                }
             }
             routes.push(PricedRoute {
                 pattern,
@@ -405,13 +516,17 @@ impl PricedRoute {
         index.and_then(|i| self.exposure_limits.get(i).copied()).unwrap_or(U256::ZERO)
     }
 
-    /// Its requirements in v1's shape for the resource at `url`: those on networks with a v1 name.
+    /// Its requirements in v1's shape for the resource at `url`: `exact` on networks with a v1 name (the
+    /// `channel` scheme is v2 only).
     pub fn accepts_v1(&self, url: &str) -> Vec<v1::PaymentRequirements> {
         self.accepts.iter().filter_map(|r| self.in_v1(r, url)).collect()
     }
 
-    /// `requirement` (one of [`Self::accepts`]) in v1's shape, if its network has a v1 name.
+    /// `requirement` (one of [`Self::accepts`]) in v1's shape, if it is `exact` and its network has a v1 name.
     pub fn in_v1(&self, requirement: &v2::PaymentRequirements, url: &str) -> Option<v1::PaymentRequirements> {
+        if requirement.scheme != "exact" {
+            return None;
+        }
         let name = network::v1_name(chain_id_of(&requirement.network)?)?;
         Some(v1::PaymentRequirements {
             scheme: requirement.scheme.clone(),

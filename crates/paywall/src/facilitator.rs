@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use x402_protocol::channel::{ChannelReceipt, VoucherRequest};
 use x402_protocol::facilitator::{SettleResponse, VerifyResponse};
 
 /// A boxed future, as the trait's methods return them.
@@ -33,6 +34,9 @@ pub enum FacilitatorError {
     /// It could not decide now (chain or store unavailable, queue full).
     #[error("the facilitator cannot decide now: {0}")]
     Unavailable(String),
+    /// It does not do this.
+    #[error("the facilitator does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// Verifies and settles payments: `request` is the facilitator body `{x402Version, paymentPayload,
@@ -43,6 +47,15 @@ pub trait Facilitator: Send + Sync + 'static {
     fn verify(&self, request: Value) -> BoxFuture<'_, Result<VerifyResponse, FacilitatorError>>;
     /// `POST /settle`.
     fn settle(&self, request: Value) -> BoxFuture<'_, Result<SettleResponse, FacilitatorError>>;
+    /// `POST /channels/vouchers` (this project's facilitator): takes a `channel` voucher, stored before the
+    /// answer. A facilitator without the scheme answers [`FacilitatorError::Unsupported`].
+    fn accept_voucher(
+        &self,
+        request: VoucherRequest,
+    ) -> BoxFuture<'_, Result<ChannelReceipt, FacilitatorError>> {
+        let _ = request;
+        Box::pin(async { Err(FacilitatorError::Unsupported("the channel scheme")) })
+    }
 }
 
 /// A facilitator behind a URL.
@@ -124,6 +137,21 @@ impl Facilitator for HttpFacilitator {
     fn settle(&self, request: Value) -> BoxFuture<'_, Result<SettleResponse, FacilitatorError>> {
         Box::pin(self.post("settle", request, self.settle_timeout))
     }
+
+    fn accept_voucher(
+        &self,
+        request: VoucherRequest,
+    ) -> BoxFuture<'_, Result<ChannelReceipt, FacilitatorError>> {
+        Box::pin(async move {
+            let body = serde_json::to_value(&request).map_err(FacilitatorError::Answer)?;
+            let receipt: ChannelReceipt = self.post("channels/vouchers", body, self.verify_timeout).await?;
+            // 503 comes with a receipt whose reason is `unavailable`: no verdict.
+            if receipt.error_reason.as_deref() == Some("unavailable") {
+                return Err(FacilitatorError::Unavailable(receipt.error_message.unwrap_or_default()));
+            }
+            Ok(receipt)
+        })
+    }
 }
 
 /// This project's facilitator in the same process: no network hop, the same checks and batches.
@@ -136,6 +164,7 @@ mod in_process {
     use serde::Deserialize;
     use serde_json::Value;
     use x402_facilitator::service::Answer;
+    use x402_protocol::channel::{ChannelReceipt, VoucherRequest};
     use x402_protocol::facilitator::{PaymentRequest, SettleResponse, VerifyResponse};
 
     use super::{BoxFuture, Facilitator, FacilitatorError, InProcess};
@@ -185,6 +214,15 @@ mod in_process {
                     }),
                 }
             })
+        }
+
+        fn accept_voucher(
+            &self,
+            request: VoucherRequest,
+        ) -> BoxFuture<'_, Result<ChannelReceipt, FacilitatorError>> {
+            Box::pin(
+                async move { verdict(self.0.accept_voucher(&request).await, |b| b.error_message.clone()) },
+            )
         }
     }
 }

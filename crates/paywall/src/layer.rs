@@ -32,7 +32,7 @@ use crate::config::{Paywall, PricedRoute, SettleMode};
 use crate::deferred::{Exposure, Ticket};
 use crate::facilitator::{BoxFuture, Facilitator, FacilitatorError};
 use crate::metrics::{Metrics, Outcome};
-use crate::payment::{Carried, Payment, carried};
+use crate::payment::{Carried, Payment, Voucher, carried};
 use crate::replay::{Claim, Refused, Replay};
 
 /// Errors a response body may carry.
@@ -196,6 +196,37 @@ where
             return answer(Outcome::Unmatched, required(route, &url, StatusCode::PAYMENT_REQUIRED, why));
         }
         Carried::Payment(payment) => payment,
+        Carried::Voucher(voucher) => {
+            let Voucher { request: question, requirement } = *voucher;
+            let receipt = match shared.facilitator.accept_voucher(question).await {
+                Ok(receipt) => receipt,
+                Err(err) => return answer(Outcome::Unavailable, facilitator_down(&err)),
+            };
+            if !receipt.success {
+                let reason = receipt.error_reason.as_deref().unwrap_or("invalid_channel_voucher");
+                let why = match &receipt.error_message {
+                    Some(message) => format!("{reason}: {message}"),
+                    None => reason.to_owned(),
+                };
+                let mut refused = required(route, &url, StatusCode::PAYMENT_REQUIRED, &why);
+                if let Some(header) = header_of(&receipt) {
+                    refused.headers_mut().insert(PAYMENT_RESPONSE, header);
+                }
+                return answer(Outcome::ChannelRefused, refused);
+            }
+            // The voucher is stored: the request is paid for whatever the handler answers.
+            request.extensions_mut().insert(Paid {
+                payer: receipt.payer.clone().unwrap_or_default(),
+                amount: receipt.charged.clone(),
+                requirement,
+            });
+            let mut response = inner.call(request).await?.map(boxed);
+            if let Some(header) = header_of(&receipt) {
+                response.headers_mut().insert(PAYMENT_RESPONSE, header);
+            }
+            private(response.headers_mut());
+            return answer(Outcome::ChannelPaid, response);
+        }
     };
     let digest = alloy_primitives::keccak256(payment.request.to_string());
     let claim = match shared.replay.claim(payment.key, digest, unix_now()) {

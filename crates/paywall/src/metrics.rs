@@ -29,9 +29,13 @@ pub enum Outcome {
     Unavailable,
     /// Verified and served; settling in the background.
     Deferred,
+    /// Paid with a channel voucher and served.
+    ChannelPaid,
+    /// A channel voucher refused: 402.
+    ChannelRefused,
 }
 
-const OUTCOMES: [(Outcome, &str); 11] = [
+const OUTCOMES: [(Outcome, &str); 13] = [
     (Outcome::Free, "free"),
     (Outcome::Required, "payment_required"),
     (Outcome::Malformed, "malformed"),
@@ -43,6 +47,8 @@ const OUTCOMES: [(Outcome, &str); 11] = [
     (Outcome::HandlerFailed, "handler_failed"),
     (Outcome::Unavailable, "unavailable"),
     (Outcome::Deferred, "deferred"),
+    (Outcome::ChannelPaid, "channel_paid"),
+    (Outcome::ChannelRefused, "channel_refused"),
 ];
 
 /// Upper bounds of the settlement time histogram, in seconds.

@@ -4,6 +4,7 @@
 use alloy_primitives::{Address, B256};
 use http::HeaderMap;
 use serde_json::{Value, json};
+use x402_protocol::channel::{self, ChannelExtra, ChannelPayload, VoucherRequest};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::headers::{self, PAYMENT_SIGNATURE, X_PAYMENT};
 use x402_protocol::{v1, v2};
@@ -50,6 +51,17 @@ pub enum Carried {
     Unmatched(&'static str),
     /// A payment for one of the route's requirements.
     Payment(Box<Payment>),
+    /// A `channel` voucher for one of the route's `channel` requirements.
+    Voucher(Box<Voucher>),
+}
+
+/// A voucher that matches one of the route's `channel` requirements.
+#[derive(Clone, Debug)]
+pub struct Voucher {
+    /// The question for the facilitator's desk.
+    pub request: VoucherRequest,
+    /// The requirement it pays.
+    pub requirement: v2::PaymentRequirements,
 }
 
 /// Reads the payment of a request to `path` priced by `route`; `url` is the resource's URL as its 402 names it.
@@ -94,6 +106,9 @@ fn from_v2(header: &str, route: &PricedRoute, path: &str) -> Carried {
     else {
         return Carried::Unmatched("the payment accepts requirements this route does not offer");
     };
+    if offered.scheme == channel::SCHEME {
+        return voucher(offered, &payload.payload);
+    }
     let request = json!({"x402Version": 2, "paymentPayload": raw, "paymentRequirements": offered});
     finish(2, request, &payload.payload, offered.clone())
 }
@@ -118,6 +133,28 @@ fn from_v1(header: &str, route: &PricedRoute, url: &str) -> Carried {
     };
     let request = json!({"x402Version": 1, "paymentPayload": raw, "paymentRequirements": offer});
     finish(1, request, &payload.payload, twin.clone())
+}
+
+fn voucher(offered: &v2::PaymentRequirements, payload: &Value) -> Carried {
+    let voucher: ChannelPayload = match serde_json::from_value(payload.clone()) {
+        Ok(voucher) => voucher,
+        Err(err) => return Carried::Malformed(format!("the payload is not a channel voucher: {err}")),
+    };
+    let extra = offered.extra.clone().map(serde_json::from_value::<ChannelExtra>);
+    let (Some(Ok(extra)), Ok(asset), Ok(pay_to)) =
+        (extra, offered.asset.parse::<Address>(), offered.pay_to.parse::<Address>())
+    else {
+        return Carried::Unmatched("the route's channel requirement is not an EVM one");
+    };
+    let request = VoucherRequest {
+        network: offered.network.clone(),
+        extra,
+        asset,
+        pay_to,
+        price: offered.amount.clone(),
+        voucher,
+    };
+    Carried::Voucher(Box::new(Voucher { request, requirement: offered.clone() }))
 }
 
 fn finish(version: u8, request: Value, payload: &Value, requirement: v2::PaymentRequirements) -> Carried {
