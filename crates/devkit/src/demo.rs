@@ -163,6 +163,18 @@ impl Demo {
         deposit: U256,
         challenge: u64,
     ) -> Result<B256, DemoError> {
+        self.open_channel_for(payer, recipient, deposit, challenge, 60).await
+    }
+
+    /// [`Self::open_channel`], the channel expiring `lifetime` seconds from now.
+    pub async fn open_channel_for(
+        &self,
+        payer: Address,
+        recipient: Address,
+        deposit: U256,
+        challenge: u64,
+        lifetime: u64,
+    ) -> Result<B256, DemoError> {
         let token = TestStablecoin::new(self.token.address, &self.provider);
         self.mined(
             "approve",
@@ -171,7 +183,7 @@ impl Demo {
         .await?;
         let channels = PaymentChannel::new(self.contracts.payment_channel, &self.provider);
         let salt = keccak256((self.now().await?).to_be_bytes());
-        let expires_at = U256::from(self.now().await? + 60);
+        let expires_at = U256::from(self.now().await? + lifetime);
         self.mined(
             "openChannel",
             channels

@@ -21,9 +21,16 @@ pub struct FacilitatorProc {
 
 impl FacilitatorProc {
     /// Starts `x402 facilitator` for `net`'s deployment, settling for the demo merchant, with `extra` arguments and
-    /// `env` variables.
+    /// `env` variables; on a free port unless `extra` has `--listen ADDR`.
     pub fn start(net: &Net, data_dir: &Path, log: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let listen = format!("127.0.0.1:{}", free_port());
+        let given = extra.iter().position(|a| *a == "--listen").and_then(|at| extra.get(at + 1));
+        let listen = given.map_or_else(|| format!("127.0.0.1:{}", free_port()), |addr| (*addr).to_owned());
+        let extra: Vec<&str> = match extra.iter().position(|a| *a == "--listen") {
+            Some(at) => {
+                extra.iter().enumerate().filter(|(i, _)| *i != at && *i != at + 1).map(|(_, a)| *a).collect()
+            }
+            None => extra.to_vec(),
+        };
         let network = format!("local={}", net.anvil.endpoint());
         let dir = net.scratch.dir().to_str().unwrap().to_owned();
         let merchant = net.keys[MERCHANT].address().to_string();
@@ -44,7 +51,7 @@ impl FacilitatorProc {
         if !extra.iter().any(|a| a.starts_with("--merchant") || *a == "--any-merchant") {
             args.extend(["--merchant", &merchant]);
         }
-        args.extend(extra);
+        args.extend(&extra);
         let mut command = x402(&args, Some(&key_hex(&net.anvil, KEEPER)));
         command.env_remove("X402_FACILITATOR_API_KEY");
         for (name, value) in env {

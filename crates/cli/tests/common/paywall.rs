@@ -31,17 +31,26 @@ pub fn demo_asset(net: &Net) -> Asset {
     Asset::token(&format!("eip155:{}", net.demo.chain_id), token.address, &token.name, &token.version, 6)
 }
 
+/// The app's prices: `GET /weather` 1500 units, `POST /report` $0.01 settled before, `GET /broken` 700 units.
+pub fn app_config(net: &Net) -> Config {
+    Config::default()
+        .pay_to(net.keys[MERCHANT].address())
+        .asset(demo_asset(net))
+        .route(
+            Route::new("GET /weather", Price::parse(&WEATHER_PRICE.to_string()).unwrap())
+                .description("Weather"),
+        )
+        .route(Route::new("POST /report", Price::parse("$0.01").unwrap()).settle(SettleMode::Before))
+        .route(Route::new("GET /broken", Price::parse("700").unwrap()))
+}
+
 impl App {
     pub async fn start(net: &Net, facilitator: impl Facilitator) -> Self {
-        let config = Config::default()
-            .pay_to(net.keys[MERCHANT].address())
-            .asset(demo_asset(net))
-            .route(
-                Route::new("GET /weather", Price::parse(&WEATHER_PRICE.to_string()).unwrap())
-                    .description("Weather"),
-            )
-            .route(Route::new("POST /report", Price::parse("$0.01").unwrap()).settle(SettleMode::Before))
-            .route(Route::new("GET /broken", Price::parse("700").unwrap()));
+        Self::start_config(app_config(net), facilitator).await
+    }
+
+    /// The app priced by `config` (which must price its routes).
+    pub async fn start_config(config: Config, facilitator: impl Facilitator) -> Self {
         let served = Arc::new(AtomicUsize::new(0));
         let count = |served: &Arc<AtomicUsize>| {
             let served = served.clone();

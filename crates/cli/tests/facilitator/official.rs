@@ -39,9 +39,14 @@ async fn the_official_facilitator_client_gets_every_answer_and_the_chain_agrees(
     });
     let out = node("facilitator-client.mjs", &[&config.to_string()]);
 
-    // /supported: exact on eip155:31337 (no v1 name for a 31337 chain), the extension, the signer.
+    // /supported: exact and channel on eip155:31337 (no v1 name for a 31337 chain), the extension, the signer.
     let supported = &out["supported"];
-    assert_eq!(supported["kinds"], json!([{"x402Version": 2, "scheme": "exact", "network": "eip155:31337"}]));
+    let channels = net.demo.contracts.payment_channel.to_checksum(None);
+    assert_eq!(
+        supported["kinds"],
+        json!([{"x402Version": 2, "scheme": "exact", "network": "eip155:31337"},
+               {"x402Version": 2, "scheme": "channel", "network": "eip155:31337", "extra": {"paymentChannel": channels}}])
+    );
     assert_eq!(supported["extensions"], json!(["payment-identifier"]));
     assert_eq!(supported["signers"]["eip155:*"], json!([net.keys[KEEPER].address().to_checksum(None)]));
 

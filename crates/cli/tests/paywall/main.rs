@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod channels;
 mod deferred;
 mod layer;
 mod proxy;
