@@ -1,9 +1,11 @@
 //! The paywall's cost, side by side in one run on one anvil: the same axum handler unpaid, paid with settlement
-//! after the handler, and paid deferred, both through this project's facilitator in the same process (the keeper
-//! engine, as `x402 facilitator` runs it). For each, requests per second and latency p50/p99 at 1, 8, 32 and 64
+//! after the handler, paid deferred, and paid with a `channel` voucher, all through this project's facilitator in
+//! the same process (the keeper engine, as `x402 facilitator` runs it). For each, requests per second and latency p50/p99 at 1, 8, 32 and 64
 //! concurrent callers on loopback (closed loop: each caller sends its next request when the last is answered), the
 //! latency added over the unpaid handler, throughput as a share of the unpaid one, and gas per settled payment
-//! against a standalone `transferWithAuthorization`.
+//! against a standalone `transferWithAuthorization`. Channel callers each pay through their own channel (opened
+//! before the phase); after the phase the merchant claims every channel's last voucher in one `claimBatch`, whose
+//! gas is spread over the phase's requests.
 //!
 //! Every paid request carries a distinct payment signed before its phase starts (the client's signing is not
 //! measured). Run with `cargo bench -p x402-cli --bench paywall` (release build; about two minutes; needs
@@ -22,6 +24,7 @@ use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use axum::routing::get;
 use tokio::sync::Mutex;
+use x402_bindings::{IPaymentChannel, PaymentChannel};
 use x402_cli::deployer::deploy;
 use x402_cli::keeper_settings::{contracts_of, settings_from_record};
 use x402_client::offer::{self, Candidate};
@@ -31,7 +34,7 @@ use x402_facilitator::engine::{Engine, Engines};
 use x402_facilitator::{Facilitator, settings};
 use x402_keeper::config::{FileSettings, Job, Merchants};
 use x402_keeper::daemon;
-use x402_paywall::config::{Asset, Config, DeferredLimits, Route, SettleMode};
+use x402_paywall::config::{Asset, ChannelTerms, Config, DeferredLimits, Route, SettleMode};
 use x402_paywall::facilitator::InProcess;
 use x402_paywall::{PaywallLayer, Price};
 use x402_protocol::v2;
@@ -99,6 +102,35 @@ async fn closed_loop(
                         Err(_) => (false, None),
                     };
                     samples.push(Sample { latency: sent.elapsed(), ok, tx });
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.unwrap());
+    }
+    (samples, started.elapsed())
+}
+
+/// Each lane's requests (its payment headers in order) to `url`, one caller per lane.
+async fn lanes_loop(client: &reqwest::Client, url: &str, lanes: Vec<Vec<String>>) -> (Vec<Sample>, Duration) {
+    let started = Instant::now();
+    let workers: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| {
+            let (client, url) = (client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(lane.len());
+                for header in lane {
+                    let sent = Instant::now();
+                    let response = client.get(&url).header("PAYMENT-SIGNATURE", header).send().await;
+                    let ok = match response {
+                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    samples.push(Sample { latency: sent.elapsed(), ok, tx: None });
                 }
                 samples
             })
@@ -190,12 +222,22 @@ async fn main() {
     .route(Route::new("GET /after", Price::parse(&PRICE.to_string()).unwrap()))
     .route(
         Route::new("GET /deferred", Price::parse(&PRICE.to_string()).unwrap()).settle(SettleMode::Deferred),
+    )
+    .route(Route::new("GET /channel", Price::parse(&PRICE.to_string()).unwrap()))
+    .channel(
+        ChannelTerms::new(&network, demo.contracts.payment_channel)
+            .min_deposit(Price::parse(&PRICE.to_string()).unwrap())
+            .minimums(3600, 600),
     );
     let layer = PaywallLayer::new(config.build().unwrap(), InProcess(facilitator));
     let metrics = layer.metrics();
     let bare = serve(axum::Router::new().route("/free", get(handler))).await;
     let paid = serve(
-        axum::Router::new().route("/after", get(handler)).route("/deferred", get(handler)).layer(layer),
+        axum::Router::new()
+            .route("/after", get(handler))
+            .route("/deferred", get(handler))
+            .route("/channel", get(handler))
+            .layer(layer),
     )
     .await;
     let client = reqwest::Client::builder()
@@ -207,6 +249,13 @@ async fn main() {
     let standalone = demo.standalone_transfer_gas(keys[0].address(), &keys[1], merchant).await.unwrap();
     let (after_offer, after_resource) = offer_of(&client, &format!("{paid}/after")).await;
     let (deferred_offer, deferred_resource) = offer_of(&client, &format!("{paid}/deferred")).await;
+    let channel_requirement = {
+        let response = client.get(format!("{paid}/channel")).send().await.unwrap();
+        let offer = offer::read(&response.headers().clone(), &response.bytes().await.unwrap()).unwrap();
+        offer.candidates.into_iter().find(|c| c.requirement.scheme == "channel").unwrap().requirement
+    };
+    let voucher_domain = x402_bindings::voucher::domain(demo.chain_id, demo.contracts.payment_channel);
+    let channels = PaymentChannel::new(demo.contracts.payment_channel, &demo.provider);
 
     println!("paywall benchmark: one axum handler on loopback, {} payers, automine anvil", payers.len());
     println!("standalone transferWithAuthorization: {standalone} gas");
@@ -271,6 +320,36 @@ async fn main() {
             "every deferred payment settled"
         );
         row("deferred", &deferred, deferred_took, None);
+
+        // Channel: one channel per caller, its vouchers signed before the phase.
+        let per_lane = (3000 / scale).div_ceil(concurrency);
+        let mut lanes = Vec::with_capacity(concurrency);
+        let mut last = Vec::with_capacity(concurrency);
+        for lane in 0..concurrency {
+            let payer = &payers[lane % payers.len()];
+            let deposit = U256::from(PRICE * per_lane as u64);
+            let id = demo.open_channel_for(payer.address(), merchant, deposit, 3600, 7200).await.unwrap();
+            let mut headers = Vec::with_capacity(per_lane);
+            for n in 1..=per_lane as u64 {
+                let amount = U256::from(PRICE * n);
+                let signature =
+                    x402_bindings::voucher::sign(payer, &voucher_domain, id, amount).await.unwrap();
+                let payload = serde_json::json!({"x402Version": 2, "accepted": channel_requirement,
+                    "payload": {"channelId": id, "amount": amount.to_string(), "signature": signature}});
+                headers.push(x402_protocol::headers::encode(&payload).unwrap());
+                if n == per_lane as u64 {
+                    last.push(IPaymentChannel::VoucherClaim { channelId: id, amount, signature });
+                }
+            }
+            lanes.push(headers);
+        }
+        let (channel, channel_took) = lanes_loop(&client, &format!("{paid}/channel"), lanes).await;
+        assert!(channel.iter().all(|s| s.ok), "every voucher was taken");
+        let receipt =
+            channels.claimBatch(last).from(merchant).send().await.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status());
+        let per_request = receipt.gas_used as f64 / channel.len() as f64;
+        row("channel", &channel, channel_took, Some((per_request, per_request / standalone as f64)));
     }
     println!();
     println!(
@@ -278,5 +357,8 @@ async fn main() {
     );
     println!(
         "unpaid req/s. Deferred payments all settled after each phase (checked against the merchant's balance)."
+    );
+    println!(
+        "Channel gas: one claimBatch of every caller's last voucher after the phase, over the phase's requests."
     );
 }

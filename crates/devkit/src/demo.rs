@@ -182,7 +182,13 @@ impl Demo {
         )
         .await?;
         let channels = PaymentChannel::new(self.contracts.payment_channel, &self.provider);
-        let salt = keccak256((self.now().await?).to_be_bytes());
+        // The payer's transaction count makes the salt unique, also for two channels opened in one second.
+        let sent = self
+            .provider
+            .get_transaction_count(payer)
+            .await
+            .map_err(|e| DemoError(format!("getTransactionCount: {e}")))?;
+        let salt = keccak256([self.now().await?.to_be_bytes(), sent.to_be_bytes()].concat());
         let expires_at = U256::from(self.now().await? + lifetime);
         self.mined(
             "openChannel",

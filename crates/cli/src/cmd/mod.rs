@@ -1,5 +1,6 @@
 //! The command line: one `Args` struct per subcommand, each with a `run` method.
 
+mod channel;
 mod deploy;
 mod devnet;
 mod enqueue;
@@ -72,6 +73,12 @@ enum Command {
     /// period). Exit codes: 0 served, 1 error, 3 refused by the policy (nothing paid), 4 payment refused by the
     /// server, 5 an HTTP error answer.
     Pay(pay::PayArgs),
+    /// Open, show or close a payment channel for paying per request with vouchers (the channel scheme).
+    ///
+    /// `open URL --deposit $5` opens a channel that meets the URL's channel offer (approve, then openChannel, from
+    /// the payer's key); `x402 pay URL --channel ID` then pays with vouchers. `close` starts a unilateral close, and
+    /// once the challenge period is over, finalizes it.
+    Channel(channel::ChannelArgs),
     /// Put a paywall in front of an HTTP API: priced routes answer 402 until paid, then are forwarded.
     ///
     /// Prices per route come from a TOML file (--config, see docs/server.md); payments are verified and settled by
@@ -94,6 +101,7 @@ impl Cli {
             Command::Enqueue(args) => args.run().await,
             Command::Payment(args) => args.run().await,
             Command::Pay(args) => args.run().await,
+            Command::Channel(args) => args.run().await,
             Command::Proxy(args) => args.run().await,
             Command::Devnet(args) => args.run().await,
         }

@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{Provider, ProviderBuilder};
 use eyre::{WrapErr, bail};
 use reqwest::Method;
+use x402_bindings::{ChannelStatus, PaymentChannel};
 use x402_client::client::{Outcome, Payment};
-use x402_client::{Budget, Client, ClientError, Policy, Quote};
+use x402_client::{Budget, Channel, Client, ClientError, Policy, Quote};
+use x402_protocol::channel::ChannelExtra;
 use x402_protocol::price::Price;
 
 use crate::keys;
@@ -71,6 +74,13 @@ pub(crate) struct PayArgs {
     /// key comes from X402_PRIVATE_KEY.
     #[arg(long)]
     keystore: Option<PathBuf>,
+    /// Pay with vouchers on this payment channel of the payer (see `x402 channel open`) when the server offers the
+    /// channel scheme; its state is read from --rpc-url.
+    #[arg(long, requires = "rpc_url")]
+    channel: Option<B256>,
+    /// JSON-RPC endpoint of the channel's chain.
+    #[arg(long, env = "ETH_RPC_URL")]
+    rpc_url: Option<String>,
 }
 
 fn parse_asset(text: &str) -> Result<(u64, Address), String> {
@@ -109,6 +119,10 @@ impl PayArgs {
             };
             client = client.budget(budget);
         }
+        if let Some(id) = self.channel {
+            let channel = self.channel_of(&client, id).await?;
+            client = client.channel(channel);
+        }
         let request = self.request(&client)?;
         if self.dry_run {
             return self.quote(&client, request).await;
@@ -140,6 +154,55 @@ impl PayArgs {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The payer's channel `id`, as the chain has it, for the channel offer of the URL's 402.
+    async fn channel_of(
+        &self,
+        client: &Client<alloy::signers::local::PrivateKeySigner>,
+        id: B256,
+    ) -> eyre::Result<Channel> {
+        let Quote::Priced { offer, .. } = client.quote(self.request(client)?).await? else {
+            bail!("{} asks for no payment", self.url);
+        };
+        let candidate = offer
+            .candidates
+            .iter()
+            .find(|c| c.requirement.scheme == x402_protocol::channel::SCHEME)
+            .ok_or_else(|| eyre::eyre!("{} does not offer the channel scheme", self.url))?;
+        let extra: ChannelExtra =
+            serde_json::from_value(candidate.requirement.extra.clone().unwrap_or_default())
+                .wrap_err("the channel offer's extra is not the channel scheme's")?;
+        let chain_id =
+            candidate.chain_id.ok_or_else(|| eyre::eyre!("the channel offer is not on an EVM chain"))?;
+        let url = self.rpc_url.as_deref().unwrap_or_default();
+        let provider =
+            ProviderBuilder::new().connect_http(url.parse().wrap_err_with(|| format!("{url} is not a URL"))?);
+        let on = provider.get_chain_id().await.wrap_err("cannot reach the RPC endpoint")?;
+        if on != chain_id {
+            bail!("the offer is on chain {chain_id}, --rpc-url on chain {on}");
+        }
+        let state = PaymentChannel::new(extra.payment_channel, &provider)
+            .getChannel(id)
+            .call()
+            .await
+            .wrap_err("cannot read the channel")?;
+        if state.status != ChannelStatus::Open as u8 {
+            bail!("channel {id} is not open on {}", extra.payment_channel);
+        }
+        if state.payer != client.address() {
+            bail!("channel {id} is paid by {}, not by this key ({})", state.payer, client.address());
+        }
+        // What the server took is at least what was claimed; a refused voucher tells the rest.
+        Ok(Channel::new(
+            chain_id,
+            extra.payment_channel,
+            id,
+            state.recipient,
+            state.token,
+            U256::from(state.deposit),
+            U256::from(state.claimed),
+        ))
     }
 
     fn request(
@@ -253,6 +316,21 @@ fn describe(payment: &Payment) {
         "paid {} of {} on {} to {} from {}",
         payment.amount, r.asset, payment.network, r.pay_to, payment.payer
     );
+    if let Some(receipt) = &payment.channel {
+        match receipt.error_reason.as_deref() {
+            None => eprintln!(
+                "paid by voucher on channel {}: {} taken in all, {} of the deposit left",
+                receipt.channel_id, receipt.cumulative, receipt.remaining
+            ),
+            Some(reason) => eprintln!(
+                "voucher refused: {reason}{} ({} taken on channel {})",
+                receipt.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(),
+                receipt.cumulative,
+                receipt.channel_id
+            ),
+        }
+        return;
+    }
     match &payment.receipt {
         Some(receipt) if receipt.success => {
             eprintln!("settled: transaction {} on {}", receipt.transaction, receipt.network)

@@ -294,3 +294,94 @@ async fn requests_are_paid_with_vouchers_checked_without_the_chain_and_claimed_b
     );
     drop(facilitator);
 }
+
+/// `x402` run to the end in a blocking thread (the app it talks to runs on this test's runtime).
+async fn x402_run(args: Vec<String>, key: String) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = crate::common::run(crate::common::x402(&args, Some(&key)));
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x402_channel_opens_from_the_offer_and_x402_pay_pays_through_it_until_closed() {
+    let net = net(anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    net.demo.approve_claim_operator(merchant, net.keys[KEEPER].address()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut facilitator = start_facilitator(&net, data.path(), &listen);
+    facilitator.wait_ready().await;
+    let app = app(&net, &facilitator).await;
+    let weather = format!("{}/weather", app.url);
+    let key = crate::common::key_hex(&net.anvil, 2);
+    let rpc = net.anvil.endpoint();
+    let channels = net.demo.contracts.payment_channel.to_string();
+    let asset = format!("{}:{}", net.demo.chain_id, net.demo.token.address);
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+
+    // Below the offer's minimum deposit or challenge period: refused before anything is sent.
+    let (code, _, err) =
+        x402_run(args(&["channel", "open", &weather, "--deposit", "$0.50", "--rpc-url", &rpc]), key.clone())
+            .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("at least 1000000 units"), "{err}");
+    let too_short = ["channel", "open", &weather, "--deposit", "$2", "--challenge", "900", "--rpc-url", &rpc];
+    let (code, _, err) = x402_run(args(&too_short), key.clone()).await;
+    assert!(code == 1 && err.contains("at least 1800 s"), "{err}");
+
+    // Opened from the offer; x402 pay pays through it, the receipts counting up.
+    let (code, out, err) =
+        x402_run(args(&["channel", "open", &weather, "--deposit", "$2", "--rpc-url", &rpc]), key.clone())
+            .await;
+    assert_eq!(code, 0, "{err}");
+    let id = out.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(out.starts_with("opened channel 0x") && out.contains("--channel"), "{out}");
+    let pay = args(&["pay", &weather, "--channel", &id, "--rpc-url", &rpc, "--allow-asset", &asset]);
+    for n in 1..=2u64 {
+        let (code, out, err) = x402_run(pay.clone(), key.clone()).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("sunny"), "{out}");
+        // Each run starts from the chain's claimed (zero), so the second learns the server's total first.
+        assert!(err.contains(&format!("{} taken in all", n * WEATHER_PRICE)), "{err}");
+    }
+    assert_eq!(app.served(), 2);
+    let status = args(&["channel", "status", &id, "--payment-channel", &channels, "--rpc-url", &rpc]);
+    let (code, out, _) = x402_run(status.clone(), key.clone()).await;
+    assert!(code == 0 && out.contains(": open") && out.contains("deposit 2000000, claimed 0"), "{out}");
+
+    // Closed: x402 pay no longer uses the channel (the server's refusal of a closing channel is tested above);
+    // after the challenge period the close is finalized and the deposit less the claimed vouchers comes back.
+    let close = args(&["channel", "close", &id, "--payment-channel", &channels, "--rpc-url", &rpc]);
+    let (code, out, err) = x402_run(close.clone(), key.clone()).await;
+    assert!(code == 0 && out.contains("close started"), "{out}{err}");
+    let (code, _, err) = x402_run(close.clone(), key.clone()).await;
+    assert!(code == 1 && err.contains("finalize after it"), "{err}");
+    let (code, _, err) = x402_run(pay.clone(), key.clone()).await;
+    assert!(code == 1 && err.contains("is not open"), "{err}");
+    assert_eq!(app.served(), 2);
+    wait_until("the keeper's claim", || async {
+        net.demo.channel(id.parse().unwrap()).await.unwrap().1 >= units(2 * WEATHER_PRICE)
+    })
+    .await;
+    net.demo.advance(7 * 86_400 + 1801).await.unwrap();
+    let payer = net.keys[2].address();
+    let before = net.demo.balance(payer).await.unwrap();
+    let (code, out, err) = x402_run(close, key.clone()).await;
+    if code != 0 {
+        // The keeper may have finalized it first (anyone may).
+        assert!(err.contains("closed already") || out.contains("closed already"), "{out}{err}");
+    }
+    wait_until("the close to be final", || async {
+        net.demo.channel(id.parse().unwrap()).await.unwrap().0 == 3
+    })
+    .await;
+    let (_, claimed) = net.demo.channel(id.parse().unwrap()).await.unwrap();
+    let refunded = net.demo.balance(payer).await.unwrap() - before;
+    assert_eq!(claimed + refunded, units(2 * USDC), "claimed {claimed}, refunded {refunded}");
+    drop(facilitator);
+}
