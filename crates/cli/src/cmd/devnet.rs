@@ -158,6 +158,7 @@ impl DevnetArgs {
             token: (token.address, token.name.clone(), token.version.clone()),
             merchant,
             agent,
+            demo: &world.demo,
             listen: self.paid_api_listen,
         };
         let agent_paid = demo.run().await?;
@@ -170,9 +171,9 @@ impl DevnetArgs {
         // What the merchant must hold: every settled payment, the reference transfer and the channel claim; its
         // subscription income is credited in the contract (pull), not transferred.
         let merchant_balance = world.demo.balance(merchant).await?;
-        let expected = paid.value + U256::from(25 * USDC);
+        let expected = paid.value + U256::from(25 * USDC) + agent_paid.channel_claimed;
         say(format!(
-            "summary     merchant holds {} units (payments, reference transfer, channel claim; expected {expected}); \
+            "summary     merchant holds {} units (payments, reference transfer, channel claims; expected {expected}); \
              {} subscription charges executed, exactly {} per subscription",
             merchant_balance,
             totals.charged,
@@ -353,10 +354,12 @@ impl DevnetArgs {
             ));
             if period == 1 {
                 world.demo.start_close(world.payers[0].address(), channel).await?;
-                say("channel     payer started a unilateral close; the keeper should claim the voucher");
+                say(
+                    "channel     payer started a unilateral close; the keeper claims any voucher not claimed yet",
+                );
                 wait_for(events, totals, |t| t.claims >= 1, "the voucher claim").await?;
                 say(format!(
-                    "channel     claimed {} USDC for the merchant",
+                    "channel     {} USDC claimed for the merchant",
                     world.demo.channel(channel).await?.1 / U256::from(USDC)
                 ));
             }
@@ -424,7 +427,8 @@ async fn register_voucher(world: &World<'_>, api: &str, channel: B256) -> eyre::
     let voucher = world.demo.voucher(world.payers[0], channel, U256::from(25 * USDC)).await?;
     let answer = post(api, "/vouchers", &voucher).await?;
     say(format!(
-        "voucher     25 USDC on the channel registered: {}",
+        "voucher     25 USDC on the channel registered (the keeper claims it: over its 1 USDC threshold, and the \
+         channel expires within the hour): {}",
         answer.1["message"].as_str().unwrap_or("?")
     ));
     Ok(())
