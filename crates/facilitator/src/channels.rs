@@ -7,9 +7,9 @@
 //! highest voucher and the running total are stored in the engine's store, where the keeper's channel job finds
 //! the voucher to claim, before the answer is given; concurrent vouchers share one disk commit (group commit).
 //!
-//! A contract-wallet payer's first voucher is checked by simulating the recipient's `claim` with it (the
-//! contract asks the wallet, ERC-1271); its later vouchers on the channel are taken without asking again, up to
-//! the deposit. One desk per network engine; it is the only writer of what it takes, so one process per store
+//! A contract-wallet payer's voucher is checked by simulating the recipient's `claim` with it (the contract asks
+//! the wallet, ERC-1271); when that voucher carries an ECDSA signature (the wallet's owner key), later vouchers
+//! signed by the same key are taken without asking the wallet again, up to the deposit; any other is simulated. One desk per network engine; it is the only writer of what it takes, so one process per store
 //! (the engine's rule) keeps "never more than the deposit" true.
 
 use std::collections::HashMap;
@@ -58,8 +58,9 @@ struct Entry {
     stored: U256,
     /// Its signature.
     signature: Bytes,
-    /// A contract-wallet payer's signatures were checked once by simulation.
-    wallet_checked: bool,
+    /// The key whose ECDSA signature a contract-wallet payer approved (checked once by simulation): its later
+    /// vouchers signed by that key are taken without asking the wallet again.
+    wallet_signer: Option<Address>,
     /// The store takes no more vouchers for it.
     refused: bool,
 }
@@ -188,7 +189,7 @@ impl Desk {
                 U256::ZERO,
             );
         };
-        let (view, charged, wallet_checked) = match self.entry(channel).await? {
+        let (view, charged, wallet_signer) = match self.entry(channel).await? {
             Some(seen) => seen,
             None => {
                 let message = format!("no channel {channel} on {}", self.payment_channel());
@@ -237,14 +238,17 @@ impl Desk {
             return refuse(ChannelReason::OverDeposit, message, charged, remaining);
         }
         let digest = Voucher { channelId: channel, amount }.eip712_signing_hash(&self.domain);
-        let by_payer = ecdsa_signer(&voucher.signature, digest) == Some(view.payer);
-        if !by_payer && !wallet_checked {
+        let signer = ecdsa_signer(&voucher.signature, digest);
+        let trusted = signer.is_some() && (signer == Some(view.payer) || signer == wallet_signer);
+        if !trusted {
             if !self.wallet_approves(channel, &view, amount, &voucher.signature).await? {
                 let message = format!("the voucher is not signed by the channel's payer {}", view.payer);
                 return refuse(ChannelReason::Signature, message, charged, remaining);
             }
-            if let Some(entry) = locked(&self.channels).get_mut(&channel) {
-                entry.wallet_checked = true;
+            if signer.is_some()
+                && let Some(entry) = locked(&self.channels).get_mut(&channel)
+            {
+                entry.wallet_signer = signer;
             }
         }
         // Taken in memory under the lock (a racing voucher for the same amount loses), then stored if it is the
@@ -355,11 +359,11 @@ impl Desk {
         }
     }
 
-    /// The channel as known (its state, what was taken, whether its wallet was checked), read from the chain
+    /// The channel as known (its state, what was taken, the key its wallet approved), read from the chain
     /// and the store the first time; `None` for an unknown channel.
-    async fn entry(&self, channel: B256) -> Result<Option<(View, U256, bool)>, DeskError> {
+    async fn entry(&self, channel: B256) -> Result<Option<(View, U256, Option<Address>)>, DeskError> {
         if let Some(entry) = locked(&self.channels).get(&channel) {
-            return Ok(Some((entry.view, entry.charged, entry.wallet_checked)));
+            return Ok(Some((entry.view, entry.charged, entry.wallet_signer)));
         }
         let Some(view) = self.read(channel).await? else { return Ok(None) };
         // What was taken before a restart is the stored voucher: the next must add the price to it.
@@ -384,10 +388,10 @@ impl Desk {
             charged,
             stored,
             signature,
-            wallet_checked: false,
+            wallet_signer: None,
             refused: false,
         });
-        Ok(Some((entry.view, entry.charged, entry.wallet_checked)))
+        Ok(Some((entry.view, entry.charged, entry.wallet_signer)))
     }
 
     async fn read(&self, channel: B256) -> Result<Option<View>, DeskError> {

@@ -38,10 +38,15 @@ fn start_facilitator(net: &Net, data: &std::path::Path, listen: &str) -> Facilit
 }
 
 async fn app(net: &Net, facilitator: &FacilitatorProc) -> App {
+    app_with(net, facilitator, 1800, 600).await
+}
+
+/// The app, taking channels with at least `challenge` seconds of challenge period expiring after `expiry` s.
+async fn app_with(net: &Net, facilitator: &FacilitatorProc, challenge: u64, expiry: u64) -> App {
     let network = demo_asset(net).network;
     let terms = ChannelTerms::new(&network, net.demo.contracts.payment_channel)
         .min_deposit(Price::parse("$1").unwrap())
-        .minimums(1800, 600);
+        .minimums(challenge, expiry);
     App::start_config(app_config(net).channel(terms), HttpFacilitator::new(&facilitator.url).unwrap()).await
 }
 
@@ -383,5 +388,44 @@ async fn x402_channel_opens_from_the_offer_and_x402_pay_pays_through_it_until_cl
     let (_, claimed) = net.demo.channel(id.parse().unwrap()).await.unwrap();
     let refunded = net.demo.balance(payer).await.unwrap() - before;
     assert_eq!(claimed + refunded, units(2 * USDC), "claimed {claimed}, refunded {refunded}");
+    drop(facilitator);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contract_wallet_payers_vouchers_are_checked_by_the_wallet_then_trusted_for_its_key_only() {
+    let net = net(anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut facilitator = start_facilitator(&net, data.path(), &listen);
+    facilitator.wait_ready().await;
+    // The wallet's channel expires in 60 s with a 900 s challenge period: the app takes that.
+    let app = app_with(&net, &facilitator, 900, 30).await;
+    let weather = format!("{}/weather", app.url);
+    let requirement = channel_requirement(&weather).await;
+    let owner = &net.keys[2];
+    let wallet = crate::common::keeper::contract_wallet(&net, owner.address()).await;
+    let (id, _) = crate::common::keeper::open_from_contract(&net, wallet, merchant, 0x1b).await;
+
+    // The owner's signature with a byte appended is no ECDSA signature: the wallet is asked (by simulating the
+    // merchant's claim), every time.
+    let mut first = net.demo.voucher(owner, id, units(WEATHER_PRICE)).await.unwrap();
+    first["signature"] = Value::String(format!("{}00", first["signature"].as_str().unwrap()));
+    let payload = json!({"x402Version": 2, "accepted": requirement, "payload": first});
+    let answer = pay_with(&weather, &headers::encode(&payload).unwrap()).await;
+    assert_eq!(reason(&answer), (200, String::new()));
+    assert_eq!(answer.1.unwrap().payer.map(|p| p.to_lowercase()), Some(wallet.to_string().to_lowercase()));
+    // The owner's bare signature: approved by the wallet once, then that key's vouchers are taken locally.
+    for n in 2..=3 {
+        let header = voucher_header(&net, owner, &requirement, id, n * WEATHER_PRICE).await;
+        assert_eq!(reason(&pay_with(&weather, &header).await), (200, String::new()));
+    }
+    // Another key is not the trusted one: the wallet is asked, and refuses.
+    let header = voucher_header(&net, &net.keys[4], &requirement, id, 4 * WEATHER_PRICE).await;
+    assert_eq!(
+        reason(&pay_with(&weather, &header).await),
+        (402, "invalid_channel_voucher_signature".to_owned())
+    );
+    assert_eq!(app.served(), 3);
     drop(facilitator);
 }
