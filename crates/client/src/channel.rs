@@ -39,6 +39,46 @@ struct Tally {
     taken: U256,
     /// Vouchers sent and not answered.
     in_flight: u64,
+    /// The most this client knows was owed: the total it was made with, and its highest voucher.
+    known: U256,
+}
+
+/// A voucher amount reserved on a channel, until its answer (or until dropped, as when the request is cancelled).
+#[derive(Debug)]
+pub(crate) struct Reservation<'a> {
+    channel: &'a Channel,
+    /// The voucher's cumulative amount.
+    pub(crate) amount: U256,
+    done: bool,
+}
+
+impl Reservation<'_> {
+    /// Ends the reservation with the server's running total, if its answer reported one. A total more than
+    /// `trust` above what this client knows was owed is not believed (a server could otherwise ask for a voucher
+    /// of the whole deposit): `false`, and the client's total stays.
+    pub(crate) fn answered(mut self, reported: Option<U256>, trust: U256) -> bool {
+        self.done = true;
+        let mut tally = self.channel.locked();
+        tally.in_flight = tally.in_flight.saturating_sub(1);
+        match reported {
+            Some(taken) if taken > tally.known.saturating_add(trust) => false,
+            Some(taken) => {
+                tally.taken = tally.taken.max(taken);
+                tally.known = tally.known.max(taken);
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut tally = self.channel.locked();
+            tally.in_flight = tally.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 impl Channel {
@@ -54,7 +94,7 @@ impl Channel {
         deposit: U256,
         taken: U256,
     ) -> Self {
-        let tally = Mutex::new(Tally { taken, in_flight: 0 });
+        let tally = Mutex::new(Tally { taken, in_flight: 0, known: taken });
         Self { chain_id, payment_channel, id, recipient, token, deposit, tally }
     }
 
@@ -80,22 +120,13 @@ impl Channel {
     }
 
     /// Reserves `price` on the channel: the cumulative amount the next voucher carries, or `None` when the
-    /// deposit cannot cover it. Every reservation is ended by [`Self::answered`].
-    pub(crate) fn reserve(&self, price: U256) -> Option<U256> {
+    /// deposit cannot cover it.
+    pub(crate) fn reserve(&self, price: U256) -> Option<Reservation<'_>> {
         let mut tally = self.locked();
-        let next = Self::next(&tally, price, self.deposit)?;
+        let amount = Self::next(&tally, price, self.deposit)?;
         tally.in_flight += 1;
-        Some(next)
-    }
-
-    /// Ends a reservation, with the server's running total if its answer reported one. A voucher above the
-    /// server's total leaves credit that the next vouchers, signed from the server's total, use up.
-    pub(crate) fn answered(&self, taken: Option<U256>) {
-        let mut tally = self.locked();
-        tally.in_flight = tally.in_flight.saturating_sub(1);
-        if let Some(taken) = taken {
-            tally.taken = tally.taken.max(taken);
-        }
+        tally.known = tally.known.max(amount);
+        Some(Reservation { channel: self, amount, done: false })
     }
 
     /// Whether the channel pays `requirement` (a `channel` requirement on `chain_id`).
@@ -137,4 +168,43 @@ pub fn receipt(headers: &reqwest::header::HeaderMap) -> Option<ChannelReceipt> {
     headers::decode::<ChannelReceipt>(header.to_str().ok()?)
         .ok()
         .filter(|r| r.scheme == x402_protocol::channel::SCHEME)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn channel(taken: u64) -> Channel {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        Channel::new(1, a, B256::repeat_byte(3), b, a, U256::from(10_000), U256::from(taken))
+    }
+
+    #[test]
+    fn vouchers_in_flight_count_up_and_a_cancelled_one_is_released() {
+        let channel = channel(100);
+        let price = U256::from(10);
+        let first = channel.reserve(price).unwrap();
+        let second = channel.reserve(price).unwrap();
+        assert_eq!((first.amount, second.amount), (U256::from(110), U256::from(120)));
+        drop(second); // cancelled before its answer
+        assert!(first.answered(Some(U256::from(110)), U256::from(1_000)));
+        assert_eq!(channel.owed(), U256::from(110));
+        assert_eq!(channel.reserve(price).unwrap().amount, U256::from(120), "nothing left in flight");
+    }
+
+    #[test]
+    fn a_server_total_far_above_what_was_signed_is_not_believed() {
+        let channel = channel(0);
+        let price = U256::from(10);
+        // Up to the cap above the client's highest voucher (10) is believed: an earlier run's vouchers.
+        assert!(channel.reserve(price).unwrap().answered(Some(U256::from(500)), U256::from(1_000)));
+        assert_eq!(channel.owed(), U256::from(500));
+        // A total near the deposit is not: the client would sign the deposit away.
+        assert!(!channel.reserve(price).unwrap().answered(Some(U256::from(9_990)), U256::from(1_000)));
+        assert_eq!(channel.owed(), U256::from(500));
+        assert!(!channel.covers(U256::from(9_501)));
+        assert!(channel.covers(U256::from(9_500)));
+    }
 }

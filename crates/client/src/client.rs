@@ -314,24 +314,27 @@ impl<S: Signer + Send + Sync> Client<S> {
         };
         let mut resigned = 0;
         loop {
-            let Some(cumulative) = channel.reserve(price) else {
+            let Some(reservation) = channel.reserve(price) else {
                 let reason = format!("the channel's deposit {} cannot cover {price} more", channel.deposit);
                 return Err(ClientError::Refused(vec![reason]));
             };
-            let signed = channel.header(&self.signer, requirement, offer.resource.as_ref(), cumulative).await;
-            let header = match signed
-                .and_then(|v| HeaderValue::from_str(&v).map_err(|e| SignError::Requirement(e.to_string())))
-            {
-                Ok(header) => header,
-                Err(err) => {
-                    channel.answered(None);
-                    return Err(err.into());
-                }
-            };
+            let signed =
+                channel.header(&self.signer, requirement, offer.resource.as_ref(), reservation.amount).await;
+            let header = signed
+                .and_then(|v| HeaderValue::from_str(&v).map_err(|e| SignError::Requirement(e.to_string())))?;
             let sent = self.send_retrying(request, Some((PAYMENT_SIGNATURE, header))).await;
             payment.channel = sent.as_ref().ok().and_then(|response| channel::receipt(response.headers()));
-            channel
-                .answered(payment.channel.as_ref().and_then(|r| x402_protocol::parse_amount(&r.cumulative)));
+            let reported = payment.channel.as_ref().and_then(|r| x402_protocol::parse_amount(&r.cumulative));
+            // A server's total is believed up to one request's cap above what this client knows was owed.
+            if !reservation.answered(reported, self.policy.cap().unwrap_or_default()) {
+                let status = sent.as_ref().map_or(0, |r| r.status().as_u16());
+                let reason = format!(
+                    "the server reports {} taken on the channel, more than this client signed plus the cap per \
+                     request: not believed, nothing more signed",
+                    reported.unwrap_or_default()
+                );
+                return Err(ClientError::PaymentFailed { status, reason, payment: Box::new(payment) });
+            }
             let response = match sent {
                 Ok(response) => response,
                 Err(ClientError::Http(source)) => {

@@ -60,6 +60,11 @@ impl Policy {
         self
     }
 
+    /// The most one request may cost, in the units of a 6-decimal token (the cap's units).
+    pub fn cap(&self) -> Result<U256, x402_protocol::price::PriceError> {
+        self.max_per_request.to_atomic(CAP_DECIMALS)
+    }
+
     /// The amount `candidate` costs if the policy allows it; otherwise why not.
     pub fn allows(&self, candidate: &Candidate) -> Result<U256, String> {
         let r = &candidate.requirement;

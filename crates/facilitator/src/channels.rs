@@ -8,13 +8,14 @@
 //! the voucher to claim, before the answer is given; concurrent vouchers share one disk commit (group commit).
 //!
 //! A contract-wallet payer's voucher is checked by simulating the recipient's `claim` with it (the contract asks
-//! the wallet, ERC-1271); when that voucher carries an ECDSA signature (the wallet's owner key), later vouchers
-//! signed by the same key are taken without asking the wallet again, up to the deposit; any other is simulated. One desk per network engine; it is the only writer of what it takes, so one process per store
+//! the wallet, ERC-1271), every voucher: a wallet may stop approving a key it approved before. Vouchers of a
+//! channel whose recipient has not made the keeper its claim operator are refused (the keeper could not claim
+//! them). The running total outlives a voucher the keeper drops, so a restart never takes an earlier voucher again. One desk per network engine; it is the only writer of what it takes, so one process per store
 //! (the engine's rule) keeps "never more than the deposit" true.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
@@ -32,6 +33,10 @@ use x402_protocol::parse_amount;
 
 /// How often the desk reads the PaymentChannel's new events.
 const EVENT_POLL: Duration = Duration::from_secs(1);
+/// Vouchers are refused (503) when the events were not read for this long.
+const EVENTS_STALE: Duration = Duration::from_secs(30);
+/// How long a channel named in an event before it was known is remembered.
+const NAMED_FOR: Duration = Duration::from_secs(120);
 /// Blocks per `eth_getLogs` request.
 const LOG_RANGE: u64 = 5_000;
 
@@ -58,9 +63,6 @@ struct Entry {
     stored: U256,
     /// Its signature.
     signature: Bytes,
-    /// The key whose ECDSA signature a contract-wallet payer approved (checked once by simulation): its later
-    /// vouchers signed by that key are taken without asking the wallet again.
-    wallet_signer: Option<Address>,
     /// The store takes no more vouchers for it.
     refused: bool,
 }
@@ -85,6 +87,9 @@ pub enum DeskError {
     /// The chain could not be read.
     #[error("cannot read the channel: {0}")]
     Chain(#[from] ChainError),
+    /// The contract's events have not been read for a while: a close may have started unseen.
+    #[error("{0}")]
+    Events(String),
     /// A contract read failed.
     #[error("cannot read the channel: {0}")]
     Contract(#[source] alloy::contract::Error),
@@ -109,6 +114,20 @@ pub struct Desk {
     pending: Mutex<Pending>,
     wake: Notify,
     progress: watch::Sender<Progress>,
+    /// Channels the event reader was told of before they were known (locked after `channels`).
+    named: Mutex<HashMap<B256, Instant>>,
+    /// When the event reader last read up to the head.
+    followed: Mutex<Instant>,
+}
+
+/// What the desk knows of a channel.
+enum Known {
+    /// No such channel.
+    Unknown,
+    /// Its recipient has not made the keeper its claim operator.
+    NoOperator(View),
+    /// Known: its state and what was taken.
+    Channel(View, U256),
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +146,8 @@ impl Desk {
             pending: Mutex::new(Pending { epoch: 1, vouchers: HashMap::new() }),
             wake: Notify::new(),
             progress: watch::Sender::new(Progress::default()),
+            named: Mutex::default(),
+            followed: Mutex::new(Instant::now()),
             context,
         });
         tokio::spawn(Arc::clone(&desk).write_loop());
@@ -189,11 +210,29 @@ impl Desk {
                 U256::ZERO,
             );
         };
-        let (view, charged, wallet_signer) = match self.entry(channel).await? {
-            Some(seen) => seen,
-            None => {
+        if let Some(stalled) = self.events_stalled() {
+            return Err(DeskError::Events(stalled));
+        }
+        let (view, charged) = match self.entry(channel).await? {
+            Known::Channel(view, charged) => (view, charged),
+            Known::Unknown => {
                 let message = format!("no channel {channel} on {}", self.payment_channel());
                 return refuse(ChannelReason::NotFound, message, U256::ZERO, U256::ZERO);
+            }
+            Known::NoOperator(view) if view.recipient != request.pay_to || view.token != request.asset => {
+                let message = format!(
+                    "the channel pays {} in {}, the route {} in {}",
+                    view.recipient, view.token, request.pay_to, request.asset
+                );
+                return refuse(ChannelReason::WrongChannel, message, U256::ZERO, U256::ZERO);
+            }
+            Known::NoOperator(view) => {
+                let message = format!(
+                    "the recipient {} has not made this facilitator's signer {} its claim operator \
+                     (PaymentChannel.setClaimOperator), so its vouchers could not be claimed",
+                    view.recipient, self.context.keeper
+                );
+                return refuse(ChannelReason::NoClaimOperator, message, U256::ZERO, U256::ZERO);
             }
         };
         let remaining = view.deposit.saturating_sub(charged);
@@ -238,18 +277,12 @@ impl Desk {
             return refuse(ChannelReason::OverDeposit, message, charged, remaining);
         }
         let digest = Voucher { channelId: channel, amount }.eip712_signing_hash(&self.domain);
-        let signer = ecdsa_signer(&voucher.signature, digest);
-        let trusted = signer.is_some() && (signer == Some(view.payer) || signer == wallet_signer);
-        if !trusted {
-            if !self.wallet_approves(channel, &view, amount, &voucher.signature).await? {
-                let message = format!("the voucher is not signed by the channel's payer {}", view.payer);
-                return refuse(ChannelReason::Signature, message, charged, remaining);
-            }
-            if signer.is_some()
-                && let Some(entry) = locked(&self.channels).get_mut(&channel)
-            {
-                entry.wallet_signer = signer;
-            }
+        // A contract wallet is asked about every voucher: it may stop approving a key it approved before.
+        if ecdsa_signer(&voucher.signature, digest) != Some(view.payer)
+            && !self.wallet_approves(channel, &view, amount, &voucher.signature).await?
+        {
+            let message = format!("the voucher is not signed by the channel's payer {}", view.payer);
+            return refuse(ChannelReason::Signature, message, charged, remaining);
         }
         // Taken in memory under the lock (a racing voucher for the same amount loses), then stored if it is the
         // channel's highest. What is taken is the price; a voucher above what is owed is credit for the next ones.
@@ -298,7 +331,14 @@ impl Desk {
             (owed, pending.epoch)
         };
         self.wake.notify_one();
-        self.durable(epoch).await?;
+        if let Err(err) = self.durable(epoch).await {
+            // Not stored yet (it will be with the next commit): the request is not served, so it is not charged,
+            // and the same voucher may be sent again.
+            if let Some(entry) = locked(&self.channels).get_mut(&channel) {
+                entry.charged = entry.charged.saturating_sub(price);
+            }
+            return Err(err);
+        }
         if locked(&self.channels).get(&channel).is_some_and(|entry| entry.refused) {
             let message = "the channel takes no more vouchers".to_owned();
             return refuse(ChannelReason::NotOpen, message, owed, view.deposit.saturating_sub(owed));
@@ -310,12 +350,18 @@ impl Desk {
 
     /// The channel as the desk knows it (read from the chain and the store if it was not known yet).
     pub async fn state(&self, channel: B256) -> Result<Option<ChannelState>, DeskError> {
-        if self.entry(channel).await?.is_none() {
-            return Ok(None);
-        }
-        let channels = locked(&self.channels);
-        let Some(entry) = channels.get(&channel) else { return Ok(None) };
-        let view = &entry.view;
+        let (view, taken, voucher) = match self.entry(channel).await? {
+            Known::Unknown => return Ok(None),
+            Known::NoOperator(view) => {
+                let (taken, stored, _) = self.stored(channel, &view)?;
+                (view, taken, stored)
+            }
+            Known::Channel(..) => {
+                let channels = locked(&self.channels);
+                let Some(entry) = channels.get(&channel) else { return Ok(None) };
+                (entry.view, entry.charged, entry.stored)
+            }
+        };
         let status = match ChannelStatus::try_from(view.status) {
             Ok(ChannelStatus::Open) => "open",
             Ok(ChannelStatus::Closing) => "closing",
@@ -330,8 +376,8 @@ impl Desk {
             status: status.to_owned(),
             deposit: view.deposit.to_string(),
             claimed: view.claimed.to_string(),
-            taken: entry.charged.to_string(),
-            voucher: entry.stored.to_string(),
+            taken: taken.to_string(),
+            voucher: voucher.to_string(),
             expires_at: view.expires_at,
         }))
     }
@@ -359,39 +405,68 @@ impl Desk {
         }
     }
 
-    /// The channel as known (its state, what was taken, the key its wallet approved), read from the chain
-    /// and the store the first time; `None` for an unknown channel.
-    async fn entry(&self, channel: B256) -> Result<Option<(View, U256, Option<Address>)>, DeskError> {
+    /// The channel as known (its state and what was taken), read from the chain and the store the first time.
+    /// A channel whose recipient has not made the keeper its claim operator is not kept: its vouchers could not
+    /// be claimed by the keeper, so they are refused until the recipient does.
+    async fn entry(&self, channel: B256) -> Result<Known, DeskError> {
         if let Some(entry) = locked(&self.channels).get(&channel) {
-            return Ok(Some((entry.view, entry.charged, entry.wallet_signer)));
+            return Ok(Known::Channel(entry.view, entry.charged));
         }
-        let Some(view) = self.read(channel).await? else { return Ok(None) };
-        // What was taken before a restart is the stored voucher: the next must add the price to it.
-        let stored = self.context.store.voucher(&channel).map_err(|err| DeskError::Store(err.to_string()))?;
-        // A voucher registered by hand (no running total) counts in full; a channel claimed with a voucher the
-        // desk never saw counts as taken up to the claim.
-        let (charged, stored, signature) = match stored {
-            Some(record) => (record.taken.unwrap_or(record.amount), record.amount, record.signature),
-            None => (view.claimed, U256::ZERO, Bytes::new()),
-        };
+        let Some(view) = self.read(channel).await? else { return Ok(Known::Unknown) };
         let is_operator = PaymentChannel::new(self.payment_channel(), &self.context.provider)
             .isClaimOperator(view.recipient, self.context.keeper)
             .call()
             .await?;
         if !is_operator {
-            tracing::warn!(channel = %channel, recipient = %view.recipient, keeper = %self.context.keeper,
-                "the recipient has not made the keeper its claim operator: its vouchers are stored, the recipient must claim them itself");
+            return Ok(Known::NoOperator(view));
         }
-        let mut channels = locked(&self.channels);
-        let entry = channels.entry(channel).or_insert(Entry {
-            view,
-            charged,
-            stored,
-            signature,
-            wallet_signer: None,
-            refused: false,
-        });
-        Ok(Some((entry.view, entry.charged, entry.wallet_signer)))
+        let (charged, stored, signature) = self.stored(channel, &view)?;
+        // Read again after the checks: a close started meanwhile is in this reading, or in an event the event
+        // reader names after the channel is inserted (it notes every channel it is told of, under the same lock).
+        let Some(view) = self.read(channel).await? else { return Ok(Known::Unknown) };
+        let (known, stale) = {
+            let mut channels = locked(&self.channels);
+            let stale = locked(&self.named).remove(&channel).is_some();
+            let entry =
+                channels.entry(channel).or_insert(Entry { view, charged, stored, signature, refused: false });
+            (Known::Channel(entry.view, entry.charged), stale)
+        };
+        if stale {
+            self.refresh(channel).await?;
+            return Ok(match locked(&self.channels).get(&channel) {
+                Some(entry) => Known::Channel(entry.view, entry.charged),
+                None => known,
+            });
+        }
+        Ok(known)
+    }
+
+    /// What the store says was taken on the channel, its highest voucher and that voucher's signature. A voucher
+    /// registered by hand (no running total) counts in full; the running total outlives a voucher the keeper
+    /// dropped; a channel with neither counts as taken up to what it paid out.
+    fn stored(&self, channel: B256, view: &View) -> Result<(U256, U256, Bytes), DeskError> {
+        let store = &self.context.store;
+        let record = store.voucher(&channel).map_err(|err| DeskError::Store(err.to_string()))?;
+        let floor = store.channel_taken(&channel).map_err(|err| DeskError::Store(err.to_string()))?;
+        let (taken, stored, signature) = match record {
+            Some(record) => (Some(record.taken.unwrap_or(record.amount)), record.amount, record.signature),
+            None => (None, U256::ZERO, Bytes::new()),
+        };
+        let charged = match (taken, floor) {
+            (None, None) => view.claimed,
+            (a, b) => a.unwrap_or_default().max(b.unwrap_or_default()),
+        };
+        Ok((charged, stored, signature))
+    }
+
+    /// Reads a known channel again.
+    async fn refresh(&self, channel: B256) -> Result<(), DeskError> {
+        if let Some(view) = self.read(channel).await?
+            && let Some(entry) = locked(&self.channels).get_mut(&channel)
+        {
+            entry.view = view;
+        }
+        Ok(())
     }
 
     async fn read(&self, channel: B256) -> Result<Option<View>, DeskError> {
@@ -432,6 +507,17 @@ impl Desk {
             Err(err) if err.is_revert() => Ok(false),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Why vouchers cannot be taken now, if the events were not read for [`EVENTS_STALE`].
+    fn events_stalled(&self) -> Option<String> {
+        let since = locked(&self.followed).elapsed();
+        (since > EVENTS_STALE).then(|| {
+            format!(
+                "the PaymentChannel's events were not read for {} s: vouchers wait until they are",
+                since.as_secs()
+            )
+        })
     }
 
     /// Waits until the commit `epoch` (or a later one) is on disk.
@@ -526,17 +612,25 @@ impl Desk {
             named.sort();
             named.dedup();
             for channel in named {
-                if !locked(&self.channels).contains_key(&channel) {
-                    continue;
-                }
-                if let Some(view) = self.read(channel).await?
-                    && let Some(entry) = locked(&self.channels).get_mut(&channel)
-                {
-                    entry.view = view;
+                let known = {
+                    let channels = locked(&self.channels);
+                    let known = channels.contains_key(&channel);
+                    if !known {
+                        // Being loaded, perhaps: the loader reads it again when it inserts it.
+                        let mut noted = locked(&self.named);
+                        let now = Instant::now();
+                        noted.retain(|_, at| now.duration_since(*at) < NAMED_FOR);
+                        noted.insert(channel, now);
+                    }
+                    known
+                };
+                if known {
+                    self.refresh(channel).await?;
                 }
             }
             from = to + 1;
         }
+        *locked(&self.followed) = Instant::now();
         Ok(from)
     }
 }

@@ -385,6 +385,8 @@ pub trait Store: Send + Sync {
     fn payer_refused(&self, payer: &Address) -> Result<bool, StoreError>;
     /// The registered voucher of `channel`.
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError>;
+    /// The highest [`VoucherRecord::taken`] ever stored for `channel`, kept when its voucher is dropped.
+    fn channel_taken(&self, channel: &B256) -> Result<Option<U256>, StoreError>;
     /// Channels being watched.
     fn watched_channels(&self) -> Result<Vec<B256>, StoreError>;
     /// Recorded outcomes of `subscription`, oldest first.

@@ -143,6 +143,9 @@ pub enum ChannelReason {
     NotFound,
     /// The channel pays someone else, or in another token.
     WrongChannel,
+    /// The recipient has not made the facilitator's signer its claim operator, so its vouchers could not be
+    /// claimed.
+    NoClaimOperator,
     /// The channel is closing or closed.
     NotOpen,
     /// The channel expires too soon, or its challenge period is shorter than the server takes.
@@ -166,6 +169,7 @@ impl ChannelReason {
             Self::UnknownContract => "invalid_channel_contract",
             Self::NotFound => "invalid_channel_not_found",
             Self::WrongChannel => "invalid_channel_recipient_or_asset",
+            Self::NoClaimOperator => "invalid_channel_no_claim_operator",
             Self::NotOpen => "invalid_channel_not_open",
             Self::TermsTooShort => "invalid_channel_terms",
             Self::DepositTooSmall => "invalid_channel_deposit_too_small",

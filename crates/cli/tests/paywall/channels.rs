@@ -392,7 +392,7 @@ async fn x402_channel_opens_from_the_offer_and_x402_pay_pays_through_it_until_cl
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_contract_wallet_payers_vouchers_are_checked_by_the_wallet_then_trusted_for_its_key_only() {
+async fn a_contract_wallet_payers_vouchers_are_each_checked_by_the_wallet_once_the_keeper_may_claim_them() {
     let net = net(anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
     let data = tempfile::tempdir().unwrap();
@@ -407,6 +407,14 @@ async fn a_contract_wallet_payers_vouchers_are_checked_by_the_wallet_then_truste
     let wallet = crate::common::keeper::contract_wallet(&net, owner.address()).await;
     let (id, _) = crate::common::keeper::open_from_contract(&net, wallet, merchant, 0x1b).await;
 
+    // The merchant has not made the keeper its claim operator yet: refused, as the keeper could not claim.
+    let header = voucher_header(&net, owner, &requirement, id, WEATHER_PRICE).await;
+    assert_eq!(
+        reason(&pay_with(&weather, &header).await),
+        (402, "invalid_channel_no_claim_operator".to_owned())
+    );
+    net.demo.approve_claim_operator(merchant, net.keys[KEEPER].address()).await.unwrap();
+
     // The owner's signature with a byte appended is no ECDSA signature: the wallet is asked (by simulating the
     // merchant's claim), every time.
     let mut first = net.demo.voucher(owner, id, units(WEATHER_PRICE)).await.unwrap();
@@ -415,12 +423,12 @@ async fn a_contract_wallet_payers_vouchers_are_checked_by_the_wallet_then_truste
     let answer = pay_with(&weather, &headers::encode(&payload).unwrap()).await;
     assert_eq!(reason(&answer), (200, String::new()));
     assert_eq!(answer.1.unwrap().payer.map(|p| p.to_lowercase()), Some(wallet.to_string().to_lowercase()));
-    // The owner's bare signature: approved by the wallet once, then that key's vouchers are taken locally.
+    // The owner's bare signature: the wallet is asked each time (it could stop approving the key).
     for n in 2..=3 {
         let header = voucher_header(&net, owner, &requirement, id, n * WEATHER_PRICE).await;
         assert_eq!(reason(&pay_with(&weather, &header).await), (200, String::new()));
     }
-    // Another key is not the trusted one: the wallet is asked, and refuses.
+    // Another key: the wallet refuses.
     let header = voucher_header(&net, &net.keys[4], &requirement, id, 4 * WEATHER_PRICE).await;
     assert_eq!(
         reason(&pay_with(&weather, &header).await),

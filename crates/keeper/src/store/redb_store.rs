@@ -27,6 +27,9 @@ const TXS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("txs");
 const EXECUTIONS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("executions");
 /// Channel id -> [`VoucherRecord`] JSON.
 const VOUCHERS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vouchers");
+/// Channel id -> what a channel desk took on it (U256, big-endian): kept when the voucher is dropped, so a
+/// restarted desk never takes an earlier voucher again.
+const TAKEN: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("channel_taken");
 /// Channels that take no more vouchers.
 const REFUSED_VOUCHERS: TableDefinition<'_, &[u8], ()> = TableDefinition::new("refused_vouchers");
 /// Payers whose payments are refused.
@@ -213,6 +216,7 @@ impl RedbStore {
         tx.open_table(EXECUTIONS).map_err(db_err)?;
         tx.open_table(VOUCHERS).map_err(db_err)?;
         tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
+        tx.open_table(TAKEN).map_err(db_err)?;
         tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
         tx.open_table(WATCHED).map_err(db_err)?;
         tx.open_table(META).map_err(db_err)?;
@@ -514,7 +518,19 @@ impl Store for RedbStore {
             let refused = tx.open_table(REFUSED_VOUCHERS).map_err(db_err)?;
             let mut stored = tx.open_table(VOUCHERS).map_err(db_err)?;
             let mut watched = tx.open_table(WATCHED).map_err(db_err)?;
+            let mut taken = tx.open_table(TAKEN).map_err(db_err)?;
             for voucher in vouchers {
+                if let Some(now) = voucher.taken {
+                    let before = taken
+                        .get(voucher.channel.as_slice())
+                        .map_err(db_err)?
+                        .map(|v| U256::from_be_slice(v.value()));
+                    if before.is_none_or(|before| now > before) {
+                        taken
+                            .insert(voucher.channel.as_slice(), now.to_be_bytes::<32>().as_slice())
+                            .map_err(db_err)?;
+                    }
+                }
                 if refused.get(voucher.channel.as_slice()).map_err(db_err)?.is_some() {
                     puts.push(VoucherPut::Refused);
                     continue;
@@ -544,6 +560,12 @@ impl Store for RedbStore {
         let tx = self.db.begin_read().map_err(db_err)?;
         let refused = tx.open_table(REFUSED_PAYERS).map_err(db_err)?;
         Ok(refused.get(payer.as_slice()).map_err(db_err)?.is_some())
+    }
+
+    fn channel_taken(&self, channel: &B256) -> Result<Option<U256>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let taken = tx.open_table(TAKEN).map_err(db_err)?;
+        Ok(taken.get(channel.as_slice()).map_err(db_err)?.map(|v| U256::from_be_slice(v.value())))
     }
 
     fn voucher(&self, channel: &B256) -> Result<Option<VoucherRecord>, StoreError> {
