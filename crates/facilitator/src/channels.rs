@@ -268,8 +268,10 @@ impl Desk {
         }
         // Cheap refusals before the signature: a voucher that cannot pay is not worth recovering.
         if amount < charged.saturating_add(price) {
-            let message =
-                format!("the voucher must be at least {} ({charged} taken + price {price})", charged + price);
+            let message = format!(
+                "the voucher must be at least {} ({charged} taken + price {price})",
+                charged.saturating_add(price)
+            );
             return refuse(ChannelReason::TooLow, message, charged, remaining);
         }
         if amount > view.deposit {
