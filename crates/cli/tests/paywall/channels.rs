@@ -435,5 +435,27 @@ async fn a_contract_wallet_payers_vouchers_are_each_checked_by_the_wallet_once_t
         (402, "invalid_channel_voucher_signature".to_owned())
     );
     assert_eq!(app.served(), 3);
+
+    // The official client (@x402/fetch, exact only) is not put off by the channel offer: it pays exact.
+    let config = json!({
+        "url": weather,
+        "chainId": net.demo.chain_id,
+        "token": {"address": net.demo.token.address},
+        "payerKey": crate::common::key_hex(&net.anvil, 5),
+        "paid": 1,
+    });
+    let out = tokio::task::spawn_blocking(move || {
+        crate::common::facilitator::node("fetch-pays.mjs", &[&config.to_string()])
+    })
+    .await
+    .unwrap();
+    let accepts = &out["unpaid"]["paymentRequired"]["accepts"];
+    assert_eq!(
+        (accepts[0]["scheme"].as_str(), accepts[1]["scheme"].as_str()),
+        (Some("exact"), Some("channel"))
+    );
+    assert_eq!(out["paid"][0]["status"], 200, "{out}");
+    assert_eq!(out["paid"][0]["paymentResponse"]["success"], true, "{out}");
+    assert_eq!(app.served(), 4);
     drop(facilitator);
 }
