@@ -70,6 +70,37 @@ struct Sample {
     tx: Option<B256>,
 }
 
+/// One request to `url` (with its payment header, if any), timed; the settlement's transaction, if it names one.
+async fn sample(client: &reqwest::Client, url: &str, payment: Option<(&'static str, String)>) -> Sample {
+    let mut request = client.get(url);
+    if let Some((name, value)) = payment {
+        request = request.header(name, value);
+    }
+    let sent = Instant::now();
+    let (ok, tx) = match request.send().await {
+        Ok(response) => {
+            let tx =
+                x402_client::receipt(response.headers()).and_then(|r| r.transaction.parse::<B256>().ok());
+            let ok = response.status().is_success() && response.bytes().await.is_ok();
+            (ok, tx)
+        }
+        Err(_) => (false, None),
+    };
+    Sample { latency: sent.elapsed(), ok, tx }
+}
+
+/// Every worker's samples, and the time since `started`.
+async fn gather(
+    started: Instant,
+    workers: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
+) -> (Vec<Sample>, Duration) {
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.unwrap());
+    }
+    (samples, started.elapsed())
+}
+
 /// `requests` (each with its payment header, or none) to `url` from `concurrency` callers.
 async fn closed_loop(
     client: &reqwest::Client,
@@ -79,68 +110,40 @@ async fn closed_loop(
 ) -> (Vec<Sample>, Duration) {
     let queue = Arc::new(Mutex::new(requests.into_iter()));
     let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
+    let workers = (0..concurrency)
         .map(|_| {
             let (queue, client, url) = (Arc::clone(&queue), client.clone(), url.to_owned());
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 loop {
+                    // The lock is released at the end of this statement, before the request.
                     let Some(payment) = queue.lock().await.next() else { break };
-                    let mut request = client.get(&url);
-                    if let Some((name, value)) = payment {
-                        request = request.header(name, value);
-                    }
-                    let sent = Instant::now();
-                    let response = request.send().await;
-                    let (ok, tx) = match response {
-                        Ok(response) => {
-                            let tx = x402_client::receipt(response.headers())
-                                .and_then(|r| r.transaction.parse::<B256>().ok());
-                            let ok = response.status().is_success() && response.bytes().await.is_ok();
-                            (ok, tx)
-                        }
-                        Err(_) => (false, None),
-                    };
-                    samples.push(Sample { latency: sent.elapsed(), ok, tx });
+                    samples.push(sample(&client, &url, payment).await);
                 }
                 samples
             })
         })
         .collect();
-    let mut samples = Vec::new();
-    for worker in workers {
-        samples.extend(worker.await.unwrap());
-    }
-    (samples, started.elapsed())
+    gather(started, workers).await
 }
 
 /// Each lane's requests (its payment headers in order) to `url`, one caller per lane.
 async fn lanes_loop(client: &reqwest::Client, url: &str, lanes: Vec<Vec<String>>) -> (Vec<Sample>, Duration) {
     let started = Instant::now();
-    let workers: Vec<_> = lanes
+    let workers = lanes
         .into_iter()
         .map(|lane| {
             let (client, url) = (client.clone(), url.to_owned());
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(lane.len());
                 for header in lane {
-                    let sent = Instant::now();
-                    let response = client.get(&url).header("PAYMENT-SIGNATURE", header).send().await;
-                    let ok = match response {
-                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-                        Err(_) => false,
-                    };
-                    samples.push(Sample { latency: sent.elapsed(), ok, tx: None });
+                    samples.push(sample(&client, &url, Some(("PAYMENT-SIGNATURE", header))).await);
                 }
                 samples
             })
         })
         .collect();
-    let mut samples = Vec::new();
-    for worker in workers {
-        samples.extend(worker.await.unwrap());
-    }
-    (samples, started.elapsed())
+    gather(started, workers).await
 }
 
 fn percentile(samples: &[Sample], p: f64) -> Duration {

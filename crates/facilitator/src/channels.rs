@@ -423,9 +423,8 @@ impl Desk {
             return Ok(Known::NoOperator(view));
         }
         let (charged, stored, signature) = self.stored(channel, &view)?;
-        // Read again after the checks: a close started meanwhile is in this reading, or in an event the event
-        // reader names after the channel is inserted (it notes every channel it is told of, under the same lock).
-        let Some(view) = self.read(channel).await? else { return Ok(Known::Unknown) };
+        // A close started after the reading above is in an event the reader noted for this channel (it notes every
+        // channel it is told of before it is known, under the channels lock): read again then.
         let (known, stale) = {
             let mut channels = locked(&self.channels);
             let stale = locked(&self.named).remove(&channel).is_some();

@@ -82,17 +82,23 @@ fn authorized(facilitator: &Facilitator, headers: &HeaderMap) -> bool {
     given.len() == key.len() && given.bytes().zip(key.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// The 401 for `route` (`settle`, `vouchers`) without the API key, when one is set.
+fn unauthorized(facilitator: &Facilitator, headers: &HeaderMap, route: &str, path: &str) -> Option<Response> {
+    if authorized(facilitator, headers) {
+        return None;
+    }
+    facilitator.count_refused(route, "unauthorized");
+    let message = format!("{path} needs the facilitator's API key: Authorization: Bearer <key>");
+    Some(guard::error(StatusCode::UNAUTHORIZED, &message))
+}
+
 async fn post_settle(
     State(facilitator): State<Arc<Facilitator>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorized(&facilitator, &headers) {
-        facilitator.count_refused("settle", "unauthorized");
-        return guard::error(
-            StatusCode::UNAUTHORIZED,
-            "/settle needs the facilitator's API key: Authorization: Bearer <key>",
-        );
+    if let Some(refused) = unauthorized(&facilitator, &headers, "settle", "/settle") {
+        return refused;
     }
     match parse(&body) {
         Ok((request, raw)) => answer(facilitator.settle(&request, &raw).await),
@@ -110,12 +116,8 @@ async fn post_voucher(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorized(&facilitator, &headers) {
-        facilitator.count_refused("vouchers", "unauthorized");
-        return guard::error(
-            StatusCode::UNAUTHORIZED,
-            "/channels/vouchers needs the facilitator's API key: Authorization: Bearer <key>",
-        );
+    if let Some(refused) = unauthorized(&facilitator, &headers, "vouchers", "/channels/vouchers") {
+        return refused;
     }
     match serde_json::from_slice::<VoucherRequest>(&body) {
         Ok(request) => answer(facilitator.accept_voucher(&request).await),

@@ -37,10 +37,6 @@ fn start_facilitator(net: &Net, data: &std::path::Path, listen: &str) -> Facilit
     FacilitatorProc::start(net, data, "facilitator.log", &args, &[])
 }
 
-async fn app(net: &Net, facilitator: &FacilitatorProc) -> App {
-    app_with(net, facilitator, 1800, 600).await
-}
-
 /// The app, taking channels with at least `challenge` seconds of challenge period expiring after `expiry` s.
 async fn app_with(net: &Net, facilitator: &FacilitatorProc, challenge: u64, expiry: u64) -> App {
     let network = demo_asset(net).network;
@@ -111,17 +107,32 @@ async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut check
     }
 }
 
+/// A facilitator on a free port (its data in a temp dir, restartable on both) and the app in front of it, taking
+/// channels with at least `challenge` s of challenge period expiring after `expiry` s.
+struct Stack {
+    data: tempfile::TempDir,
+    listen: String,
+    facilitator: FacilitatorProc,
+    app: App,
+    weather: String,
+}
+
+async fn stack(net: &Net, challenge: u64, expiry: u64) -> Stack {
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut facilitator = start_facilitator(net, data.path(), &listen);
+    facilitator.wait_ready().await;
+    let app = app_with(net, &facilitator, challenge, expiry).await;
+    let weather = format!("{}/weather", app.url);
+    Stack { data, listen, facilitator, app, weather }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_paid_with_vouchers_checked_without_the_chain_and_claimed_by_the_keeper() {
     let net = net(anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
     net.demo.approve_claim_operator(merchant, net.keys[KEEPER].address()).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut facilitator = start_facilitator(&net, data.path(), &listen);
-    facilitator.wait_ready().await;
-    let app = app(&net, &facilitator).await;
-    let weather = format!("{}/weather", app.url);
+    let Stack { data, listen, mut facilitator, app, weather } = stack(&net, 1800, 600).await;
 
     // The offer: exact first, then the channel scheme with its terms; v1 clients see exact only.
     let requirement = channel_requirement(&weather).await;
@@ -317,12 +328,7 @@ async fn x402_channel_opens_from_the_offer_and_x402_pay_pays_through_it_until_cl
     let net = net(anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
     net.demo.approve_claim_operator(merchant, net.keys[KEEPER].address()).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut facilitator = start_facilitator(&net, data.path(), &listen);
-    facilitator.wait_ready().await;
-    let app = app(&net, &facilitator).await;
-    let weather = format!("{}/weather", app.url);
+    let Stack { data: _data, facilitator, app, weather, .. } = stack(&net, 1800, 600).await;
     let key = crate::common::key_hex(&net.anvil, 2);
     let rpc = net.anvil.endpoint();
     let channels = net.demo.contracts.payment_channel.to_string();
@@ -395,13 +401,8 @@ async fn x402_channel_opens_from_the_offer_and_x402_pay_pays_through_it_until_cl
 async fn a_contract_wallet_payers_vouchers_are_each_checked_by_the_wallet_once_the_keeper_may_claim_them() {
     let net = net(anvil().spawn()).await;
     let merchant = net.keys[MERCHANT].address();
-    let data = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut facilitator = start_facilitator(&net, data.path(), &listen);
-    facilitator.wait_ready().await;
     // The wallet's channel expires in 60 s with a 900 s challenge period: the app takes that.
-    let app = app_with(&net, &facilitator, 900, 30).await;
-    let weather = format!("{}/weather", app.url);
+    let Stack { data: _data, facilitator, app, weather, .. } = stack(&net, 900, 30).await;
     let requirement = channel_requirement(&weather).await;
     let owner = &net.keys[2];
     let wallet = crate::common::keeper::contract_wallet(&net, owner.address()).await;
