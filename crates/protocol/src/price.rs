@@ -93,6 +93,20 @@ impl Price {
     }
 }
 
+/// `amount` of a token with `decimals` as a decimal number of whole tokens: 50000 with 6 decimals is `0.05`
+/// (for a USD stablecoin, dollars).
+pub fn decimal(amount: U256, decimals: u8) -> String {
+    let digits = amount.to_string();
+    let places = usize::from(decimals);
+    if places == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = places + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - places);
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() { whole.to_owned() } else { format!("{whole}.{fraction}") }
+}
+
 impl<'de> Deserialize<'de> for Price {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -122,5 +136,18 @@ mod tests {
         }
         assert!(matches!(Price::parse(&"9".repeat(80)), Err(PriceError::TooLarge(_))));
         assert!(matches!(atomic(&format!("${}", "9".repeat(80)), 6), Err(PriceError::TooLarge(_))));
+    }
+
+    #[test]
+    fn amounts_read_back_as_decimals() {
+        assert_eq!(decimal(U256::from(50_000), 6), "0.05");
+        assert_eq!(decimal(U256::from(1), 6), "0.000001");
+        assert_eq!(decimal(U256::from(12_500_000), 6), "12.5");
+        assert_eq!(decimal(U256::ZERO, 6), "0");
+        assert_eq!(decimal(U256::from(7), 0), "7");
+        for text in ["$0.05", "$12.5", "$0.000001"] {
+            let atomic = Price::parse(text).unwrap().to_atomic(6).unwrap();
+            assert_eq!(format!("${}", decimal(atomic, 6)), text);
+        }
     }
 }

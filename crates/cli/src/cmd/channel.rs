@@ -6,23 +6,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
-use eyre::{WrapErr, bail, eyre};
-use x402_bindings::{ChannelStatus, PaymentChannel, TestStablecoin};
-use x402_protocol::channel::{ChannelExtra, SCHEME};
-use x402_protocol::headers::{self, PAYMENT_REQUIRED};
-use x402_protocol::network::chain_id_of;
+use eyre::{WrapErr, bail};
+use x402_client::{Client, Quote};
 use x402_protocol::price::Price;
-use x402_protocol::v2;
+use x402_wallet::Wallet;
+use x402_wallet::channels::{self, ChannelOffer, CloseStep, State};
 
 use super::say;
 use crate::keys;
 
-/// How long a transaction may take to be mined.
-const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long each RPC request may take.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Open, show or close a payment channel (the payer's side).
 #[derive(Debug, clap::Args)]
@@ -82,55 +78,13 @@ struct StatusArgs {
     chain: Chain,
 }
 
-fn provider(chain: &Chain, signer: Option<PrivateKeySigner>) -> eyre::Result<DynProvider> {
-    let url = chain.rpc_url.parse().wrap_err_with(|| format!("{} is not a URL", chain.rpc_url))?;
-    Ok(match signer {
-        Some(signer) => {
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
-        }
-        None => ProviderBuilder::new().connect_http(url).erased(),
-    })
-}
-
-async fn mined(
-    what: &str,
-    sent: alloy::contract::Result<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>>,
-) -> eyre::Result<B256> {
-    let pending = sent.wrap_err_with(|| format!("{what} was refused"))?;
-    let receipt = pending
-        .with_timeout(Some(RECEIPT_TIMEOUT))
-        .get_receipt()
-        .await
-        .wrap_err_with(|| format!("{what} was sent but no receipt came"))?;
-    if !receipt.status() {
-        bail!("{what} reverted in {}", receipt.transaction_hash);
+impl Chain {
+    /// The payer's key, and a wallet signing with it on the chain.
+    async fn wallet(&self) -> eyre::Result<(PrivateKeySigner, Wallet)> {
+        let signer = keys::load(self.keystore.as_deref(), "payer")?;
+        let wallet = Wallet::connect(&self.rpc_url, signer.clone(), RPC_TIMEOUT).await?;
+        Ok((signer, wallet))
     }
-    Ok(receipt.transaction_hash)
-}
-
-/// The `channel` requirement of `url`'s 402.
-async fn channel_offer(url: &str) -> eyre::Result<(v2::PaymentRequirements, ChannelExtra, u64)> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let response = http.get(url).send().await.wrap_err_with(|| format!("cannot reach {url}"))?;
-    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
-        bail!("{url} answered HTTP {}, not 402", response.status().as_u16());
-    }
-    let header =
-        response.headers().get(PAYMENT_REQUIRED).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-            eyre!("{url} sent no PAYMENT-REQUIRED header (the channel scheme is x402 v2 only)")
-        })?;
-    let offer: v2::PaymentRequired =
-        headers::decode(header).wrap_err("the PAYMENT-REQUIRED header is unreadable")?;
-    let requirement = offer
-        .accepts
-        .into_iter()
-        .find(|r| r.scheme == SCHEME)
-        .ok_or_else(|| eyre!("{url} does not offer the channel scheme"))?;
-    let extra: ChannelExtra = serde_json::from_value(requirement.extra.clone().unwrap_or_default())
-        .wrap_err("the channel offer's extra is not the channel scheme's")?;
-    let chain_id = chain_id_of(&requirement.network)
-        .ok_or_else(|| eyre!("{} is not an EVM network", requirement.network))?;
-    Ok((requirement, extra, chain_id))
 }
 
 impl ChannelArgs {
@@ -145,48 +99,24 @@ impl ChannelArgs {
 
 impl OpenArgs {
     async fn run(self) -> eyre::Result<ExitCode> {
-        let signer = keys::load(self.chain.keystore.as_deref(), "payer")?;
-        let payer = signer.address();
-        let (requirement, extra, chain_id) = channel_offer(&self.url).await?;
-        let provider = provider(&self.chain, Some(signer))?;
-        let on = provider.get_chain_id().await.wrap_err("cannot reach the RPC endpoint")?;
-        if on != chain_id {
-            bail!("the offer is on chain {chain_id}, the RPC endpoint on chain {on}");
-        }
-        let recipient: Address =
-            requirement.pay_to.parse().wrap_err("the offer's payTo is not an address")?;
-        let token: Address = requirement.asset.parse().wrap_err("the offer's asset is not an address")?;
-        let erc20 = TestStablecoin::new(token, &provider);
-        let decimals = erc20.decimals().call().await.wrap_err("cannot read the token's decimals")?;
-        let deposit = self.deposit.to_atomic(decimals)?;
-        let min_deposit = x402_protocol::parse_amount(&extra.min_deposit).unwrap_or_default();
-        if deposit < min_deposit {
-            bail!("the server takes channels of at least {min_deposit} units; --deposit is {deposit}");
-        }
-        let challenge = self.challenge.unwrap_or(extra.min_challenge_period);
-        if challenge < extra.min_challenge_period {
-            bail!("the server takes challenge periods of at least {} s", extra.min_challenge_period);
-        }
-        if self.lifetime <= extra.min_expiry_seconds {
-            bail!("the server takes channels expiring more than {} s from now", extra.min_expiry_seconds);
-        }
-        let now = x402_chain::block::time(&provider).await?;
-        let salt = B256::random();
-        let channels = PaymentChannel::new(extra.payment_channel, &provider);
-        mined("approve", erc20.approve(extra.payment_channel, deposit).send().await).await?;
-        let open = channels.openChannel(
-            salt,
-            recipient,
-            token,
-            deposit,
-            U256::from(now + self.lifetime),
-            U256::from(challenge),
-        );
-        let tx = mined("openChannel", open.send().await).await?;
-        let id = x402_bindings::voucher::channel_id(payer, salt);
-        say(format!("opened channel {id} in {tx}"));
+        let (signer, wallet) = self.chain.wallet().await?;
+        let client = Client::new(signer)?;
+        let request =
+            client.http_client().get(&self.url).build().wrap_err_with(|| format!("{} is not a URL", self.url))?;
+        let Quote::Priced { offer, .. } = client.quote(request).await? else {
+            bail!("{} asks for no payment", self.url);
+        };
+        let offer = ChannelOffer::find(&offer).wrap_err_with(|| format!("{} offers no channel", self.url))?;
+        let opened = channels::open(&wallet, &offer, &self.deposit, self.challenge, self.lifetime).await?;
+        let id = opened.channel_id;
+        say(format!("opened channel {id} in {}", opened.transaction));
         say(format!(
-            "  {deposit} units of {token} from {payer} to {recipient}, challenge {challenge} s, expires in {} s",
+            "  {} units of {} from {} to {}, challenge {} s, expires in {} s",
+            opened.deposit,
+            opened.token,
+            wallet.address(),
+            opened.recipient,
+            opened.challenge_period,
             self.lifetime
         ));
         say(format!("pay through it: x402 pay {} --channel {id} --rpc-url {}", self.url, self.chain.rpc_url));
@@ -196,50 +126,27 @@ impl OpenArgs {
 
 impl StatusArgs {
     async fn status(self) -> eyre::Result<ExitCode> {
-        let provider = provider(&self.chain, None)?;
-        let channel = PaymentChannel::new(self.payment_channel, &provider)
-            .getChannel(self.channel)
-            .call()
-            .await
-            .wrap_err("cannot read the channel")?;
-        let status = match ChannelStatus::try_from(channel.status) {
-            Ok(ChannelStatus::Open) => "open",
-            Ok(ChannelStatus::Closing) => "closing",
-            Ok(ChannelStatus::Closed) => "closed",
-            _ => bail!("no channel {} on {}", self.channel, self.payment_channel),
-        };
-        say(format!("channel {}: {status}", self.channel));
+        let provider = x402_chain::rpc::connect(&self.chain.rpc_url, RPC_TIMEOUT)?;
+        let channel = channels::read(&provider, self.payment_channel, self.channel).await?;
+        say(format!("channel {}: {}", self.channel, channel.status));
         say(format!("  payer {} -> recipient {} in {}", channel.payer, channel.recipient, channel.token));
         say(format!("  deposit {}, claimed {}", channel.deposit, channel.claimed));
-        say(format!("  expires at {}, challenge period {} s", channel.expiresAt, channel.challengePeriod));
-        if channel.status == ChannelStatus::Closing as u8 {
-            say(format!("  the challenge ends at {}", channel.closesAt));
+        say(format!("  expires at {}, challenge period {} s", channel.expires_at, channel.challenge_period));
+        if channel.status == State::Closing {
+            say(format!("  the challenge ends at {}", channel.closes_at));
         }
         Ok(ExitCode::SUCCESS)
     }
 
     async fn close(self) -> eyre::Result<ExitCode> {
-        let signer = keys::load(self.chain.keystore.as_deref(), "payer")?;
-        let provider = provider(&self.chain, Some(signer))?;
-        let contract = PaymentChannel::new(self.payment_channel, &provider);
-        let channel = contract.getChannel(self.channel).call().await.wrap_err("cannot read the channel")?;
-        match ChannelStatus::try_from(channel.status) {
-            Ok(ChannelStatus::Open) => {
-                let tx = mined("startClose", contract.startClose(self.channel).send().await).await?;
-                let channel = contract.getChannel(self.channel).call().await?;
-                say(format!("close started in {tx}; the challenge ends at {}", channel.closesAt));
+        let (_, wallet) = self.chain.wallet().await?;
+        match channels::close(&wallet, self.payment_channel, self.channel).await? {
+            CloseStep::Started { transaction, closes_at } => {
+                say(format!("close started in {transaction}; the challenge ends at {closes_at}"));
                 say("run this again after it to finalize and get the rest of the deposit back");
             }
-            Ok(ChannelStatus::Closing) => {
-                let now = x402_chain::block::time(&provider).await?;
-                if now < channel.closesAt.to::<u64>() {
-                    bail!("the challenge ends at {} (now {now}); finalize after it", channel.closesAt);
-                }
-                let tx = mined("finalizeClose", contract.finalizeClose(self.channel).send().await).await?;
-                say(format!("closed in {tx}"));
-            }
-            Ok(ChannelStatus::Closed) => say("the channel is closed already"),
-            _ => bail!("no channel {} on {}", self.channel, self.payment_channel),
+            CloseStep::Finalized { transaction, .. } => say(format!("closed in {transaction}")),
+            CloseStep::AlreadyClosed => say("the channel is closed already"),
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -7,14 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::primitives::{Address, B256};
 use eyre::{WrapErr, bail};
 use reqwest::Method;
-use x402_bindings::{ChannelStatus, PaymentChannel};
 use x402_client::client::{Outcome, Payment};
 use x402_client::{Budget, Channel, Client, ClientError, Policy, Quote};
-use x402_protocol::channel::ChannelExtra;
 use x402_protocol::price::Price;
 
 use crate::keys;
@@ -165,44 +162,19 @@ impl PayArgs {
         let Quote::Priced { offer, .. } = client.quote(self.request(client)?).await? else {
             bail!("{} asks for no payment", self.url);
         };
-        let candidate = offer
-            .candidates
-            .iter()
-            .find(|c| c.requirement.scheme == x402_protocol::channel::SCHEME)
-            .ok_or_else(|| eyre::eyre!("{} does not offer the channel scheme", self.url))?;
-        let extra: ChannelExtra =
-            serde_json::from_value(candidate.requirement.extra.clone().unwrap_or_default())
-                .wrap_err("the channel offer's extra is not the channel scheme's")?;
-        let chain_id =
-            candidate.chain_id.ok_or_else(|| eyre::eyre!("the channel offer is not on an EVM chain"))?;
+        let offer = x402_wallet::channels::ChannelOffer::find(&offer)
+            .wrap_err_with(|| format!("{} does not offer the channel scheme", self.url))?;
         let url = self.rpc_url.as_deref().unwrap_or_default();
-        let provider =
-            ProviderBuilder::new().connect_http(url.parse().wrap_err_with(|| format!("{url} is not a URL"))?);
-        let on = provider.get_chain_id().await.wrap_err("cannot reach the RPC endpoint")?;
-        if on != chain_id {
-            bail!("the offer is on chain {chain_id}, --rpc-url on chain {on}");
-        }
-        let state = PaymentChannel::new(extra.payment_channel, &provider)
-            .getChannel(id)
-            .call()
-            .await
-            .wrap_err("cannot read the channel")?;
-        if state.status != ChannelStatus::Open as u8 {
-            bail!("channel {id} is not open on {}", extra.payment_channel);
-        }
-        if state.payer != client.address() {
-            bail!("channel {id} is paid by {}, not by this key ({})", state.payer, client.address());
-        }
-        // What the server took is at least what was claimed; a refused voucher tells the rest.
-        Ok(Channel::new(
-            chain_id,
-            extra.payment_channel,
+        let provider = x402_chain::rpc::connect(url, Duration::from_secs(30))?;
+        let channel = x402_wallet::channels::for_client(
+            &provider,
+            offer.chain_id,
+            offer.extra.payment_channel,
             id,
-            state.recipient,
-            state.token,
-            U256::from(state.deposit),
-            U256::from(state.claimed),
-        ))
+            client.address(),
+        )
+        .await?;
+        Ok(channel)
     }
 
     fn request(
