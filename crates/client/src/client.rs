@@ -163,8 +163,9 @@ impl<S: Signer + Send + Sync> Client<S> {
 
     /// Pays requirements of the `channel` scheme that `channel` serves with its vouchers (preferred to `exact`
     /// while its deposit lasts).
-    pub fn channel(mut self, channel: Channel) -> Self {
-        self.channels.push(Arc::new(channel));
+    /// A channel shared with other clients (`Arc<Channel>`) keeps one running total for all of them.
+    pub fn channel(mut self, channel: impl Into<Arc<Channel>>) -> Self {
+        self.channels.push(channel.into());
         self
     }
 

@@ -59,7 +59,50 @@ struct Totals {
     spent: BTreeMap<String, String>,
 }
 
+/// What a budget spent and has left of one token in the current period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spent {
+    /// Spent this period.
+    pub spent: U256,
+    /// Left this period.
+    pub left: U256,
+    /// The limit per period.
+    pub limit: U256,
+    /// Unix second the period started at (`now` when nothing was spent yet).
+    pub period_start: u64,
+}
+
 impl Budget {
+    /// What was spent and is left of `token` on `chain_id` in the period running at Unix second `now`.
+    pub fn spent(&self, chain_id: u64, token: Address, now: u64) -> Result<Spent, LedgerError> {
+        let limit = self.limit.to_atomic(CAP_DECIMALS)?;
+        let io = |source| LedgerError::Io { path: self.file.clone(), source };
+        let text = match std::fs::read_to_string(&self.file) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io(err)),
+        };
+        let totals = self.current(&text, now)?;
+        let spent = totals.spent.get(&key(chain_id, token)).and_then(|s| x402_protocol::parse_amount(s));
+        let spent = spent.unwrap_or_default();
+        Ok(Spent { spent, left: limit.saturating_sub(spent), limit, period_start: totals.period_start })
+    }
+
+    /// The totals of the period running at `now`, from the file's `text`.
+    fn current(&self, text: &str, now: u64) -> Result<Totals, LedgerError> {
+        let totals: Totals = if text.trim().is_empty() {
+            Totals { period_start: now, spent: BTreeMap::new() }
+        } else {
+            serde_json::from_str(text)
+                .map_err(|source| LedgerError::Format { path: self.file.clone(), source })?
+        };
+        // A clock set back does not start a new period.
+        if now.saturating_sub(totals.period_start) >= self.period.as_secs() {
+            return Ok(Totals { period_start: now, spent: BTreeMap::new() });
+        }
+        Ok(totals)
+    }
+
     /// Counts `amount` of `token` on `chain_id` at Unix second `now` if it fits; `Ok(Err(left))` says how much is
     /// left when it does not.
     pub fn spend(
@@ -79,17 +122,8 @@ impl Budget {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(io(err)),
         };
-        let mut totals: Totals = if text.trim().is_empty() {
-            Totals { period_start: now, spent: BTreeMap::new() }
-        } else {
-            serde_json::from_str(&text)
-                .map_err(|source| LedgerError::Format { path: self.file.clone(), source })?
-        };
-        // A clock set back does not start a new period.
-        if now.saturating_sub(totals.period_start) >= self.period.as_secs() {
-            totals = Totals { period_start: now, spent: BTreeMap::new() };
-        }
-        let key = format!("eip155:{chain_id}/{token:#x}");
+        let mut totals = self.current(&text, now)?;
+        let key = key(chain_id, token);
         let spent = totals.spent.get(&key).and_then(|s| x402_protocol::parse_amount(s)).unwrap_or_default();
         let total = spent.saturating_add(amount);
         if total > limit {
@@ -105,6 +139,11 @@ impl Budget {
         std::fs::rename(&temporary, &self.file).map_err(io)?;
         Ok(Ok(()))
     }
+}
+
+/// The totals' key of `token` on `chain_id`.
+fn key(chain_id: u64, token: Address) -> String {
+    format!("eip155:{chain_id}/{token:#x}")
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -138,6 +177,9 @@ mod tests {
         assert_eq!(again.spend(1, token, U256::from(6000), 200).unwrap(), Err(U256::from(4000)));
         assert_eq!(again.spend(2, token, U256::from(6000), 200).unwrap(), Ok(()), "per network and token");
         assert_eq!(again.spend(1, token, U256::from(4000), 300).unwrap(), Ok(()));
+        let spent = again.spent(1, token, 300).unwrap();
+        assert_eq!((spent.spent, spent.left, spent.period_start), (U256::from(10000), U256::ZERO, 100));
+        assert_eq!(again.spent(1, token, 3700).unwrap().left, U256::from(10000), "read in a new period");
         assert_eq!(again.spend(1, token, U256::from(1), 3699).unwrap(), Err(U256::ZERO));
         assert_eq!(again.spend(1, token, U256::from(10000), 3700).unwrap(), Ok(()), "a new period");
         std::fs::write(&budget.file, "not json").unwrap();

@@ -29,6 +29,6 @@ pub mod sign;
 
 pub use channel::Channel;
 pub use client::{Client, ClientError, Outcome, Payment, Quote, receipt};
-pub use ledger::Budget;
+pub use ledger::{Budget, Spent};
 pub use policy::Policy;
 pub use x402_protocol::price::{self, Price};

@@ -45,22 +45,7 @@ pub fn read(headers: &HeaderMap, body: &[u8]) -> Result<Offer, String> {
         let text = header.to_str().map_err(|_| format!("{PAYMENT_REQUIRED} is not ASCII"))?;
         let required: v2::PaymentRequired =
             headers::decode(text).map_err(|e| format!("{PAYMENT_REQUIRED} is not a v2 offer: {e}"))?;
-        let candidates = required
-            .accepts
-            .into_iter()
-            .map(|requirement| Candidate {
-                version: 2,
-                network: requirement.network.clone(),
-                chain_id: chain_id_of(&requirement.network),
-                requirement,
-            })
-            .collect();
-        return Ok(Offer {
-            version: 2,
-            resource: Some(required.resource),
-            error: required.error,
-            candidates,
-        });
+        return Ok(from_v2(required));
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| "the 402 has no PAYMENT-REQUIRED header and no JSON body".to_owned())?;
@@ -68,8 +53,33 @@ pub fn read(headers: &HeaderMap, body: &[u8]) -> Result<Offer, String> {
     if version != Some(1) {
         return Err(format!("the 402 body is not a v1 offer (x402Version {version:?})"));
     }
-    let required: v1::PaymentRequired =
-        serde_json::from_value(value).map_err(|e| format!("the 402 body is not a v1 offer: {e}"))?;
+    from_json(value)
+}
+
+/// An offer as JSON: a v2 `PaymentRequired` (the decoded header) or a v1 402 body, told apart by `x402Version`.
+pub fn from_json(value: Value) -> Result<Offer, String> {
+    match value.get("x402Version").and_then(Value::as_u64) {
+        Some(2) => serde_json::from_value(value).map(from_v2).map_err(|e| format!("not a v2 offer: {e}")),
+        Some(1) => serde_json::from_value(value).map(from_v1).map_err(|e| format!("not a v1 offer: {e}")),
+        other => Err(format!("not an x402 offer (x402Version {other:?})")),
+    }
+}
+
+fn from_v2(required: v2::PaymentRequired) -> Offer {
+    let candidates = required
+        .accepts
+        .into_iter()
+        .map(|requirement| Candidate {
+            version: 2,
+            network: requirement.network.clone(),
+            chain_id: chain_id_of(&requirement.network),
+            requirement,
+        })
+        .collect();
+    Offer { version: 2, resource: Some(required.resource), error: required.error, candidates }
+}
+
+fn from_v1(required: v1::PaymentRequired) -> Offer {
     let candidates = required
         .accepts
         .into_iter()
@@ -91,7 +101,7 @@ pub fn read(headers: &HeaderMap, body: &[u8]) -> Result<Offer, String> {
             }
         })
         .collect();
-    Ok(Offer { version: 1, resource: None, error: Some(required.error), candidates })
+    Offer { version: 1, resource: None, error: Some(required.error), candidates }
 }
 
 #[cfg(test)]
@@ -123,6 +133,8 @@ mod tests {
         assert_eq!(offer.candidates[0].requirement.amount, "1000");
         assert_eq!(offer.candidates[0].network, "base-sepolia");
 
+        assert_eq!(from_json(v2).unwrap().candidates[0].chain_id, Some(84532));
+        assert!(from_json(json!({"x402Version": 2})).is_err());
         assert!(read(&HeaderMap::new(), b"nope").is_err());
         assert!(read(&HeaderMap::new(), br#"{"x402Version": 3}"#).is_err());
     }

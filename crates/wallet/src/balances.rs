@@ -2,22 +2,25 @@
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider};
+use schemars::JsonSchema;
 use serde::Serialize;
 use x402_bindings::TestStablecoin;
 
 use crate::WalletError;
 
 /// A token balance.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenBalance {
     /// The token.
+    #[schemars(with = "String")]
     pub token: Address,
     /// Its symbol.
     pub symbol: String,
     /// Its decimals.
     pub decimals: u8,
     /// The balance, in the token's units.
+    #[schemars(with = "String")]
     pub balance: U256,
     /// The balance in whole tokens (dollars for a USD stablecoin).
     pub amount: String,

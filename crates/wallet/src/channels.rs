@@ -4,6 +4,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
+use schemars::JsonSchema;
 use serde::Serialize;
 use x402_bindings::{ChannelStatus, PaymentChannel, TestStablecoin};
 use x402_client::Channel;
@@ -56,20 +57,26 @@ impl ChannelOffer {
 }
 
 /// A channel opened.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Opened {
     /// Its id.
+    #[schemars(with = "String")]
     pub channel_id: B256,
     /// The PaymentChannel.
+    #[schemars(with = "String")]
     pub payment_channel: Address,
     /// The `openChannel` transaction.
+    #[schemars(with = "String")]
     pub transaction: B256,
     /// The deposit, in the token's units.
+    #[schemars(with = "String")]
     pub deposit: U256,
     /// The token.
+    #[schemars(with = "String")]
     pub token: Address,
     /// The recipient.
+    #[schemars(with = "String")]
     pub recipient: Address,
     /// The challenge period, seconds.
     pub challenge_period: u64,
@@ -134,7 +141,7 @@ pub async fn open(
 }
 
 /// Where a channel is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Vouchers are taken.
@@ -156,24 +163,31 @@ impl std::fmt::Display for State {
 }
 
 /// A channel as the chain has it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelInfo {
     /// Its id.
+    #[schemars(with = "String")]
     pub channel_id: B256,
     /// The PaymentChannel.
+    #[schemars(with = "String")]
     pub payment_channel: Address,
     /// Its state.
     pub status: State,
     /// Who pays.
+    #[schemars(with = "String")]
     pub payer: Address,
     /// Who is paid.
+    #[schemars(with = "String")]
     pub recipient: Address,
     /// The token.
+    #[schemars(with = "String")]
     pub token: Address,
     /// The deposit.
+    #[schemars(with = "String")]
     pub deposit: U256,
     /// Claimed by the recipient so far.
+    #[schemars(with = "String")]
     pub claimed: U256,
     /// When it expires.
     pub expires_at: u64,
@@ -212,12 +226,13 @@ pub async fn read(provider: &DynProvider, payment_channel: Address, id: B256) ->
 }
 
 /// What [`close`] did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "step")]
 pub enum CloseStep {
     /// The close started; finalize after `closesAt` (the recipient claims its last voucher meanwhile).
     Started {
         /// The `startClose` transaction.
+        #[schemars(with = "String")]
         transaction: B256,
         /// When the challenge ends.
         closes_at: u64,
@@ -225,8 +240,10 @@ pub enum CloseStep {
     /// The challenge is over: closed, the rest of the deposit back to the payer.
     Finalized {
         /// The `finalizeClose` transaction.
+        #[schemars(with = "String")]
         transaction: B256,
         /// Claimed by the recipient in all.
+        #[schemars(with = "String")]
         claimed: U256,
     },
     /// It was closed already.

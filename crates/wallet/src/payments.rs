@@ -4,27 +4,32 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::sol_types::SolEvent;
+use schemars::JsonSchema;
 use serde::Serialize;
 use x402_bindings::TestStablecoin;
 
 use crate::WalletError;
 
 /// A token transfer a transaction made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Transfer {
     /// The token.
+    #[schemars(with = "String")]
     pub token: Address,
     /// From.
+    #[schemars(with = "String")]
     pub from: Address,
     /// To.
+    #[schemars(with = "String")]
     pub to: Address,
     /// How much, in the token's units.
+    #[schemars(with = "String")]
     pub value: U256,
 }
 
 /// Where a transaction is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Mined and succeeded.
@@ -38,10 +43,11 @@ pub enum Status {
 }
 
 /// A transaction, as the chain has it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionReport {
     /// Its hash.
+    #[schemars(with = "String")]
     pub transaction: B256,
     /// Where it is.
     pub status: Status,

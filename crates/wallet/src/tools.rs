@@ -5,6 +5,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
+use schemars::JsonSchema;
 use serde::Serialize;
 use x402_bindings::{CreditSystem, TestStablecoin, ToolRegistry};
 
@@ -14,7 +15,7 @@ use crate::{Wallet, WalletError};
 pub const PAGE: u64 = 100;
 
 /// A tool of the registry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolInfo {
     /// Its id.
@@ -22,12 +23,16 @@ pub struct ToolInfo {
     /// Its name.
     pub name: String,
     /// Who registered it.
+    #[schemars(with = "String")]
     pub developer: Address,
     /// Who its revenue goes to.
+    #[schemars(with = "String")]
     pub payout: Address,
     /// The token it is paid in.
+    #[schemars(with = "String")]
     pub token: Address,
     /// Its price per call, in the token's units.
+    #[schemars(with = "String")]
     pub price: U256,
     /// Whether it takes payments.
     pub active: bool,

@@ -6,6 +6,7 @@ mod devnet;
 mod enqueue;
 mod facilitator;
 pub(crate) mod keeper;
+mod mcp;
 mod paid_demo;
 mod pay;
 mod proxy;
@@ -85,6 +86,13 @@ enum Command {
     /// --facilitator. Bodies are streamed both ways; an upstream error is not charged on routes settled after the
     /// handler. Serves /health, /ready and /metrics itself.
     Proxy(proxy::ProxyArgs),
+    /// Serve MCP tools (stdio) that let an AI assistant pay x402 APIs from this wallet, within limits.
+    ///
+    /// Tools: x402_fetch, x402_quote, x402_balance, x402_sign_authorization, x402_verify_payment, x402_tools,
+    /// x402_pay_tool, x402_pay_tool_credits, x402_channel_open, x402_channel_close. The key comes from
+    /// X402_PRIVATE_KEY or --keystore and never leaves this process; every payment keeps to the policy (--max,
+    /// tokens, recipients, chains, --budget per period) and is written to --ledger. See docs/mcp.md.
+    Mcp(mcp::McpArgs),
     /// Run the whole loop on a local anvil: deploy, fund demo accounts, subscriptions, a channel, the keeper,
     /// a few hundred payments, and chain time moving forward. Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
@@ -103,6 +111,7 @@ impl Cli {
             Command::Pay(args) => args.run().await,
             Command::Channel(args) => args.run().await,
             Command::Proxy(args) => args.run().await,
+            Command::Mcp(args) => args.run().await,
             Command::Devnet(args) => args.run().await,
         }
     }

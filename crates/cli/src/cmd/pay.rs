@@ -23,20 +23,9 @@ const PAYMENT_FAILED: u8 = 4;
 /// Exit code: the answer is an HTTP error.
 const HTTP_ERROR: u8 = 5;
 
-/// Send a request and pay for it if the server asks (HTTP 402).
+/// The spend policy: what one payment may be, and the budget per period.
 #[derive(Debug, clap::Args)]
-pub(crate) struct PayArgs {
-    /// The URL.
-    url: String,
-    /// The method [default: GET, or POST with --data].
-    #[arg(short = 'X', long = "request")]
-    method: Option<String>,
-    /// A request header, `Name: value`; repeat for several.
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    /// The request body (`@FILE` reads a file).
-    #[arg(short = 'd', long = "data")]
-    data: Option<String>,
+pub(crate) struct SpendArgs {
     /// The most one request may cost: `$0.05` (dollars, 6-decimal stablecoins) or token units [default: $1].
     #[arg(long)]
     max: Option<Price>,
@@ -55,6 +44,50 @@ pub(crate) struct PayArgs {
     /// The budget's period in seconds [default: 86400].
     #[arg(long, default_value_t = 86_400, requires = "budget")]
     period: u64,
+}
+
+impl SpendArgs {
+    /// The policy.
+    pub(crate) fn policy(&self) -> Policy {
+        let mut policy = Policy::default();
+        if let Some(max) = &self.max {
+            policy = policy.max_per_request(max.clone());
+        }
+        for (chain, token) in &self.allow_assets {
+            policy = policy.allow_asset(*chain, *token);
+        }
+        if !self.recipients.is_empty() {
+            policy = policy.recipients(self.recipients.clone());
+        }
+        if !self.chain_ids.is_empty() {
+            policy = policy.networks(self.chain_ids.clone());
+        }
+        policy
+    }
+
+    /// The budget, its totals kept in `file`, if one is set.
+    pub(crate) fn budget(&self, file: PathBuf) -> Option<Budget> {
+        let limit = self.budget.clone()?;
+        Some(Budget { limit, period: Duration::from_secs(self.period), file })
+    }
+}
+
+/// Send a request and pay for it if the server asks (HTTP 402).
+#[derive(Debug, clap::Args)]
+pub(crate) struct PayArgs {
+    /// The URL.
+    url: String,
+    /// The method [default: GET, or POST with --data].
+    #[arg(short = 'X', long = "request")]
+    method: Option<String>,
+    /// A request header, `Name: value`; repeat for several.
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// The request body (`@FILE` reads a file).
+    #[arg(short = 'd', long = "data")]
+    data: Option<String>,
+    #[command(flatten)]
+    spend: SpendArgs,
     /// The budget's ledger file [default: x402-spend.json].
     #[arg(long, default_value = "x402-spend.json", requires = "budget")]
     ledger: PathBuf,
@@ -90,30 +123,13 @@ fn parse_asset(text: &str) -> Result<(u64, Address), String> {
 impl PayArgs {
     pub(crate) async fn run(self) -> eyre::Result<ExitCode> {
         let signer = keys::load(self.keystore.as_deref(), "payer")?;
-        let mut policy = Policy::default();
-        if let Some(max) = &self.max {
-            policy = policy.max_per_request(max.clone());
-        }
-        for (chain, token) in &self.allow_assets {
-            policy = policy.allow_asset(*chain, *token);
-        }
-        if !self.recipients.is_empty() {
-            policy = policy.recipients(self.recipients.clone());
-        }
-        if !self.chain_ids.is_empty() {
-            policy = policy.networks(self.chain_ids.clone());
-        }
+        let policy = self.spend.policy();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(self.timeout))
             .build()?;
         let mut client = Client::new(signer)?.http(http).policy(policy);
-        if let Some(limit) = &self.budget {
-            let budget = Budget {
-                limit: limit.clone(),
-                period: Duration::from_secs(self.period),
-                file: self.ledger.clone(),
-            };
+        if let Some(budget) = self.spend.budget(self.ledger.clone()) {
             client = client.budget(budget);
         }
         if let Some(id) = self.channel {
