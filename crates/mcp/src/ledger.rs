@@ -142,7 +142,8 @@ mod tests {
         let ledger = Ledger::new(dir.path().join("sub/ledger.jsonl"));
         assert!(ledger.entries().unwrap().is_empty());
         let first = Entry { time: 1, kind: "exact".into(), amount: "1500".into(), ..Entry::default() };
-        let second = Entry { time: 2, kind: "channel".into(), channel_id: Some("0xab".into()), ..first.clone() };
+        let second =
+            Entry { time: 2, kind: "channel".into(), channel_id: Some("0xab".into()), ..first.clone() };
         ledger.append(&first).unwrap();
         ledger.append(&second).unwrap();
         assert_eq!(ledger.entries().unwrap(), vec![first, second]);

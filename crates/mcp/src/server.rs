@@ -109,7 +109,8 @@ impl X402Mcp {
     /// The channels opened in `entries` and not closed since, that are still open on chain.
     async fn reload_channels(&self, entries: &[Entry]) {
         for entry in entries.iter().filter(|e| e.kind == "channel_open" && e.outcome == "opened") {
-            let closed = entries.iter().any(|e| e.kind == "channel_close" && e.channel_id == entry.channel_id);
+            let closed =
+                entries.iter().any(|e| e.kind == "channel_close" && e.channel_id == entry.channel_id);
             let parsed = (
                 chain_id_of(&entry.network),
                 entry.payment_channel.as_deref().and_then(|a| a.parse::<Address>().ok()),
@@ -159,13 +160,19 @@ impl X402Mcp {
             .find_map(|n| contract(&n.settings).map(|address| (n, address)))
             .ok_or_else(|| {
                 let on = chain_id.map(|id| format!(" on chain {id}")).unwrap_or_default();
-                refuse(reason::NOT_CONFIGURED, format!("no network with a {what} is configured{on} (--rpc-url and --deployment)"))
+                refuse(
+                    reason::NOT_CONFIGURED,
+                    format!("no network with a {what} is configured{on} (--rpc-url and --deployment)"),
+                )
             })
     }
 
     fn dry_run(&self, what: &str) -> Result<(), CallToolResult> {
         if self.settings().dry_run {
-            return Err(refuse(reason::DRY_RUN, format!("dry-run mode: {what} would pay, so nothing was done")));
+            return Err(refuse(
+                reason::DRY_RUN,
+                format!("dry-run mode: {what} would pay, so nothing was done"),
+            ));
         }
         Ok(())
     }
@@ -174,7 +181,8 @@ impl X402Mcp {
     fn policy(&self, max_price: Option<&str>) -> Result<Policy, CallToolResult> {
         let policy = self.settings().policy.clone();
         let Some(text) = max_price else { return Ok(policy) };
-        let bad = |e: &dyn std::fmt::Display| refuse(reason::INVALID_ARGUMENT, format!("maxPrice {text:?}: {e}"));
+        let bad =
+            |e: &dyn std::fmt::Display| refuse(reason::INVALID_ARGUMENT, format!("maxPrice {text:?}: {e}"));
         let lower = Price::parse(text).and_then(|p| p.to_atomic(CAP_DECIMALS)).map_err(|e| bad(&e))?;
         let cap = policy.cap().map_err(|e| bad(&e))?;
         Ok(if lower < cap { policy.max_per_request(Price::Atomic(lower)) } else { policy })
@@ -208,8 +216,10 @@ impl X402Mcp {
         };
         let mut request = reqwest::Request::new(method, url);
         for (name, value) in args.headers.iter().flatten() {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("header name {name:?}")))?;
-            let value = HeaderValue::from_str(value).map_err(|_| bad(format!("header {name} value {value:?}")))?;
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("header name {name:?}")))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|_| bad(format!("header {name} value {value:?}")))?;
             request.headers_mut().append(name, value);
         }
         if let Some(body) = &args.body {
@@ -240,14 +250,21 @@ impl X402Mcp {
         }
     }
 
-    fn log(&self, entry: Entry) -> Result<(), CallToolResult> {
-        self.inner.ledger.append(&entry).map_err(|e| {
+    fn log(&self, entry: &Entry) -> Result<(), CallToolResult> {
+        self.inner.ledger.append(entry).map_err(|e| {
             tracing::error!("a payment was made and not written to the ledger: {e}; {entry:?}");
             refuse(reason::LEDGER, format!("the payment was made but not written to the ledger: {e}"))
         })
     }
 
-    fn payment_entry(&self, tool: &str, url: &str, payment: &Payment, outcome: &str, detail: Option<String>) -> Entry {
+    fn payment_entry(
+        &self,
+        tool: &str,
+        url: &str,
+        payment: &Payment,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> Entry {
         let r = &payment.requirement;
         let channel = payment.channel.as_ref();
         let transaction = payment.receipt.as_ref().filter(|r| r.success).map(|r| r.transaction.clone());
@@ -354,7 +371,8 @@ impl X402Mcp {
                         String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
                     }
                     _ => {
-                        note = Some("the body is not UTF-8 text; shown with replacement characters".to_owned());
+                        note =
+                            Some("the body is not UTF-8 text; shown with replacement characters".to_owned());
                         String::from_utf8_lossy(&bytes).into_owned()
                     }
                 }
@@ -366,7 +384,11 @@ impl X402Mcp {
         (text, truncated, note)
     }
 
-    async fn pay_tool_with(&self, args: args::PayToolArgs, with_credits: bool) -> Answer<answers::ToolPaidAnswer> {
+    async fn pay_tool_with(
+        &self,
+        args: args::PayToolArgs,
+        with_credits: bool,
+    ) -> Answer<answers::ToolPaidAnswer> {
         let tool_name = if with_credits { "x402_pay_tool_credits" } else { "x402_pay_tool" };
         self.dry_run(tool_name)?;
         let (network, registry) = self.network_with(args.chain_id, "ToolRegistry", |n| n.tool_registry)?;
@@ -376,7 +398,8 @@ impl X402Mcp {
             None
         };
         let chain_id = network.wallet.chain_id();
-        let tool = tools::get(network.wallet.provider(), registry, args.tool_id).await.map_err(chain_error)?;
+        let tool =
+            tools::get(network.wallet.provider(), registry, args.tool_id).await.map_err(chain_error)?;
         let policy = self.policy(args.max_price.as_deref())?;
         let candidate = Candidate {
             version: 2,
@@ -392,7 +415,9 @@ impl X402Mcp {
             network: caip2(chain_id),
             chain_id: Some(chain_id),
         };
-        let price = policy.allows(&candidate).map_err(|why| refuse(reason::POLICY, format!("tool {}: {why}", tool.id)))?;
+        let price = policy
+            .allows(&candidate)
+            .map_err(|why| refuse(reason::POLICY, format!("tool {}: {why}", tool.id)))?;
         // Counted before it is sent: a payment that then fails costs budget, never money past the budget.
         self.spend(chain_id, tool.token, price)?;
         let paid = match credit_system {
@@ -400,7 +425,7 @@ impl X402Mcp {
             None => tools::pay(&network.wallet, registry, &tool, price).await,
         };
         let transaction = paid.map_err(chain_error)?;
-        self.log(Entry {
+        self.log(&Entry {
             time: unix_now(),
             tool: tool_name.to_owned(),
             kind: if with_credits { "tool_credits" } else { "tool" }.to_owned(),
@@ -413,7 +438,12 @@ impl X402Mcp {
             detail: Some(format!("tool {} ({})", tool.id, tool.name)),
             ..Entry::default()
         })?;
-        Ok(Json(answers::ToolPaidAnswer { chain_id, tool, transaction: transaction.to_string(), with_credits }))
+        Ok(Json(answers::ToolPaidAnswer {
+            chain_id,
+            tool,
+            transaction: transaction.to_string(),
+            with_credits,
+        }))
     }
 
     /// Counts `amount` of `token` against the budget, if there is one.
@@ -421,10 +451,7 @@ impl X402Mcp {
         let Some(budget) = &self.settings().budget else { return Ok(()) };
         match budget.spend(chain_id, token, amount, unix_now()) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(left)) => Err(refuse(
-                reason::OVER_BUDGET,
-                ClientError::OverBudget { amount, left },
-            )),
+            Ok(Err(left)) => Err(refuse(reason::OVER_BUDGET, ClientError::OverBudget { amount, left })),
             Err(err) => Err(refuse(reason::LEDGER, err)),
         }
     }
@@ -466,12 +493,15 @@ impl X402Mcp {
             }
             Err(ClientError::PaymentFailed { status, reason: why, payment }) => {
                 let detail = format!("HTTP {status}: {why}");
-                self.log(self.payment_entry(tool, &args.url, &payment, "refused", Some(detail.clone())))?;
-                return Err(refuse(reason::PAYMENT_FAILED, format!("the server refused the payment ({detail})")));
+                self.log(&self.payment_entry(tool, &args.url, &payment, "refused", Some(detail.clone())))?;
+                return Err(refuse(
+                    reason::PAYMENT_FAILED,
+                    format!("the server refused the payment ({detail})"),
+                ));
             }
             Err(ClientError::Unanswered { payment, source }) => {
                 let detail = format!("no answer: {source}");
-                self.log(self.payment_entry(tool, &args.url, &payment, "unanswered", Some(detail.clone())))?;
+                self.log(&self.payment_entry(tool, &args.url, &payment, "unanswered", Some(detail.clone())))?;
                 return Err(refuse(
                     reason::UNANSWERED,
                     format!("the payment was sent and {detail}; its authorization may still settle"),
@@ -480,7 +510,7 @@ impl X402Mcp {
             Err(err) => return Err(refuse(reason::HTTP, err)),
         };
         if let Some(payment) = &outcome.payment {
-            self.log(self.payment_entry(tool, &args.url, payment, "paid", None))?;
+            self.log(&self.payment_entry(tool, &args.url, payment, "paid", None))?;
         }
         let status = outcome.response.status().as_u16();
         let content_type =
@@ -568,7 +598,8 @@ impl X402Mcp {
                 match channels::read(provider, channel.payment_channel, channel.id).await {
                     Ok(info) => {
                         let remaining = info.deposit.saturating_sub(channel.owed().max(info.claimed));
-                        channel_lines.push(answers::ChannelLine { channel: info, remaining: remaining.to_string() });
+                        channel_lines
+                            .push(answers::ChannelLine { channel: info, remaining: remaining.to_string() });
                     }
                     Err(err) => errors.push(err.to_string()),
                 }
@@ -596,7 +627,10 @@ impl X402Mcp {
         name = "x402_sign_authorization",
         description = "Sign an x402 exact payment (an EIP-3009 authorization) for a server's offer, without sending it, for a host that relays the request itself: returns the header name and value to send. It counts against the budget as spent (whoever holds it can settle it). Refused in dry-run mode."
     )]
-    async fn sign_authorization(&self, Parameters(args): Parameters<args::SignArgs>) -> Answer<answers::SignedAnswer> {
+    async fn sign_authorization(
+        &self,
+        Parameters(args): Parameters<args::SignArgs>,
+    ) -> Answer<answers::SignedAnswer> {
         self.dry_run("signing an authorization")?;
         let offer = offer::from_json(args.payment_required)
             .map_err(|e| refuse(reason::INVALID_ARGUMENT, format!("paymentRequired is {e}")))?;
@@ -604,28 +638,42 @@ impl X402Mcp {
         let picked = match args.index {
             Some(index) => {
                 let candidate = offer.candidates.get(index).ok_or_else(|| {
-                    refuse(reason::INVALID_ARGUMENT, format!("index {index}: the offer has {}", offer.candidates.len()))
+                    refuse(
+                        reason::INVALID_ARGUMENT,
+                        format!("index {index}: the offer has {}", offer.candidates.len()),
+                    )
                 })?;
-                policy.allows(candidate).map(|amount| (candidate, amount)).map_err(|why| refuse(reason::POLICY, why))?
+                policy
+                    .allows(candidate)
+                    .map(|amount| (candidate, amount))
+                    .map_err(|why| refuse(reason::POLICY, why))?
             }
             None => offer
                 .candidates
                 .iter()
                 .filter(|c| c.requirement.scheme == "exact")
                 .find_map(|c| policy.allows(c).ok().map(|amount| (c, amount)))
-                .ok_or_else(|| refuse(reason::POLICY, "the policy allows no exact requirement of the offer"))?,
+                .ok_or_else(|| {
+                    refuse(reason::POLICY, "the policy allows no exact requirement of the offer")
+                })?,
         };
         let (candidate, amount) = picked;
         if candidate.requirement.scheme != "exact" {
             return Err(refuse(reason::INVALID_ARGUMENT, "only exact requirements are signed here"));
         }
-        let signed = x402_client::sign::sign(&self.inner.signer, candidate, offer.resource.as_ref(), amount, unix_now())
-            .await
-            .map_err(|e| refuse(reason::INVALID_ARGUMENT, e))?;
+        let signed = x402_client::sign::sign(
+            &self.inner.signer,
+            candidate,
+            offer.resource.as_ref(),
+            amount,
+            unix_now(),
+        )
+        .await
+        .map_err(|e| refuse(reason::INVALID_ARGUMENT, e))?;
         let token: Address = candidate.requirement.asset.parse().unwrap_or_default();
         self.spend(candidate.chain_id.unwrap_or_default(), token, amount)?;
         let r = &candidate.requirement;
-        self.log(Entry {
+        self.log(&Entry {
             time: unix_now(),
             tool: "x402_sign_authorization".to_owned(),
             kind: "authorization".to_owned(),
@@ -652,22 +700,37 @@ impl X402Mcp {
         name = "x402_verify_payment",
         description = "The status of a payment on chain: by transaction hash (mined, reverted, pending or unknown, and the token transfers it made), or by a facilitator's payment id eip155:<chain id>:<token>:<payer>:<nonce> (whether its authorization was used, i.e. the payment settled)."
     )]
-    async fn verify_payment(&self, Parameters(args): Parameters<args::VerifyArgs>) -> Answer<answers::VerifyAnswer> {
+    async fn verify_payment(
+        &self,
+        Parameters(args): Parameters<args::VerifyArgs>,
+    ) -> Answer<answers::VerifyAnswer> {
         let bad = |what: String| refuse(reason::INVALID_ARGUMENT, what);
         match (&args.transaction, &args.id) {
             (Some(hash), None) => {
-                let hash: B256 = hash.parse().map_err(|_| bad(format!("transaction {hash:?} is not a hash")))?;
+                let hash: B256 =
+                    hash.parse().map_err(|_| bad(format!("transaction {hash:?} is not a hash")))?;
                 let mut first = None;
-                for network in self.inner.networks.iter().filter(|n| args.chain_id.is_none_or(|id| n.wallet.chain_id() == id)) {
-                    let report = payments::transaction(network.wallet.provider(), hash).await.map_err(chain_error)?;
+                for network in self
+                    .inner
+                    .networks
+                    .iter()
+                    .filter(|n| args.chain_id.is_none_or(|id| n.wallet.chain_id() == id))
+                {
+                    let report =
+                        payments::transaction(network.wallet.provider(), hash).await.map_err(chain_error)?;
                     let found = report.status != Status::Unknown;
                     let line = answers::ChainTransaction { chain_id: network.wallet.chain_id(), report };
                     if found {
-                        return Ok(Json(answers::VerifyAnswer { transaction: Some(line), authorization: None }));
+                        return Ok(Json(answers::VerifyAnswer {
+                            transaction: Some(line),
+                            authorization: None,
+                        }));
                     }
                     first.get_or_insert(line);
                 }
-                let first = first.ok_or_else(|| refuse(reason::NOT_CONFIGURED, "no network is configured for that chain"))?;
+                let first = first.ok_or_else(|| {
+                    refuse(reason::NOT_CONFIGURED, "no network is configured for that chain")
+                })?;
                 Ok(Json(answers::VerifyAnswer { transaction: Some(first), authorization: None }))
             }
             (None, Some(id)) => {
@@ -681,9 +744,9 @@ impl X402Mcp {
                 let token: Address = token.parse().map_err(|_| usage())?;
                 let payer: Address = payer.parse().map_err(|_| usage())?;
                 let nonce: B256 = nonce.parse().map_err(|_| usage())?;
-                let network = self
-                    .network(Some(chain_id))
-                    .ok_or_else(|| refuse(reason::NOT_CONFIGURED, format!("no network is configured for chain {chain_id}")))?;
+                let network = self.network(Some(chain_id)).ok_or_else(|| {
+                    refuse(reason::NOT_CONFIGURED, format!("no network is configured for chain {chain_id}"))
+                })?;
                 let used = payments::authorization_used(network.wallet.provider(), token, payer, nonce)
                     .await
                     .map_err(chain_error)?;
@@ -715,7 +778,11 @@ impl X402Mcp {
         )
         .await
         .map_err(chain_error)?;
-        Ok(Json(answers::ToolsAnswer { chain_id: network.wallet.chain_id(), registry: registry.to_string(), tools: listed }))
+        Ok(Json(answers::ToolsAnswer {
+            chain_id: network.wallet.chain_id(),
+            registry: registry.to_string(),
+            tools: listed,
+        }))
     }
 
     /// Pay one call of a ToolRegistry tool with an allowance.
@@ -723,7 +790,10 @@ impl X402Mcp {
         name = "x402_pay_tool",
         description = "Pay one call of a ToolRegistry tool from the wallet's tokens (approving the price first if needed), within the spend policy: the price is the most paid, so a price raised meanwhile makes it fail instead of charging more. Refused in dry-run mode."
     )]
-    async fn pay_tool(&self, Parameters(args): Parameters<args::PayToolArgs>) -> Answer<answers::ToolPaidAnswer> {
+    async fn pay_tool(
+        &self,
+        Parameters(args): Parameters<args::PayToolArgs>,
+    ) -> Answer<answers::ToolPaidAnswer> {
         self.pay_tool_with(args, false).await
     }
 
@@ -732,7 +802,10 @@ impl X402Mcp {
         name = "x402_pay_tool_credits",
         description = "Pay one call of a ToolRegistry tool with the wallet's credits in CreditSystem, within the spend policy. Refused in dry-run mode."
     )]
-    async fn pay_tool_credits(&self, Parameters(args): Parameters<args::PayToolArgs>) -> Answer<answers::ToolPaidAnswer> {
+    async fn pay_tool_credits(
+        &self,
+        Parameters(args): Parameters<args::PayToolArgs>,
+    ) -> Answer<answers::ToolPaidAnswer> {
         self.pay_tool_with(args, true).await
     }
 
@@ -741,24 +814,39 @@ impl X402Mcp {
         name = "x402_channel_open",
         description = "Open a payment channel that meets a URL's x402 channel offer (approve the deposit, then openChannel): afterwards x402_fetch pays that server with a signed voucher per request, no transaction each. The deposit is at most the configured maximum; what is not paid comes back on close. Refused in dry-run mode."
     )]
-    async fn channel_open(&self, Parameters(args): Parameters<args::ChannelOpenArgs>) -> Answer<answers::ChannelOpenedAnswer> {
+    async fn channel_open(
+        &self,
+        Parameters(args): Parameters<args::ChannelOpenArgs>,
+    ) -> Answer<answers::ChannelOpenedAnswer> {
         self.dry_run("opening a channel")?;
         let bad = |what: String| refuse(reason::INVALID_ARGUMENT, what);
-        let deposit = Price::parse(&args.deposit).map_err(|e| bad(format!("deposit {:?}: {e}", args.deposit)))?;
+        let deposit =
+            Price::parse(&args.deposit).map_err(|e| bad(format!("deposit {:?}: {e}", args.deposit)))?;
         let max = &self.settings().max_deposit;
         let (wanted, most) = (deposit.to_atomic(CAP_DECIMALS), max.to_atomic(CAP_DECIMALS));
         if let (Ok(wanted), Ok(most)) = (wanted, most)
             && wanted > most
         {
-            return Err(refuse(reason::POLICY, format!("a deposit of {wanted} is more than the maximum {most}")));
+            return Err(refuse(
+                reason::POLICY,
+                format!("a deposit of {wanted} is more than the maximum {most}"),
+            ));
         }
-        let fetch = args::FetchArgs { url: args.url.clone(), method: None, headers: None, body: None, max_price: None };
+        let fetch = args::FetchArgs {
+            url: args.url.clone(),
+            method: None,
+            headers: None,
+            body: None,
+            max_price: None,
+        };
         let client = self.client(self.policy(None)?)?;
         let request = self.request(&fetch)?;
-        let Quote::Priced { offer, .. } = client.quote(request).await.map_err(|e| refuse(reason::HTTP, e))? else {
+        let Quote::Priced { offer, .. } = client.quote(request).await.map_err(|e| refuse(reason::HTTP, e))?
+        else {
             return Err(refuse(reason::INVALID_ARGUMENT, format!("{} asks for no payment", args.url)));
         };
-        let terms = ChannelOffer::find(&offer).map_err(|e| refuse(reason::INVALID_ARGUMENT, format!("{}: {e}", args.url)))?;
+        let terms = ChannelOffer::find(&offer)
+            .map_err(|e| refuse(reason::INVALID_ARGUMENT, format!("{}: {e}", args.url)))?;
         let candidate = offer
             .candidates
             .iter()
@@ -766,13 +854,16 @@ impl X402Mcp {
             .ok_or_else(|| refuse(reason::INVALID_ARGUMENT, "no channel requirement"))?;
         self.settings().policy.allows(candidate).map_err(|why| refuse(reason::POLICY, why))?;
         let network = self.network(Some(terms.chain_id)).ok_or_else(|| {
-            refuse(reason::NOT_CONFIGURED, format!("the offer is on chain {}, which has no --rpc-url", terms.chain_id))
+            refuse(
+                reason::NOT_CONFIGURED,
+                format!("the offer is on chain {}, which has no --rpc-url", terms.chain_id),
+            )
         })?;
         let lifetime = args.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME);
         let opened = channels::open(&network.wallet, &terms, &deposit, args.challenge_seconds, lifetime)
             .await
             .map_err(chain_error)?;
-        self.log(Entry {
+        self.log(&Entry {
             time: unix_now(),
             tool: "x402_channel_open".to_owned(),
             kind: "channel_open".to_owned(),
@@ -805,15 +896,19 @@ impl X402Mcp {
         name = "x402_channel_close",
         description = "Close a payment channel of this wallet, one step at a time: an open channel starts its close (the recipient claims its last voucher during the challenge period; vouchers stop); call again after closesAt to finalize and get the rest of the deposit back."
     )]
-    async fn channel_close(&self, Parameters(args): Parameters<args::ChannelCloseArgs>) -> Answer<answers::ChannelClosedAnswer> {
-        let id: B256 = args
-            .channel_id
-            .parse()
-            .map_err(|_| refuse(reason::INVALID_ARGUMENT, format!("channelId {:?} is not a channel id", args.channel_id)))?;
+    async fn channel_close(
+        &self,
+        Parameters(args): Parameters<args::ChannelCloseArgs>,
+    ) -> Answer<answers::ChannelClosedAnswer> {
+        let id: B256 = args.channel_id.parse().map_err(|_| {
+            refuse(reason::INVALID_ARGUMENT, format!("channelId {:?} is not a channel id", args.channel_id))
+        })?;
         let known = self.channels().iter().find(|c| c.id == id).cloned();
         let (network, payment_channel) = match &known {
             Some(channel) => {
-                let network = self.network(Some(channel.chain_id)).ok_or_else(|| refuse(reason::NOT_CONFIGURED, "the channel's chain"))?;
+                let network = self
+                    .network(Some(channel.chain_id))
+                    .ok_or_else(|| refuse(reason::NOT_CONFIGURED, "the channel's chain"))?;
                 (network, channel.payment_channel)
             }
             None => self.network_with(args.chain_id, "PaymentChannel", |n| n.payment_channel)?,
@@ -826,7 +921,7 @@ impl X402Mcp {
             CloseStep::AlreadyClosed => ("closed", None),
         };
         let chain_id = network.wallet.chain_id();
-        self.log(Entry {
+        self.log(&Entry {
             time: unix_now(),
             tool: "x402_channel_close".to_owned(),
             kind: "channel_close".to_owned(),

@@ -14,6 +14,7 @@ use crate::WalletError;
 pub struct TokenBalance {
     /// The token.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub token: Address,
     /// Its symbol.
     pub symbol: String,
@@ -21,13 +22,18 @@ pub struct TokenBalance {
     pub decimals: u8,
     /// The balance, in the token's units.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub balance: U256,
     /// The balance in whole tokens (dollars for a USD stablecoin).
     pub amount: String,
 }
 
 /// `owner`'s balance of `token`.
-pub async fn token(provider: &DynProvider, token: Address, owner: Address) -> Result<TokenBalance, WalletError> {
+pub async fn token(
+    provider: &DynProvider,
+    token: Address,
+    owner: Address,
+) -> Result<TokenBalance, WalletError> {
     let erc20 = TestStablecoin::new(token, provider);
     let what = format!("cannot read token {token}");
     let balance = erc20.balanceOf(owner).call().await.map_err(WalletError::chain(what.clone()))?;

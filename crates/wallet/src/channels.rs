@@ -31,11 +31,10 @@ pub struct ChannelOffer {
 impl ChannelOffer {
     /// The first `channel` requirement of a 402's offer.
     pub fn find(offer: &x402_client::offer::Offer) -> Result<Self, WalletError> {
-        let candidate = offer
-            .candidates
-            .iter()
-            .find(|c| c.requirement.scheme == SCHEME)
-            .ok_or_else(|| WalletError::Refused("the offer has no channel scheme requirement".to_owned()))?;
+        let candidate =
+            offer.candidates.iter().find(|c| c.requirement.scheme == SCHEME).ok_or_else(|| {
+                WalletError::Refused("the offer has no channel scheme requirement".to_owned())
+            })?;
         Self::from_requirement(&candidate.requirement)
     }
 
@@ -43,15 +42,23 @@ impl ChannelOffer {
     pub fn from_requirement(requirement: &v2::PaymentRequirements) -> Result<Self, WalletError> {
         let refuse = |why: String| WalletError::Refused(why);
         if requirement.scheme != SCHEME {
-            return Err(refuse(format!("the requirement is of scheme {:?}, not channel", requirement.scheme)));
+            return Err(refuse(format!(
+                "the requirement is of scheme {:?}, not channel",
+                requirement.scheme
+            )));
         }
         let extra: ChannelExtra = serde_json::from_value(requirement.extra.clone().unwrap_or_default())
             .map_err(|e| refuse(format!("the channel offer's extra is not the channel scheme's: {e}")))?;
         let chain_id = chain_id_of(&requirement.network)
             .ok_or_else(|| refuse(format!("{} is not an EVM network", requirement.network)))?;
-        let recipient =
-            requirement.pay_to.parse().map_err(|_| refuse("the offer's payTo is not an address".to_owned()))?;
-        let token = requirement.asset.parse().map_err(|_| refuse("the offer's asset is not an address".to_owned()))?;
+        let recipient = requirement
+            .pay_to
+            .parse()
+            .map_err(|_| refuse("the offer's payTo is not an address".to_owned()))?;
+        let token = requirement
+            .asset
+            .parse()
+            .map_err(|_| refuse("the offer's asset is not an address".to_owned()))?;
         Ok(Self { chain_id, recipient, token, extra })
     }
 }
@@ -65,18 +72,22 @@ pub struct Opened {
     pub channel_id: B256,
     /// The PaymentChannel.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub payment_channel: Address,
     /// The `openChannel` transaction.
     #[schemars(with = "String")]
     pub transaction: B256,
     /// The deposit, in the token's units.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub deposit: U256,
     /// The token.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub token: Address,
     /// The recipient.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub recipient: Address,
     /// The challenge period, seconds.
     pub challenge_period: u64,
@@ -95,19 +106,30 @@ pub async fn open(
 ) -> Result<Opened, WalletError> {
     let refuse = |why: String| Err(WalletError::Refused(why));
     if wallet.chain_id() != offer.chain_id {
-        return refuse(format!("the offer is on chain {}, the wallet on chain {}", offer.chain_id, wallet.chain_id()));
+        return refuse(format!(
+            "the offer is on chain {}, the wallet on chain {}",
+            offer.chain_id,
+            wallet.chain_id()
+        ));
     }
     let provider = wallet.provider();
     let erc20 = TestStablecoin::new(offer.token, provider);
-    let decimals = erc20.decimals().call().await.map_err(WalletError::chain("cannot read the token's decimals"))?;
-    let deposit = deposit.to_atomic(decimals).map_err(|e| WalletError::Refused(format!("the deposit: {e}")))?;
+    let decimals =
+        erc20.decimals().call().await.map_err(WalletError::chain("cannot read the token's decimals"))?;
+    let deposit =
+        deposit.to_atomic(decimals).map_err(|e| WalletError::Refused(format!("the deposit: {e}")))?;
     let min_deposit = x402_protocol::parse_amount(&offer.extra.min_deposit).unwrap_or_default();
     if deposit < min_deposit || deposit.is_zero() {
-        return refuse(format!("the server takes channels of at least {min_deposit} units; the deposit is {deposit}"));
+        return refuse(format!(
+            "the server takes channels of at least {min_deposit} units; the deposit is {deposit}"
+        ));
     }
     let challenge = challenge.unwrap_or(offer.extra.min_challenge_period);
     if challenge < offer.extra.min_challenge_period {
-        return refuse(format!("the server takes challenge periods of at least {} s", offer.extra.min_challenge_period));
+        return refuse(format!(
+            "the server takes challenge periods of at least {} s",
+            offer.extra.min_challenge_period
+        ));
     }
     if lifetime <= offer.extra.min_expiry_seconds {
         return refuse(format!(
@@ -115,18 +137,30 @@ pub async fn open(
             offer.extra.min_expiry_seconds
         ));
     }
-    let balance =
-        erc20.balanceOf(wallet.address()).call().await.map_err(WalletError::chain("cannot read the balance"))?;
+    let balance = erc20
+        .balanceOf(wallet.address())
+        .call()
+        .await
+        .map_err(WalletError::chain("cannot read the balance"))?;
     if balance < deposit {
-        return refuse(format!("the wallet holds {balance} units of {}, less than the deposit {deposit}", offer.token));
+        return refuse(format!(
+            "the wallet holds {balance} units of {}, less than the deposit {deposit}",
+            offer.token
+        ));
     }
     let now = wallet.now().await?;
     let expires_at = now.saturating_add(lifetime);
     let salt = B256::random();
     let channels = PaymentChannel::new(offer.extra.payment_channel, provider);
     wallet.send("approve", erc20.approve(offer.extra.payment_channel, deposit)).await?;
-    let opening =
-        channels.openChannel(salt, offer.recipient, offer.token, deposit, U256::from(expires_at), U256::from(challenge));
+    let opening = channels.openChannel(
+        salt,
+        offer.recipient,
+        offer.token,
+        deposit,
+        U256::from(expires_at),
+        U256::from(challenge),
+    );
     let transaction = wallet.send("openChannel", opening).await?;
     Ok(Opened {
         channel_id: x402_bindings::voucher::channel_id(wallet.address(), salt),
@@ -171,23 +205,29 @@ pub struct ChannelInfo {
     pub channel_id: B256,
     /// The PaymentChannel.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub payment_channel: Address,
     /// Its state.
     pub status: State,
     /// Who pays.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub payer: Address,
     /// Who is paid.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub recipient: Address,
     /// The token.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub token: Address,
     /// The deposit.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub deposit: U256,
     /// Claimed by the recipient so far.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub claimed: U256,
     /// When it expires.
     pub expires_at: u64,
@@ -198,7 +238,11 @@ pub struct ChannelInfo {
 }
 
 /// Reads channel `id` of `payment_channel`.
-pub async fn read(provider: &DynProvider, payment_channel: Address, id: B256) -> Result<ChannelInfo, WalletError> {
+pub async fn read(
+    provider: &DynProvider,
+    payment_channel: Address,
+    id: B256,
+) -> Result<ChannelInfo, WalletError> {
     let channel = PaymentChannel::new(payment_channel, provider)
         .getChannel(id)
         .call()
@@ -244,6 +288,7 @@ pub enum CloseStep {
         transaction: B256,
         /// Claimed by the recipient in all.
         #[schemars(with = "String")]
+        #[serde(serialize_with = "crate::text::decimal")]
         claimed: U256,
     },
     /// It was closed already.
@@ -295,11 +340,16 @@ pub async fn for_client(
 ) -> Result<Channel, WalletError> {
     let on = provider.get_chain_id().await.map_err(WalletError::rpc("cannot reach the RPC endpoint"))?;
     if on != chain_id {
-        return Err(WalletError::Refused(format!("the channel is on chain {chain_id}, the RPC endpoint on chain {on}")));
+        return Err(WalletError::Refused(format!(
+            "the channel is on chain {chain_id}, the RPC endpoint on chain {on}"
+        )));
     }
     let channel = read(provider, payment_channel, id).await?;
     if channel.status != State::Open {
-        return Err(WalletError::Refused(format!("channel {id} is not open ({}) on {payment_channel}", channel.status)));
+        return Err(WalletError::Refused(format!(
+            "channel {id} is not open ({}) on {payment_channel}",
+            channel.status
+        )));
     }
     if channel.payer != payer {
         return Err(WalletError::Refused(format!(
@@ -307,5 +357,13 @@ pub async fn for_client(
             channel.payer
         )));
     }
-    Ok(Channel::new(chain_id, payment_channel, id, channel.recipient, channel.token, channel.deposit, channel.claimed))
+    Ok(Channel::new(
+        chain_id,
+        payment_channel,
+        id,
+        channel.recipient,
+        channel.token,
+        channel.deposit,
+        channel.claimed,
+    ))
 }

@@ -15,7 +15,7 @@ pub enum WalletError {
         what: String,
         /// The node's answer (a revert keeps its data).
         #[source]
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     /// The node could not be asked.
     #[error("{what}: {source}")]
@@ -52,7 +52,7 @@ pub enum WalletError {
 impl WalletError {
     pub(crate) fn chain(what: impl Into<String>) -> impl FnOnce(alloy::contract::Error) -> Self {
         let what = what.into();
-        move |source| Self::Chain { what, source }
+        move |source| Self::Chain { what, source: Box::new(source) }
     }
 
     pub(crate) fn rpc(what: impl Into<String>) -> impl FnOnce(alloy::transports::TransportError) -> Self {

@@ -5,12 +5,13 @@
 //! - [`balances`]: token and gas balances, and credits in CreditSystem;
 //! - [`tools`]: ToolRegistry's tools, paid with an allowance or with credits;
 //! - [`payments`]: what a payment did on chain (a transaction's transfers, an authorization's state);
-//! - [`error`]: [`WalletError`].
+//! - [`error`]: why an operation did not happen ([`WalletError`]).
 
 pub mod balances;
 pub mod channels;
 pub mod error;
 pub mod payments;
+mod text;
 pub mod tools;
 pub mod wallet;
 

@@ -16,15 +16,19 @@ use crate::WalletError;
 pub struct Transfer {
     /// The token.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub token: Address,
     /// From.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub from: Address,
     /// To.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub to: Address,
     /// How much, in the token's units.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub value: U256,
 }
 

@@ -24,15 +24,19 @@ pub struct ToolInfo {
     pub name: String,
     /// Who registered it.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub developer: Address,
     /// Who its revenue goes to.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub payout: Address,
     /// The token it is paid in.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::address")]
     pub token: Address,
     /// Its price per call, in the token's units.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "crate::text::decimal")]
     pub price: U256,
     /// Whether it takes payments.
     pub active: bool,
@@ -96,15 +100,19 @@ pub async fn pay(
     }
     let erc20 = TestStablecoin::new(tool.token, wallet.provider());
     let payer = wallet.address();
-    let balance = erc20.balanceOf(payer).call().await.map_err(WalletError::chain("cannot read the balance"))?;
+    let balance =
+        erc20.balanceOf(payer).call().await.map_err(WalletError::chain("cannot read the balance"))?;
     if balance < tool.price {
         return Err(WalletError::Refused(format!(
             "the wallet holds {balance} units of {}, less than the price {}",
             tool.token, tool.price
         )));
     }
-    let allowance =
-        erc20.allowance(payer, registry).call().await.map_err(WalletError::chain("cannot read the allowance"))?;
+    let allowance = erc20
+        .allowance(payer, registry)
+        .call()
+        .await
+        .map_err(WalletError::chain("cannot read the allowance"))?;
     if allowance < tool.price {
         wallet.send("approve", erc20.approve(registry, tool.price)).await?;
     }

@@ -28,7 +28,11 @@ pub struct Wallet {
 
 impl Wallet {
     /// Connects to `url` (every request failing after `timeout`) to sign with `signer`; asks the chain id.
-    pub async fn connect(url: &str, signer: PrivateKeySigner, timeout: Duration) -> Result<Self, WalletError> {
+    pub async fn connect(
+        url: &str,
+        signer: PrivateKeySigner,
+        timeout: Duration,
+    ) -> Result<Self, WalletError> {
         let parsed: reqwest::Url = url.parse().map_err(|e: <reqwest::Url as std::str::FromStr>::Err| {
             x402_chain::rpc::ConnectError::Url { url: url.to_owned(), message: e.to_string() }
         })?;
@@ -46,7 +50,8 @@ impl Wallet {
             .wallet(EthereumWallet::from(signer))
             .connect_reqwest(http, parsed)
             .erased();
-        let chain_id = provider.get_chain_id().await.map_err(WalletError::rpc(format!("cannot reach {url}")))?;
+        let chain_id =
+            provider.get_chain_id().await.map_err(WalletError::rpc(format!("cannot reach {url}")))?;
         Ok(Self { provider, chain_id, payer, sending: Mutex::new(()) })
     }
 
@@ -80,9 +85,10 @@ impl Wallet {
         let _one_at_a_time = self.sending.lock().await;
         let pending = call.send().await.map_err(WalletError::chain(format!("{what} was refused")))?;
         let transaction = *pending.tx_hash();
-        let receipt = x402_chain::receipt::wait(&self.provider, transaction, RECEIPT_TIMEOUT)
-            .await
-            .map_err(|e| WalletError::Refused(format!("{what} was sent as {transaction}; its receipt: {e}")))?;
+        let receipt =
+            x402_chain::receipt::wait(&self.provider, transaction, RECEIPT_TIMEOUT).await.map_err(|e| {
+                WalletError::Refused(format!("{what} was sent as {transaction}; its receipt: {e}"))
+            })?;
         match receipt {
             Some(receipt) if receipt.status() => Ok(transaction),
             Some(_) => Err(WalletError::Reverted { what: what.to_owned(), transaction }),

@@ -101,8 +101,11 @@ impl OpenArgs {
     async fn run(self) -> eyre::Result<ExitCode> {
         let (signer, wallet) = self.chain.wallet().await?;
         let client = Client::new(signer)?;
-        let request =
-            client.http_client().get(&self.url).build().wrap_err_with(|| format!("{} is not a URL", self.url))?;
+        let request = client
+            .http_client()
+            .get(&self.url)
+            .build()
+            .wrap_err_with(|| format!("{} is not a URL", self.url))?;
         let Quote::Priced { offer, .. } = client.quote(request).await? else {
             bail!("{} asks for no payment", self.url);
         };

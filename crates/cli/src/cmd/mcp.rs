@@ -73,7 +73,9 @@ impl McpArgs {
         let mut chains = Vec::new();
         let mut records = Vec::new();
         for path in &self.deployments {
-            let Some(record) = Record::load(path)? else { bail!("no deployment record at {}", path.display()) };
+            let Some(record) = Record::load(path)? else {
+                bail!("no deployment record at {}", path.display())
+            };
             records.push(record);
         }
         for url in &self.rpc_urls {
@@ -104,7 +106,8 @@ impl McpArgs {
         };
         let mut stop = super::keeper::shutdown_signal()?;
         let server = X402Mcp::start(signer, settings).await?;
-        let running = server.serve(rmcp::transport::stdio()).await.wrap_err("the MCP session did not start")?;
+        let running =
+            server.serve(rmcp::transport::stdio()).await.wrap_err("the MCP session did not start")?;
         tokio::select! {
             ended = running.waiting() => {
                 ended.wrap_err("the MCP session failed")?;

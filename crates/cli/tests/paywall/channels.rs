@@ -109,15 +109,17 @@ async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut check
 
 /// A facilitator on a free port (its data in a temp dir, restartable on both) and the app in front of it, taking
 /// channels with at least `challenge` s of challenge period expiring after `expiry` s.
-struct Stack {
-    data: tempfile::TempDir,
-    listen: String,
-    facilitator: FacilitatorProc,
-    app: App,
-    weather: String,
+pub(crate) struct Stack {
+    pub(crate) data: tempfile::TempDir,
+    pub(crate) listen: String,
+    pub(crate) facilitator: FacilitatorProc,
+    pub(crate) app: App,
+    pub(crate) weather: String,
 }
 
-async fn stack(net: &Net, challenge: u64, expiry: u64) -> Stack {
+/// `x402 facilitator` and the app offering exact and the channel scheme (at least `challenge` seconds of
+/// challenge, expiring after `expiry` s).
+pub(crate) async fn stack(net: &Net, challenge: u64, expiry: u64) -> Stack {
     let data = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut facilitator = start_facilitator(net, data.path(), &listen);

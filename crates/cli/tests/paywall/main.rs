@@ -9,4 +9,5 @@ mod common;
 mod channels;
 mod deferred;
 mod layer;
+mod mcp;
 mod proxy;
