@@ -20,7 +20,7 @@ use crate::channel::{self, Channel};
 use crate::ledger::{Budget, LedgerError};
 use crate::offer::{self, Candidate, Offer};
 use crate::policy::Policy;
-use crate::sign::{SignError, sign};
+use crate::sign::{SignError, Signed, sign};
 
 /// How long one request may take by default: a paywall may verify (10 s), run its handler and settle (up to
 /// 70 s, twice) before it answers.
@@ -234,26 +234,7 @@ impl<S: Signer + Send + Sync> Client<S> {
         if candidate.requirement.scheme == x402_protocol::channel::SCHEME {
             return self.pay_by_channel(&request, offer, candidate, amount).await;
         }
-        let now = unix_now();
-        // Signed first (a requirement that cannot be signed costs nothing), counted before it is sent.
-        let signed = sign(&self.signer, &candidate, offer.resource.as_ref(), amount, now).await?;
-        if let Some(budget) = &self.budget {
-            let chain_id = candidate.chain_id.unwrap_or_default();
-            let token = candidate.requirement.asset.parse().unwrap_or_default();
-            if let Err(left) = budget.spend(chain_id, token, amount, now)? {
-                return Err(ClientError::OverBudget { amount, left });
-            }
-        }
-        let mut payment = Payment {
-            version: candidate.version,
-            requirement: candidate.requirement.clone(),
-            network: candidate.network.clone(),
-            amount,
-            payer: signed.payer,
-            nonce: signed.nonce,
-            receipt: None,
-            channel: None,
-        };
+        let (signed, mut payment) = self.sign_counted(&offer, &candidate, amount).await?;
         let header =
             HeaderValue::from_str(&signed.value).map_err(|e| SignError::Requirement(e.to_string()))?;
         let mut pending_retried = false;
@@ -281,6 +262,44 @@ impl<S: Signer + Send + Sync> Client<S> {
             let reason = refusal(&payment, response).await;
             return Err(ClientError::PaymentFailed { status, reason, payment: Box::new(payment) });
         }
+    }
+
+    /// Signs an `exact` payment for `offer` as [`Client::send`] would (the first requirement the policy allows,
+    /// counted against the budget), for a transport other than HTTP to carry (MCP's `_meta["x402/payment"]`):
+    /// the signed payment and what it pays.
+    pub async fn authorize(&self, offer: &Offer) -> Result<(Signed, Payment), ClientError> {
+        let (candidate, amount) = self.choose_exact(offer).map_err(ClientError::Refused)?;
+        self.sign_counted(offer, &candidate, amount).await
+    }
+
+    /// Signs `candidate` for `amount` and counts it against the budget: signed first (a requirement that cannot
+    /// be signed costs nothing), counted before it is sent.
+    async fn sign_counted(
+        &self,
+        offer: &Offer,
+        candidate: &Candidate,
+        amount: U256,
+    ) -> Result<(Signed, Payment), ClientError> {
+        let now = unix_now();
+        let signed = sign(&self.signer, candidate, offer.resource.as_ref(), amount, now).await?;
+        if let Some(budget) = &self.budget {
+            let chain_id = candidate.chain_id.unwrap_or_default();
+            let token = candidate.requirement.asset.parse().unwrap_or_default();
+            if let Err(left) = budget.spend(chain_id, token, amount, now)? {
+                return Err(ClientError::OverBudget { amount, left });
+            }
+        }
+        let payment = Payment {
+            version: candidate.version,
+            requirement: candidate.requirement.clone(),
+            network: candidate.network.clone(),
+            amount,
+            payer: signed.payer,
+            nonce: signed.nonce,
+            receipt: None,
+            channel: None,
+        };
+        Ok((signed, payment))
     }
 
     /// Pays `candidate` (a `channel` requirement) with a voucher of a channel that serves it, signing again
@@ -378,6 +397,12 @@ impl<S: Signer + Send + Sync> Client<S> {
                 return Ok((candidate.clone(), amount));
             }
         }
+        self.choose_exact(offer)
+    }
+
+    /// The first requirement of another scheme than `channel` the policy allows, or every refusal.
+    fn choose_exact(&self, offer: &Offer) -> Result<(Candidate, U256), Vec<String>> {
+        let channel_scheme = |c: &&Candidate| c.requirement.scheme == x402_protocol::channel::SCHEME;
         let mut reasons = Vec::new();
         for candidate in offer.candidates.iter().filter(|c| !channel_scheme(c)) {
             match self.policy.allows(candidate) {

@@ -18,6 +18,9 @@ pub struct Signed {
     pub header: &'static str,
     /// The header's value.
     pub value: String,
+    /// The payment payload the header encodes (`PaymentPayload` of its version), for transports other than
+    /// HTTP headers (MCP's `_meta["x402/payment"]`).
+    pub payload: Value,
     /// Who pays.
     pub payer: Address,
     /// The authorization's nonce.
@@ -94,5 +97,5 @@ pub async fn sign<S: Signer + Sync>(
             (PAYMENT_SIGNATURE, body)
         }
     };
-    Ok(Signed { header, value: headers::encode(&body)?, payer: message.from, nonce })
+    Ok(Signed { header, value: headers::encode(&body)?, payload: body, payer: message.from, nonce })
 }

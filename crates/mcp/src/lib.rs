@@ -6,11 +6,13 @@
 //! - [`settings`]: what the server is told;
 //! - [`args`] and [`answers`]: the tools' arguments and typed results;
 //! - [`ledger`]: the file of payments;
-//! - [`server`]: the tools.
+//! - [`server`]: the tools;
+//! - [`paid`]: paid MCP tools (the x402 MCP transport), the server's side and the client's.
 
 pub mod answers;
 pub mod args;
 pub mod ledger;
+pub mod paid;
 pub mod server;
 pub mod settings;
 

@@ -287,12 +287,7 @@ impl X402Mcp {
     }
 
     fn paid(&self, payment: &Payment, policy: &Policy) -> answers::Paid {
-        let candidate = Candidate {
-            version: payment.version,
-            requirement: payment.requirement.clone(),
-            network: payment.network.clone(),
-            chain_id: chain_id_of(&payment.requirement.network),
-        };
+        let candidate = candidate_of(payment);
         let channel = payment.channel.as_ref();
         let receipt = match (&payment.receipt, channel) {
             (_, Some(channel)) => serde_json::to_value(channel).ok(),
@@ -632,46 +627,27 @@ impl X402Mcp {
         Parameters(args): Parameters<args::SignArgs>,
     ) -> Answer<answers::SignedAnswer> {
         self.dry_run("signing an authorization")?;
-        let offer = offer::from_json(args.payment_required)
+        let mut offer = offer::from_json(args.payment_required)
             .map_err(|e| refuse(reason::INVALID_ARGUMENT, format!("paymentRequired is {e}")))?;
-        let policy = self.policy(None)?;
-        let picked = match args.index {
-            Some(index) => {
-                let candidate = offer.candidates.get(index).ok_or_else(|| {
-                    refuse(
-                        reason::INVALID_ARGUMENT,
-                        format!("index {index}: the offer has {}", offer.candidates.len()),
-                    )
-                })?;
-                policy
-                    .allows(candidate)
-                    .map(|amount| (candidate, amount))
-                    .map_err(|why| refuse(reason::POLICY, why))?
-            }
-            None => offer
-                .candidates
-                .iter()
-                .filter(|c| c.requirement.scheme == "exact")
-                .find_map(|c| policy.allows(c).ok().map(|amount| (c, amount)))
-                .ok_or_else(|| {
-                    refuse(reason::POLICY, "the policy allows no exact requirement of the offer")
-                })?,
-        };
-        let (candidate, amount) = picked;
-        if candidate.requirement.scheme != "exact" {
-            return Err(refuse(reason::INVALID_ARGUMENT, "only exact requirements are signed here"));
+        if let Some(index) = args.index {
+            let Some(candidate) = offer.candidates.get(index).cloned() else {
+                let count = offer.candidates.len();
+                return Err(refuse(
+                    reason::INVALID_ARGUMENT,
+                    format!("index {index}: the offer has {count}"),
+                ));
+            };
+            offer.candidates = vec![candidate];
         }
-        let signed = x402_client::sign::sign(
-            &self.inner.signer,
-            candidate,
-            offer.resource.as_ref(),
-            amount,
-            unix_now(),
-        )
-        .await
-        .map_err(|e| refuse(reason::INVALID_ARGUMENT, e))?;
-        let token: Address = candidate.requirement.asset.parse().unwrap_or_default();
-        self.spend(candidate.chain_id.unwrap_or_default(), token, amount)?;
+        let policy = self.policy(None)?;
+        let (signed, payment) = match self.client(policy.clone())?.authorize(&offer).await {
+            Ok(signed) => signed,
+            Err(ClientError::Refused(reasons)) => return Err(refuse(reason::POLICY, reasons.join("; "))),
+            Err(err @ ClientError::OverBudget { .. }) => return Err(refuse(reason::OVER_BUDGET, err)),
+            Err(err) => return Err(refuse(reason::INVALID_ARGUMENT, err)),
+        };
+        let candidate = candidate_of(&payment);
+        let amount = payment.amount;
         let r = &candidate.requirement;
         self.log(&Entry {
             time: unix_now(),
@@ -689,7 +665,7 @@ impl X402Mcp {
         Ok(Json(answers::SignedAnswer {
             header: signed.header.to_owned(),
             value: signed.value,
-            requirement: self.requirement(candidate, &policy),
+            requirement: self.requirement(&candidate, &policy),
             payer: signed.payer.to_string(),
             nonce: signed.nonce.to_string(),
         }))
@@ -942,6 +918,16 @@ impl X402Mcp {
     instructions = "A wallet for paying HTTP APIs that charge with x402 (HTTP 402 Payment Required), within a spend policy set by the user. Use x402_quote to see what a URL costs, x402_fetch to fetch and pay it, x402_balance for what is left. Every payment is written to the user's ledger file."
 )]
 impl ServerHandler for X402Mcp {}
+
+/// What `payment` paid, as an offer's candidate.
+fn candidate_of(payment: &Payment) -> Candidate {
+    Candidate {
+        version: payment.version,
+        requirement: payment.requirement.clone(),
+        network: payment.network.clone(),
+        chain_id: chain_id_of(&payment.requirement.network),
+    }
+}
 
 fn chain_error(err: WalletError) -> CallToolResult {
     let why = match &err {

@@ -3,6 +3,7 @@
 
 use alloy_primitives::{Address, B256};
 use http::HeaderMap;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use x402_protocol::channel::{self, ChannelExtra, ChannelPayload, VoucherRequest};
 use x402_protocol::exact::ExactEvmPayload;
@@ -86,24 +87,30 @@ fn from_v2(header: &str, route: &PricedRoute, path: &str) -> Carried {
         Ok(raw) => raw,
         Err(err) => return Carried::Malformed(format!("{PAYMENT_SIGNATURE}: {err}")),
     };
-    let payload: v2::PaymentPayload = match serde_json::from_value(raw.clone()) {
+    // A payment names the resource it was made for; one made for another path does not pay for this one.
+    v2_payment(&raw, &route.accepts, |url| normalize(path_of(url)) == normalize(path))
+}
+
+/// Reads a v2 `PaymentPayload` carried outside an HTTP header (MCP's `_meta["x402/payment"]`), matched against
+/// `accepts`; a payload that names a resource must name `resource`.
+pub fn from_payload(raw: &Value, accepts: &[v2::PaymentRequirements], resource: &str) -> Carried {
+    v2_payment(raw, accepts, |url| url == resource)
+}
+
+fn v2_payment(raw: &Value, accepts: &[v2::PaymentRequirements], for_this: impl Fn(&str) -> bool) -> Carried {
+    let payload: v2::PaymentPayload = match v2::PaymentPayload::deserialize(raw) {
         Ok(payload) => payload,
-        Err(err) => return Carried::Malformed(format!("{PAYMENT_SIGNATURE} is not a v2 payment: {err}")),
+        Err(err) => return Carried::Malformed(format!("not a v2 payment: {err}")),
     };
     if payload.x402_version != 2 {
-        return Carried::Malformed(format!(
-            "{PAYMENT_SIGNATURE} carries x402Version {}",
-            payload.x402_version
-        ));
+        return Carried::Malformed(format!("the payment carries x402Version {}", payload.x402_version));
     }
-    // A payment names the resource it was made for; one made for another path does not pay for this one.
     if let Some(resource) = &payload.resource
-        && normalize(path_of(&resource.url)) != normalize(path)
+        && !for_this(&resource.url)
     {
         return Carried::Unmatched("the payment was made for another resource");
     }
-    let Some(offered) = route.accepts.iter().find(|offered| same_requirement(&payload.accepted, offered))
-    else {
+    let Some(offered) = accepts.iter().find(|offered| same_requirement(&payload.accepted, offered)) else {
         return Carried::Unmatched("the payment accepts requirements this route does not offer");
     };
     if offered.scheme == channel::SCHEME {

@@ -7,13 +7,21 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use x402_bindings::{CreditSystem, TestStablecoin, ToolRegistry};
-use x402_protocol::headers;
+use x402_client::{ClientError, offer};
+use x402_mcp::paid::{PAYMENT_META, PaidToolError, PaidTools, call_paid_tool, payment_required_of};
+use x402_paywall::facilitator::HttpFacilitator;
+use x402_protocol::{headers, v2};
 
 use super::channels::{Stack, stack};
 use crate::common::keeper::{KEEPER, MERCHANT, Net, net};
@@ -390,4 +398,141 @@ async fn an_agent_opens_pays_through_and_closes_a_channel_and_pays_registry_tool
         ledger(&ledger_path).iter().rev().take(2).map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["tool_credits", "tool"]);
     mcp.service.cancel().await.unwrap();
+}
+
+/// A paid demo MCP server: `forecast` costs [`TOOL_PRICE`] per call through [`PaidTools`] (`runs` counts its
+/// runs), any other tool is free.
+struct Forecast {
+    paid: PaidTools,
+    runs: Arc<AtomicUsize>,
+}
+
+const TOOL_PRICE: u64 = 2_000;
+
+impl ServerHandler for Forecast {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let runs = Arc::clone(&self.runs);
+        let name = request.name.to_string();
+        let failing = request.arguments.as_ref().is_some_and(|a| a.contains_key("fail"));
+        self.paid
+            .call(&request, &context, || async move {
+                if name == "forecast" {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                }
+                if failing {
+                    return Ok(CallToolResult::error(vec![ContentBlock::text("no forecast today")]).into());
+                }
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!("{name}: sunny"))]).into())
+            })
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_agent_pays_a_paid_mcp_tool_like_a_free_one() {
+    let net = net(anvil().spawn()).await;
+    let merchant = net.keys[MERCHANT].address();
+    net.demo.approve_claim_operator(merchant, net.keys[KEEPER].address()).await.unwrap();
+    let Stack { data: _data, facilitator, app: _app, weather, .. } = stack(&net, 1800, 600).await;
+    // The weather route's exact requirement, at the tool's price.
+    let response = reqwest::get(&weather).await.unwrap();
+    let offer: Value = headers::decode(response.headers()["payment-required"].to_str().unwrap()).unwrap();
+    let mut requirement: v2::PaymentRequirements =
+        serde_json::from_value(offer["accepts"][0].clone()).unwrap();
+    assert_eq!(requirement.scheme, "exact");
+    requirement.amount = TOOL_PRICE.to_string();
+    let paid = PaidTools::new(HttpFacilitator::new(&facilitator.url).unwrap()).price(
+        "forecast",
+        "Tomorrow's weather",
+        requirement,
+    );
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    let server = Forecast { paid, runs: Arc::clone(&runs) };
+    tokio::spawn(async move {
+        let running = server.serve(server_io).await.unwrap();
+        let _ = running.waiting().await;
+    });
+    let mcp = ().serve(client_io).await.unwrap();
+    let forecast = || CallToolRequestParams::new("forecast");
+
+    // Unpaid: the transport's payment-required tool error, in both places, and the tool not run.
+    let unpaid = mcp.call_tool(forecast()).await.unwrap();
+    assert_eq!(unpaid.is_error, Some(true));
+    let required = unpaid.structured_content.clone().unwrap();
+    assert_eq!(
+        (required["x402Version"].as_u64(), required["accepts"][0]["amount"].as_str()),
+        (Some(2), Some("2000"))
+    );
+    assert_eq!(required["resource"]["url"], "mcp://tool/forecast");
+    let text: Value = serde_json::from_str(&unpaid.content[0].as_text().unwrap().text).unwrap();
+    assert_eq!(text["x402/error"]["code"], 402);
+    assert_eq!(text["x402/error"]["data"], required);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    // A free tool needs nothing.
+    let free = mcp.call_tool(CallToolRequestParams::new("ping")).await.unwrap();
+    assert_ne!(free.is_error, Some(true));
+
+    // Paid like a free tool: the answer, the receipt in _meta, the merchant paid once.
+    let agent = crate::common::paywall::client(&net, &net.keys[PAYER]);
+    let before = net.demo.balance(merchant).await.unwrap();
+    let call = call_paid_tool(mcp.peer(), &agent, forecast()).await.unwrap();
+    assert_eq!(call.result.content[0].as_text().unwrap().text, "forecast: sunny");
+    let receipt = call.receipt.unwrap();
+    assert!(receipt.success && receipt.transaction.starts_with("0x"), "{receipt:?}");
+    assert_eq!(call.payment.unwrap().amount, U256::from(TOOL_PRICE));
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + U256::from(TOOL_PRICE));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // One payment pays one call: sent again, it is refused and the tool not run.
+    let priced = offer::from_json(required.clone()).unwrap();
+    let (signed, _) = agent.authorize(&priced).await.unwrap();
+    let with = |payload: &Value| {
+        let mut meta = rmcp::model::RequestMetaObject::new();
+        meta.insert(PAYMENT_META.to_owned(), payload.clone());
+        let mut params = forecast();
+        params.meta = Some(meta);
+        params
+    };
+    let first = mcp.call_tool(with(&signed.payload)).await.unwrap();
+    assert_ne!(first.is_error, Some(true), "{first:?}");
+    let again = mcp.call_tool(with(&signed.payload)).await.unwrap();
+    let error = payment_required_of(&again).unwrap();
+    assert_eq!(error["error"], "this payment was used already");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + U256::from(2 * TOOL_PRICE));
+
+    // A tool that fails is not charged: the same payment then pays a call that works.
+    let (signed, _) = agent.authorize(&priced).await.unwrap();
+    let mut failing = with(&signed.payload);
+    failing.arguments = Some(serde_json::from_value(json!({"fail": true})).unwrap());
+    let failed = mcp.call_tool(failing).await.unwrap();
+    assert_eq!(failed.is_error, Some(true));
+    assert!(payment_required_of(&failed).is_none(), "a tool failure, not a payment one");
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + U256::from(2 * TOOL_PRICE));
+    assert_ne!(mcp.call_tool(with(&signed.payload)).await.unwrap().is_error, Some(true));
+    assert_eq!(net.demo.balance(merchant).await.unwrap(), before + U256::from(3 * TOOL_PRICE));
+
+    // A forged payment (another payTo) and a payment over the agent's cap are refused.
+    let mut forged = signed.payload.clone();
+    forged["accepted"]["payTo"] = json!(net.keys[4].address().to_string());
+    let refused = mcp.call_tool(with(&forged)).await.unwrap();
+    assert!(payment_required_of(&refused).unwrap()["error"].as_str().unwrap().contains("does not offer"));
+    let frugal = crate::common::paywall::client(&net, &net.keys[PAYER]).policy(
+        x402_client::Policy::default()
+            .allow_asset(net.demo.chain_id, net.demo.token.address)
+            .max_per_request("1000".parse().unwrap()),
+    );
+    let over = call_paid_tool(mcp.peer(), &frugal, forecast()).await.unwrap_err();
+    assert!(matches!(over, PaidToolError::Client(ClientError::Refused(_))), "{over}");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    mcp.cancel().await.unwrap();
 }
