@@ -49,6 +49,9 @@ pub struct Entry {
     /// The EIP-3009 nonce of an `exact` payment or authorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The server's running total on the channel after a `channel` payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<String>,
     /// What else is known: the server's reason for a refusal, the tool's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -106,7 +109,12 @@ impl Ledger {
         }
         let mut line = serde_json::to_vec(entry).map_err(|e| io(std::io::Error::other(e)))?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
+        let mut file =
+            OpenOptions::new().create(true).read(true).append(true).open(&self.path).map_err(io)?;
+        // After a crash mid-line, the next entry starts on a line of its own.
+        if ends_torn(&mut file).map_err(io)? {
+            line.insert(0, b'\n');
+        }
         file.write_all(&line).map_err(io)?;
         file.sync_data().map_err(io)
     }
@@ -118,18 +126,33 @@ impl Ledger {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(LedgerError::Io { path: self.path.clone(), source }),
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(n, line)| {
-                serde_json::from_str(line).map_err(|source| LedgerError::Format {
-                    path: self.path.clone(),
-                    line: n + 1,
-                    source,
-                })
-            })
-            .collect()
+        let mut entries = Vec::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+            match serde_json::from_str(line) {
+                Ok(entry) => entries.push(entry),
+                // A line cut short was being written when the process died: never a whole entry.
+                Err(err) if err.is_eof() => {
+                    tracing::warn!(path = %self.path.display(), line = n + 1, "a torn ledger line is skipped");
+                }
+                Err(source) => {
+                    return Err(LedgerError::Format { path: self.path.clone(), line: n + 1, source });
+                }
+            }
+        }
+        Ok(entries)
     }
+}
+
+/// Whether `file` is not empty and does not end with a newline.
+fn ends_torn(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -137,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_read_back_in_order_and_a_torn_line_is_reported() {
+    fn entries_read_back_in_order_a_torn_line_is_skipped_and_a_wrong_one_reported() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::new(dir.path().join("sub/ledger.jsonl"));
         assert!(ledger.entries().unwrap().is_empty());
@@ -146,9 +169,22 @@ mod tests {
             Entry { time: 2, kind: "channel".into(), channel_id: Some("0xab".into()), ..first.clone() };
         ledger.append(&first).unwrap();
         ledger.append(&second).unwrap();
-        assert_eq!(ledger.entries().unwrap(), vec![first, second]);
+        assert_eq!(ledger.entries().unwrap(), vec![first.clone(), second.clone()]);
         let mut file = OpenOptions::new().append(true).open(ledger.path()).unwrap();
         file.write_all(b"{\"time\": 3, \"to").unwrap();
-        assert!(matches!(ledger.entries(), Err(LedgerError::Format { line: 3, .. })));
+        assert_eq!(ledger.entries().unwrap().len(), 2, "a torn last line is skipped");
+        let third = Entry { time: 4, ..second.clone() };
+        ledger.append(&third).unwrap();
+        assert_eq!(
+            ledger.entries().unwrap(),
+            vec![first, second, third],
+            "the next entry on a line of its own"
+        );
+        let mut file = OpenOptions::new().append(true).open(ledger.path()).unwrap();
+        file.write_all(b"{\"time\": \"not a number\"}\n").unwrap();
+        assert!(
+            matches!(ledger.entries(), Err(LedgerError::Format { line: 5, .. })),
+            "a wrong line is reported"
+        );
     }
 }

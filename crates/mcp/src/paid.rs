@@ -14,6 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alloy::primitives::B256;
 use alloy::signers::Signer;
 use rmcp::ErrorData;
 use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, MetaObject};
@@ -23,7 +24,7 @@ use x402_client::client::Payment;
 use x402_client::{Client, ClientError, offer};
 use x402_paywall::facilitator::{Facilitator, FacilitatorError};
 use x402_paywall::payment::{self, Carried};
-use x402_paywall::replay::{Refused, Replay};
+use x402_paywall::replay::{Claim, Refused, Replay};
 use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::{Reason, v2};
 
@@ -33,6 +34,9 @@ pub const PAYMENT_META: &str = "x402/payment";
 pub const PAYMENT_RESPONSE_META: &str = "x402/payment-response";
 /// The wrapper of a payment-required error in `content[0].text`.
 pub const ERROR_KEY: &str = "x402/error";
+
+/// How long the client waits before it sends an undecided payment again.
+const RESEND_AFTER: Duration = Duration::from_secs(1);
 
 /// How many payments the replay guard remembers.
 const REPLAY_CAPACITY: usize = 100_000;
@@ -134,30 +138,60 @@ impl PaidTools {
             }
         }
         let answer = run().await?;
-        let CallToolResponse::Complete(mut result) = answer else {
-            // A task or an input request is not a result to charge for: not settled, the payment reusable.
-            return Ok(answer);
+        let mut result = match answer {
+            CallToolResponse::Complete(result) => result,
+            // The tool asks for more input: not served yet, not charged; the payment comes with the next round.
+            CallToolResponse::InputRequired(_) => return Ok(answer),
+            // A task was started: served, so paid before it is handed out.
+            task => {
+                return Ok(match self.settled(&payment, claim, digest, name, priced).await {
+                    Ok(_) => task,
+                    Err(refused) => refused.into(),
+                });
+            }
         };
         if result.is_error == Some(true) {
             // Not served, not charged: the claim is dropped and the payment may be used again.
             return Ok(result.into());
         }
-        match self.settle(&payment.request).await {
-            Ok(receipt) if receipt.success => {
-                claim.spend(unix_now(), payment.valid_before);
+        match self.settled(&payment, claim, digest, name, priced).await {
+            Ok(receipt) => {
                 let mut meta = result.meta.take().unwrap_or_default();
                 meta.insert(PAYMENT_RESPONSE_META.to_owned(), json!(receipt));
                 result.meta = Some(meta);
                 Ok(result.into())
             }
+            Err(refused) => Ok(refused.into()),
+        }
+    }
+
+    /// Settles `payment`: its receipt, or the tool error to answer instead (a failed settlement, or none decided:
+    /// then the same payment sent again resumes it).
+    async fn settled(
+        &self,
+        payment: &payment::Payment,
+        claim: Claim,
+        digest: B256,
+        name: &str,
+        priced: &Priced,
+    ) -> Result<SettleResponse, CallToolResult> {
+        match self.settle(&payment.request).await {
+            Ok(receipt) if receipt.success => {
+                claim.spend(unix_now(), payment.valid_before);
+                Ok(receipt)
+            }
             Ok(failed) => {
                 let reason = failed.error_reason.clone().unwrap_or_default();
-                required(&format!("Payment settlement failed: {reason}"), Some(&failed))
+                Err(payment_required(
+                    name,
+                    priced,
+                    &format!("Payment settlement failed: {reason}"),
+                    Some(&failed),
+                ))
             }
             Err(err) => {
                 claim.unsettled(digest, payment.valid_before);
-                Ok(unavailable(&format!("the payment could not be settled now (call again with it): {err}"))
-                    .into())
+                Err(unavailable(&format!("the payment could not be settled now (call again with it): {err}")))
             }
         }
     }
@@ -193,9 +227,22 @@ fn payment_required(
     result
 }
 
-/// A tool error for a payment that cannot be decided now (the facilitator unreachable).
+/// How a tool error saying that payments cannot be decided now (the facilitator unreachable) begins.
+pub const UNAVAILABLE: &str = "payments cannot be taken now";
+
+/// A tool error for a payment that cannot be decided now.
 fn unavailable(why: &str) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!("payments cannot be taken now: {why}"))])
+    CallToolResult::error(vec![ContentBlock::text(format!("{UNAVAILABLE}: {why}"))])
+}
+
+/// Whether `result` says the payment is not decided yet (settlement pending, or the server could not ask its
+/// facilitator): the same payment sent again may go through.
+fn undecided(result: &CallToolResult) -> bool {
+    if let Some(required) = payment_required_of(result) {
+        return required[PAYMENT_RESPONSE_META]["errorReason"] == Reason::SettlementPending.as_str();
+    }
+    result.is_error == Some(true)
+        && result.content.first().and_then(|c| c.as_text()).is_some_and(|t| t.text.starts_with(UNAVAILABLE))
 }
 
 /// The `PaymentRequired` of a tool error, as the transport's clients look for it: `structuredContent`, its
@@ -227,6 +274,9 @@ pub struct PaidCall {
     pub payment: Option<Payment>,
     /// The server's settlement receipt.
     pub receipt: Option<SettleResponse>,
+    /// The payment as sent: a tool that failed (`isError`, no receipt) was not charged, and this payment may pay
+    /// the next call.
+    pub payload: Option<Value>,
 }
 
 /// Why a paid tool call did not go through.
@@ -241,6 +291,27 @@ pub enum PaidToolError {
     /// The client would not pay (policy, budget, signing).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The paid call got no answer: the payment may still settle; send `payload` again rather than a new one.
+    #[error("the paid tool call got no answer (its payment may still settle; send it again): {source}")]
+    Unanswered {
+        /// The payment.
+        payment: Box<Payment>,
+        /// The payment as sent.
+        payload: Box<Value>,
+        /// Why.
+        #[source]
+        source: ServiceError,
+    },
+    /// The server could not decide the payment, also when it was sent again: send `payload` again later.
+    #[error("the tool's server could not settle the payment yet; send the same payment again later")]
+    Undecided {
+        /// The payment.
+        payment: Box<Payment>,
+        /// The payment as sent.
+        payload: Box<Value>,
+        /// Its answer.
+        result: Box<CallToolResult>,
+    },
     /// The server refused the payment, or could not settle it.
     #[error("the tool refused the payment: {reason}")]
     PaymentFailed {
@@ -262,29 +333,43 @@ pub async fn call_paid_tool<S: Signer + Send + Sync>(
 ) -> Result<PaidCall, PaidToolError> {
     let first = peer.call_tool(params.clone()).await?;
     let Some(required) = payment_required_of(&first) else {
-        return Ok(PaidCall { result: first, payment: None, receipt: None });
+        return Ok(PaidCall { result: first, payment: None, receipt: None, payload: None });
     };
     let offer = offer::from_json(required).map_err(PaidToolError::Offer)?;
     let (signed, payment) = client.authorize(&offer).await?;
     let mut paid = params;
     let mut meta = paid.meta.take().unwrap_or_default();
-    meta.insert(PAYMENT_META.to_owned(), signed.payload);
+    meta.insert(PAYMENT_META.to_owned(), signed.payload.clone());
     paid.meta = Some(meta);
-    let result = peer.call_tool(paid).await?;
+    let payment = Box::new(payment);
+    let unanswered = |payment: &Payment, source| PaidToolError::Unanswered {
+        payment: Box::new(payment.clone()),
+        payload: Box::new(signed.payload.clone()),
+        source,
+    };
+    let mut result = peer.call_tool(paid.clone()).await.map_err(|e| unanswered(&payment, e))?;
+    if undecided(&result) {
+        // Sent again, the same payment: the server resumes it rather than taking a second one.
+        tokio::time::sleep(RESEND_AFTER).await;
+        result = peer.call_tool(paid).await.map_err(|e| unanswered(&payment, e))?;
+    }
     let receipt: Option<SettleResponse> = result
         .meta
         .as_ref()
         .and_then(|meta: &MetaObject| meta.get(PAYMENT_RESPONSE_META))
         .and_then(|v| serde_json::from_value(v.clone()).ok());
-    if let Some(again) = payment_required_of(&result) {
-        let reason = again.get("error").and_then(Value::as_str).unwrap_or("no reason given").to_owned();
-        return Err(PaidToolError::PaymentFailed {
-            reason,
-            payment: Box::new(payment),
+    if undecided(&result) {
+        return Err(PaidToolError::Undecided {
+            payment,
+            payload: Box::new(signed.payload),
             result: Box::new(result),
         });
     }
-    Ok(PaidCall { result, payment: Some(payment), receipt })
+    if let Some(again) = payment_required_of(&result) {
+        let reason = again.get("error").and_then(Value::as_str).unwrap_or("no reason given").to_owned();
+        return Err(PaidToolError::PaymentFailed { reason, payment, result: Box::new(result) });
+    }
+    Ok(PaidCall { result, payment: Some(*payment), receipt, payload: Some(signed.payload) })
 }
 
 fn unix_now() -> u64 {
@@ -297,7 +382,8 @@ mod tests {
 
     #[test]
     fn a_payment_request_is_found_where_the_transport_puts_it() {
-        let offer = json!({"x402Version": 2, "error": "pay", "resource": {"url": "mcp://tool/t"}, "accepts": []});
+        let offer =
+            json!({"x402Version": 2, "error": "pay", "resource": {"url": "mcp://tool/t"}, "accepts": []});
         let error = |structured: Option<Value>, text: &str| {
             let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
             result.structured_content = structured;

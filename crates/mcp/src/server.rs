@@ -108,7 +108,10 @@ impl X402Mcp {
 
     /// The channels opened in `entries` and not closed since, that are still open on chain.
     async fn reload_channels(&self, entries: &[Entry]) {
-        for entry in entries.iter().filter(|e| e.kind == "channel_open" && e.outcome == "opened") {
+        for entry in entries
+            .iter()
+            .filter(|e| e.kind == "channel_open" && matches!(e.outcome.as_str(), "opened" | "unanswered"))
+        {
             let closed =
                 entries.iter().any(|e| e.kind == "channel_close" && e.channel_id == entry.channel_id);
             let parsed = (
@@ -122,8 +125,27 @@ impl X402Mcp {
                 continue;
             }
             let provider = network.wallet.provider();
+            // The server took at least what it last reported: starting lower would sign vouchers it refuses.
+            let reported = entries
+                .iter()
+                .filter(|e| e.channel_id == entry.channel_id)
+                .filter_map(|e| e.cumulative.as_deref().and_then(x402_protocol::parse_amount))
+                .max()
+                .unwrap_or_default();
             match channels::for_client(provider, chain_id, payment_channel, id, self.address()).await {
-                Ok(channel) => self.channels().push(Arc::new(channel)),
+                Ok(channel) => {
+                    let taken = channel.owed().max(reported);
+                    let channel = Channel::new(
+                        chain_id,
+                        payment_channel,
+                        id,
+                        channel.recipient,
+                        channel.token,
+                        channel.deposit,
+                        taken,
+                    );
+                    self.channels().push(Arc::new(channel));
+                }
                 Err(err) => tracing::info!(%id, "a channel of the ledger is not used: {err}"),
             }
         }
@@ -266,8 +288,10 @@ impl X402Mcp {
         detail: Option<String>,
     ) -> Entry {
         let r = &payment.requirement;
-        let channel = payment.channel.as_ref();
+        let by_channel = r.scheme == x402_protocol::channel::SCHEME;
         let transaction = payment.receipt.as_ref().filter(|r| r.success).map(|r| r.transaction.clone());
+        // The server's running total on the channel, when it reported one: where a restart starts from.
+        let cumulative = payment.channel.as_ref().map(|c| c.cumulative.clone());
         Entry {
             time: unix_now(),
             tool: tool.to_owned(),
@@ -279,9 +303,11 @@ impl X402Mcp {
             amount: payment.amount.to_string(),
             url: Some(url.to_owned()),
             transaction,
-            channel_id: channel.map(|c| c.channel_id.to_string()),
+            // A channel payment's `nonce` is its channel's id.
+            channel_id: by_channel.then(|| payment.nonce.to_string()),
             payment_channel: None,
-            nonce: channel.is_none().then(|| payment.nonce.to_string()),
+            nonce: (!by_channel).then(|| payment.nonce.to_string()),
+            cumulative,
             detail,
         }
     }
@@ -413,26 +439,37 @@ impl X402Mcp {
         let price = policy
             .allows(&candidate)
             .map_err(|why| refuse(reason::POLICY, format!("tool {}: {why}", tool.id)))?;
+        // What would refuse it before anything is sent costs no budget.
+        tools::check(&network.wallet, &tool, credit_system).await.map_err(chain_error)?;
         // Counted before it is sent: a payment that then fails costs budget, never money past the budget.
         self.spend(chain_id, tool.token, price)?;
         let paid = match credit_system {
             Some(credits) => tools::pay_with_credits(&network.wallet, credits, &tool, price).await,
             None => tools::pay(&network.wallet, registry, &tool, price).await,
         };
-        let transaction = paid.map_err(chain_error)?;
-        self.log(&Entry {
+        let entry = |outcome: &str, transaction: B256, detail: String| Entry {
             time: unix_now(),
             tool: tool_name.to_owned(),
             kind: if with_credits { "tool_credits" } else { "tool" }.to_owned(),
-            outcome: "paid".to_owned(),
+            outcome: outcome.to_owned(),
             network: caip2(chain_id),
             asset: Some(tool.token.to_string()),
             pay_to: Some(tool.payout.to_string()),
             amount: price.to_string(),
             transaction: Some(transaction.to_string()),
-            detail: Some(format!("tool {} ({})", tool.id, tool.name)),
+            detail: Some(detail),
             ..Entry::default()
-        })?;
+        };
+        let transaction = match paid {
+            Ok(transaction) => transaction,
+            Err(err) => {
+                if let Some(transaction) = err.unconfirmed() {
+                    self.log(&entry("unanswered", transaction, err.to_string()))?;
+                }
+                return Err(chain_error(err));
+            }
+        };
+        self.log(&entry("paid", transaction, format!("tool {} ({})", tool.id, tool.name)))?;
         Ok(Json(answers::ToolPaidAnswer {
             chain_id,
             tool,
@@ -487,6 +524,11 @@ impl X402Mcp {
                 return Err(refuse(reason::OVER_BUDGET, format!("nothing paid: {err}")));
             }
             Err(ClientError::PaymentFailed { status, reason: why, payment }) => {
+                if payment.requirement.scheme == x402_protocol::channel::SCHEME {
+                    // A channel the server refuses (closing, expired, its terms changed) is not used again:
+                    // the next fetch pays another way.
+                    self.channels().retain(|c| c.id != payment.nonce);
+                }
                 let detail = format!("HTTP {status}: {why}");
                 self.log(&self.payment_entry(tool, &args.url, &payment, "refused", Some(detail.clone())))?;
                 return Err(refuse(
@@ -502,12 +544,18 @@ impl X402Mcp {
                     format!("the payment was sent and {detail}; its authorization may still settle"),
                 ));
             }
-            Err(err) => return Err(refuse(reason::HTTP, err)),
+            Err(err) => return Err(client_refusal(err)),
         };
-        if let Some(payment) = &outcome.payment {
-            self.log(&self.payment_entry(tool, &args.url, payment, "paid", None))?;
-        }
         let status = outcome.response.status().as_u16();
+        if let Some(payment) = &outcome.payment {
+            // An error answer with no settlement was not charged: the authorization is signed, not paid.
+            let settled = payment.receipt.as_ref().is_some_and(|r| r.success);
+            let (outcome, detail) = match status < 400 || settled {
+                true => ("paid", None),
+                false => ("signed", Some(format!("HTTP {status}, not settled"))),
+            };
+            self.log(&self.payment_entry(tool, &args.url, payment, outcome, detail))?;
+        }
         let content_type =
             outcome.response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let paid = outcome.payment.as_ref().map(|p| self.paid(p, &policy));
@@ -644,7 +692,7 @@ impl X402Mcp {
             Ok(signed) => signed,
             Err(ClientError::Refused(reasons)) => return Err(refuse(reason::POLICY, reasons.join("; "))),
             Err(err @ ClientError::OverBudget { .. }) => return Err(refuse(reason::OVER_BUDGET, err)),
-            Err(err) => return Err(refuse(reason::INVALID_ARGUMENT, err)),
+            Err(err) => return Err(client_refusal(err)),
         };
         let candidate = candidate_of(&payment);
         let amount = payment.amount;
@@ -798,16 +846,6 @@ impl X402Mcp {
         let bad = |what: String| refuse(reason::INVALID_ARGUMENT, what);
         let deposit =
             Price::parse(&args.deposit).map_err(|e| bad(format!("deposit {:?}: {e}", args.deposit)))?;
-        let max = &self.settings().max_deposit;
-        let (wanted, most) = (deposit.to_atomic(CAP_DECIMALS), max.to_atomic(CAP_DECIMALS));
-        if let (Ok(wanted), Ok(most)) = (wanted, most)
-            && wanted > most
-        {
-            return Err(refuse(
-                reason::POLICY,
-                format!("a deposit of {wanted} is more than the maximum {most}"),
-            ));
-        }
         let fetch = args::FetchArgs {
             url: args.url.clone(),
             method: None,
@@ -835,10 +873,53 @@ impl X402Mcp {
                 format!("the offer is on chain {}, which has no --rpc-url", terms.chain_id),
             )
         })?;
-        let lifetime = args.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME);
-        let opened = channels::open(&network.wallet, &terms, &deposit, args.challenge_seconds, lifetime)
-            .await
-            .map_err(chain_error)?;
+        // Only the deployment's PaymentChannel: the deposit is approved to it, and a contract the server named
+        // could take it.
+        if network.settings.payment_channel != Some(terms.extra.payment_channel) {
+            return Err(refuse(
+                reason::POLICY,
+                format!(
+                    "the offer's PaymentChannel {} is not the deployment's ({}): no deposit is approved to it",
+                    terms.extra.payment_channel,
+                    network
+                        .settings
+                        .payment_channel
+                        .map_or_else(|| "none configured".to_owned(), |a| a.to_string())
+                ),
+            ));
+        }
+        let opening = channels::Opening {
+            deposit,
+            max_deposit: Some(self.settings().max_deposit.clone()),
+            challenge: args.challenge_seconds,
+            lifetime: args.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME),
+            salt: B256::random(),
+        };
+        let channel_id = x402_bindings::voucher::channel_id(self.address(), opening.salt);
+        let opened = match channels::open(&network.wallet, &terms, &opening).await {
+            Ok(opened) => opened,
+            Err(err) => {
+                if let Some(transaction) = err.unconfirmed() {
+                    self.log(&Entry {
+                        time: unix_now(),
+                        tool: "x402_channel_open".to_owned(),
+                        kind: "channel_open".to_owned(),
+                        outcome: "unanswered".to_owned(),
+                        network: caip2(terms.chain_id),
+                        asset: Some(terms.token.to_string()),
+                        pay_to: Some(terms.recipient.to_string()),
+                        amount: args.deposit.clone(),
+                        url: Some(args.url.clone()),
+                        transaction: Some(transaction.to_string()),
+                        channel_id: Some(channel_id.to_string()),
+                        payment_channel: Some(terms.extra.payment_channel.to_string()),
+                        detail: Some(err.to_string()),
+                        ..Entry::default()
+                    })?;
+                }
+                return Err(chain_error(err));
+            }
+        };
         self.log(&Entry {
             time: unix_now(),
             tool: "x402_channel_open".to_owned(),
@@ -876,6 +957,7 @@ impl X402Mcp {
         &self,
         Parameters(args): Parameters<args::ChannelCloseArgs>,
     ) -> Answer<answers::ChannelClosedAnswer> {
+        self.dry_run("closing a channel")?;
         let id: B256 = args.channel_id.parse().map_err(|_| {
             refuse(reason::INVALID_ARGUMENT, format!("channelId {:?} is not a channel id", args.channel_id))
         })?;
@@ -929,9 +1011,27 @@ fn candidate_of(payment: &Payment) -> Candidate {
     }
 }
 
+/// The refusal for a client error that is not a policy or budget one.
+fn client_refusal(err: ClientError) -> CallToolResult {
+    let why = match &err {
+        ClientError::Ledger(_) => reason::LEDGER,
+        ClientError::Sign(_) | ClientError::AlreadyPaid | ClientError::NotReplayable => {
+            reason::INVALID_ARGUMENT
+        }
+        ClientError::Refused(_) => reason::POLICY,
+        ClientError::OverBudget { .. } => reason::OVER_BUDGET,
+        ClientError::PaymentFailed { .. } => reason::PAYMENT_FAILED,
+        ClientError::Unanswered { .. } => reason::UNANSWERED,
+        ClientError::Http(_) | ClientError::Offer(_) => reason::HTTP,
+    };
+    refuse(why, err)
+}
+
 fn chain_error(err: WalletError) -> CallToolResult {
     let why = match &err {
         WalletError::Refused(_) => reason::INVALID_ARGUMENT,
+        WalletError::Limit(_) => reason::POLICY,
+        WalletError::NotMined { .. } | WalletError::Unconfirmed { .. } => reason::UNANSWERED,
         _ => reason::CHAIN,
     };
     refuse(why, err)

@@ -95,15 +95,23 @@ pub struct Opened {
     pub expires_at: u64,
 }
 
-/// Opens a channel from `wallet` that meets `offer`: `deposit` (`$5`, converted with the token's decimals, or
-/// token units), `challenge` seconds (default: the offer's minimum), expiring `lifetime` seconds from now.
-pub async fn open(
-    wallet: &Wallet,
-    offer: &ChannelOffer,
-    deposit: &Price,
-    challenge: Option<u64>,
-    lifetime: u64,
-) -> Result<Opened, WalletError> {
+/// What a channel is opened with.
+#[derive(Clone, Debug)]
+pub struct Opening {
+    /// The deposit: `$5` (converted with the token's decimals) or token units.
+    pub deposit: Price,
+    /// The most it may be, in the same terms; `None`: no limit.
+    pub max_deposit: Option<Price>,
+    /// The challenge period, seconds [the offer's minimum].
+    pub challenge: Option<u64>,
+    /// Seconds from now until it expires.
+    pub lifetime: u64,
+    /// The salt of its id: the id is `channel_id(payer, salt)`, known before anything is sent.
+    pub salt: B256,
+}
+
+/// Opens a channel from `wallet` that meets `offer` on the terms of `opening`.
+pub async fn open(wallet: &Wallet, offer: &ChannelOffer, opening: &Opening) -> Result<Opened, WalletError> {
     let refuse = |why: String| Err(WalletError::Refused(why));
     if wallet.chain_id() != offer.chain_id {
         return refuse(format!(
@@ -117,14 +125,24 @@ pub async fn open(
     let decimals =
         erc20.decimals().call().await.map_err(WalletError::chain("cannot read the token's decimals"))?;
     let deposit =
-        deposit.to_atomic(decimals).map_err(|e| WalletError::Refused(format!("the deposit: {e}")))?;
+        opening.deposit.to_atomic(decimals).map_err(|e| WalletError::Refused(format!("the deposit: {e}")))?;
+    if let Some(max) = &opening.max_deposit {
+        let max =
+            max.to_atomic(decimals).map_err(|e| WalletError::Refused(format!("the maximum deposit: {e}")))?;
+        if deposit > max {
+            return Err(WalletError::Limit(format!(
+                "a deposit of {deposit} units is more than the maximum {max}"
+            )));
+        }
+    }
     let min_deposit = x402_protocol::parse_amount(&offer.extra.min_deposit).unwrap_or_default();
     if deposit < min_deposit || deposit.is_zero() {
         return refuse(format!(
             "the server takes channels of at least {min_deposit} units; the deposit is {deposit}"
         ));
     }
-    let challenge = challenge.unwrap_or(offer.extra.min_challenge_period);
+    let (challenge, lifetime) =
+        (opening.challenge.unwrap_or(offer.extra.min_challenge_period), opening.lifetime);
     if challenge < offer.extra.min_challenge_period {
         return refuse(format!(
             "the server takes challenge periods of at least {} s",
@@ -150,7 +168,7 @@ pub async fn open(
     }
     let now = wallet.now().await?;
     let expires_at = now.saturating_add(lifetime);
-    let salt = B256::random();
+    let salt = opening.salt;
     let channels = PaymentChannel::new(offer.extra.payment_channel, provider);
     wallet.send("approve", erc20.approve(offer.extra.payment_channel, deposit)).await?;
     let opening = channels.openChannel(

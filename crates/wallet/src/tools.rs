@@ -88,6 +88,38 @@ pub async fn get(provider: &DynProvider, registry: Address, id: u64) -> Result<T
     })
 }
 
+/// Whether the wallet can pay one call of `tool`: the tool takes payments, and the wallet holds its price (in
+/// `credit_system`'s credits, if given, else in tokens). Nothing is sent.
+pub async fn check(
+    wallet: &Wallet,
+    tool: &ToolInfo,
+    credit_system: Option<Address>,
+) -> Result<(), WalletError> {
+    if !tool.active {
+        return Err(WalletError::Refused(format!("tool {} ({}) takes no payments", tool.id, tool.name)));
+    }
+    let payer = wallet.address();
+    let (held, what) = match credit_system {
+        Some(credit_system) => {
+            let (principal, bonus) = credits(wallet.provider(), credit_system, payer, tool.token).await?;
+            (principal.saturating_add(bonus), "credits in CreditSystem")
+        }
+        None => {
+            let erc20 = TestStablecoin::new(tool.token, wallet.provider());
+            let balance =
+                erc20.balanceOf(payer).call().await.map_err(WalletError::chain("cannot read the balance"))?;
+            (balance, "units")
+        }
+    };
+    if held < tool.price {
+        return Err(WalletError::Refused(format!(
+            "the wallet holds {held} {what} of {}, less than the price {}",
+            tool.token, tool.price
+        )));
+    }
+    Ok(())
+}
+
 /// Pays one call of `tool` from the wallet's tokens, at most `max_price`.
 pub async fn pay(
     wallet: &Wallet,
@@ -95,19 +127,9 @@ pub async fn pay(
     tool: &ToolInfo,
     max_price: U256,
 ) -> Result<B256, WalletError> {
-    if !tool.active {
-        return Err(WalletError::Refused(format!("tool {} ({}) takes no payments", tool.id, tool.name)));
-    }
+    check(wallet, tool, None).await?;
     let erc20 = TestStablecoin::new(tool.token, wallet.provider());
     let payer = wallet.address();
-    let balance =
-        erc20.balanceOf(payer).call().await.map_err(WalletError::chain("cannot read the balance"))?;
-    if balance < tool.price {
-        return Err(WalletError::Refused(format!(
-            "the wallet holds {balance} units of {}, less than the price {}",
-            tool.token, tool.price
-        )));
-    }
     let allowance = erc20
         .allowance(payer, registry)
         .call()
@@ -127,15 +149,7 @@ pub async fn pay_with_credits(
     tool: &ToolInfo,
     max_price: U256,
 ) -> Result<B256, WalletError> {
-    let (principal, bonus) = credits(wallet.provider(), credit_system, wallet.address(), tool.token).await?;
-    if principal.saturating_add(bonus) < tool.price {
-        return Err(WalletError::Refused(format!(
-            "the wallet has {} credits of {} in CreditSystem, less than the price {}",
-            principal.saturating_add(bonus),
-            tool.token,
-            tool.price
-        )));
-    }
+    check(wallet, tool, Some(credit_system)).await?;
     let credits = CreditSystem::new(credit_system, wallet.provider());
     wallet.send("payWithCredits", credits.payWithCredits(U256::from(tool.id), max_price)).await
 }

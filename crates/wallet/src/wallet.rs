@@ -72,7 +72,7 @@ impl Wallet {
 
     /// The chain's latest block time.
     pub async fn now(&self) -> Result<u64, WalletError> {
-        x402_chain::block::time(&self.provider).await.map_err(|e| WalletError::Refused(e.to_string()))
+        Ok(x402_chain::block::time(&self.provider).await?)
     }
 
     /// Sends `call` (described as `what`) after every earlier send of this wallet was mined, and waits for its
@@ -87,7 +87,7 @@ impl Wallet {
         let transaction = *pending.tx_hash();
         let receipt =
             x402_chain::receipt::wait(&self.provider, transaction, RECEIPT_TIMEOUT).await.map_err(|e| {
-                WalletError::Refused(format!("{what} was sent as {transaction}; its receipt: {e}"))
+                WalletError::Unconfirmed { what: what.to_owned(), transaction, message: e.to_string() }
             })?;
         match receipt {
             Some(receipt) if receipt.status() => Ok(transaction),

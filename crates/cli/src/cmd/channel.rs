@@ -12,7 +12,7 @@ use eyre::{WrapErr, bail};
 use x402_client::{Client, Quote};
 use x402_protocol::price::Price;
 use x402_wallet::Wallet;
-use x402_wallet::channels::{self, ChannelOffer, CloseStep, State};
+use x402_wallet::channels::{self, ChannelOffer, CloseStep, Opening, State};
 
 use super::say;
 use crate::keys;
@@ -110,7 +110,14 @@ impl OpenArgs {
             bail!("{} asks for no payment", self.url);
         };
         let offer = ChannelOffer::find(&offer).wrap_err_with(|| format!("{} offers no channel", self.url))?;
-        let opened = channels::open(&wallet, &offer, &self.deposit, self.challenge, self.lifetime).await?;
+        let opening = Opening {
+            deposit: self.deposit.clone(),
+            max_deposit: None,
+            challenge: self.challenge,
+            lifetime: self.lifetime,
+            salt: B256::random(),
+        };
+        let opened = channels::open(&wallet, &offer, &opening).await?;
         let id = opened.channel_id;
         say(format!("opened channel {id} in {}", opened.transaction));
         say(format!(

@@ -85,6 +85,18 @@ fn ledger(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// A server whose every answer is a 402 with `header` as its PAYMENT-REQUIRED: its URL.
+async fn rogue_offer(header: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/weather", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move || {
+        let header = header.clone();
+        async move { (axum::http::StatusCode::PAYMENT_REQUIRED, [("payment-required", header)], "{}") }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 fn signer_provider(net: &Net, key: &PrivateKeySigner) -> DynProvider {
     ProviderBuilder::new()
         .wallet(EthereumWallet::from(key.clone()))
@@ -242,6 +254,8 @@ async fn an_agent_pays_through_mcp_within_its_policy_and_budget() {
     assert_eq!(mcp.refused("x402_sign_authorization", json!({"paymentRequired": offer})).await.0, "dry_run");
     assert_eq!(mcp.refused("x402_pay_tool", json!({"toolId": 1})).await.0, "dry_run");
     assert_eq!(mcp.refused("x402_channel_open", json!({"url": weather, "deposit": "$2"})).await.0, "dry_run");
+    let some_channel = B256::repeat_byte(1).to_string();
+    assert_eq!(mcp.refused("x402_channel_close", json!({"channelId": some_channel})).await.0, "dry_run");
     assert_eq!(app.served(), 3);
     assert_eq!(ledger(&ledger_path).len(), 3);
     mcp.service.cancel().await.unwrap();
@@ -267,9 +281,16 @@ async fn an_agent_opens_pays_through_and_closes_a_channel_and_pays_registry_tool
     let payer = net.keys[PAYER].address();
     let mcp = Mcp::start(&net, &ledger_path, &["--max", "$0.01", "--max-deposit", "$5"]).await;
 
-    // Open: above the maximum deposit refused, nothing sent; then $2.
+    // Open: above the maximum deposit refused, nothing sent; an offer naming another PaymentChannel than the
+    // deployment's refused (the deposit would be approved to it); then $2.
     let (reason, message) = mcp.refused("x402_channel_open", json!({"url": weather, "deposit": "$6"})).await;
     assert!(reason == "policy" && message.contains("maximum"), "{message}");
+    let response = reqwest::get(&weather).await.unwrap();
+    let mut offer: Value = headers::decode(response.headers()["payment-required"].to_str().unwrap()).unwrap();
+    offer["accepts"][1]["extra"]["paymentChannel"] = json!(net.keys[4].address().to_string());
+    let rogue = rogue_offer(headers::encode(&offer).unwrap()).await;
+    let (reason, message) = mcp.refused("x402_channel_open", json!({"url": rogue, "deposit": "$2"})).await;
+    assert!(reason == "policy" && message.contains("not the deployment's"), "{message}");
     let before = net.demo.balance(payer).await.unwrap();
     let opened = mcp.ok("x402_channel_open", json!({"url": weather, "deposit": "$2"})).await;
     let id = opened["channelId"].as_str().unwrap().to_owned();
