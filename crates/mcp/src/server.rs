@@ -16,7 +16,7 @@ use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
 use x402_client::client::Payment;
 use x402_client::offer::{self, Candidate};
 use x402_client::policy::CAP_DECIMALS;
-use x402_client::{Channel, Client, ClientError, Policy, Quote};
+use x402_client::{Channel, Client, ClientError, Policy, Quote, Spent};
 use x402_protocol::network::{caip2, chain_id_of};
 use x402_protocol::price::{Price, decimal};
 use x402_protocol::v2;
@@ -146,7 +146,7 @@ impl X402Mcp {
                     );
                     self.channels().push(Arc::new(channel));
                 }
-                Err(err) => tracing::info!(%id, "a channel of the ledger is not used: {err}"),
+                Err(err) => tracing::warn!(%id, "a channel of the ledger is not used: {err}"),
             }
         }
     }
@@ -621,15 +621,7 @@ impl X402Mcp {
                 }
                 if let Some(limits) = &self.settings().budget {
                     match limits.spent(chain_id, *token, unix_now()) {
-                        Ok(spent) => budget.push(answers::BudgetLine {
-                            chain_id,
-                            token: token.to_string(),
-                            spent: spent.spent.to_string(),
-                            left: spent.left.to_string(),
-                            limit: spent.limit.to_string(),
-                            period_start: spent.period_start,
-                            period_seconds: limits.period.as_secs(),
-                        }),
+                        Ok(spent) => budget.push(budget_line(chain_id, *token, &spent, limits.period)),
                         Err(err) => errors.push(err.to_string()),
                     }
                 }
@@ -655,6 +647,19 @@ impl X402Mcp {
                 channels: channel_lines,
                 error: (!errors.is_empty()).then(|| errors.join("; ")),
             });
+        }
+        // What the budget spent on chains without an RPC endpoint (`x402_fetch` pays there by signing).
+        if let Some(limits) = &self.settings().budget {
+            for (chain_id, token) in &policy.assets {
+                if budget.iter().any(|b| b.chain_id == *chain_id && b.token == token.to_string()) {
+                    continue;
+                }
+                let spent =
+                    limits.spent(*chain_id, *token, unix_now()).map_err(|e| refuse(reason::LEDGER, e))?;
+                if !spent.spent.is_zero() {
+                    budget.push(budget_line(*chain_id, *token, &spent, limits.period));
+                }
+            }
         }
         Ok(Json(answers::BalanceAnswer {
             address: owner.to_string(),
@@ -734,16 +739,24 @@ impl X402Mcp {
                 let hash: B256 =
                     hash.parse().map_err(|_| bad(format!("transaction {hash:?} is not a hash")))?;
                 let mut first = None;
+                let mut failed = Vec::new();
                 for network in self
                     .inner
                     .networks
                     .iter()
                     .filter(|n| args.chain_id.is_none_or(|id| n.wallet.chain_id() == id))
                 {
-                    let report =
-                        payments::transaction(network.wallet.provider(), hash).await.map_err(chain_error)?;
+                    let chain_id = network.wallet.chain_id();
+                    // One chain that cannot be asked does not hide the transaction on another.
+                    let report = match payments::transaction(network.wallet.provider(), hash).await {
+                        Ok(report) => report,
+                        Err(err) => {
+                            failed.push(format!("chain {chain_id}: {err}"));
+                            continue;
+                        }
+                    };
                     let found = report.status != Status::Unknown;
-                    let line = answers::ChainTransaction { chain_id: network.wallet.chain_id(), report };
+                    let line = answers::ChainTransaction { chain_id, report };
                     if found {
                         return Ok(Json(answers::VerifyAnswer {
                             transaction: Some(line),
@@ -751,6 +764,10 @@ impl X402Mcp {
                         }));
                     }
                     first.get_or_insert(line);
+                }
+                if !failed.is_empty() {
+                    let message = format!("not found where asked; {}", failed.join("; "));
+                    return Err(refuse(reason::CHAIN, message));
                 }
                 let first = first.ok_or_else(|| {
                     refuse(reason::NOT_CONFIGURED, "no network is configured for that chain")
@@ -1000,6 +1017,19 @@ impl X402Mcp {
     instructions = "A wallet for paying HTTP APIs that charge with x402 (HTTP 402 Payment Required), within a spend policy set by the user. Use x402_quote to see what a URL costs, x402_fetch to fetch and pay it, x402_balance for what is left. Every payment is written to the user's ledger file."
 )]
 impl ServerHandler for X402Mcp {}
+
+/// The budget of `token` on `chain_id`, for `x402_balance`.
+fn budget_line(chain_id: u64, token: Address, spent: &Spent, period: Duration) -> answers::BudgetLine {
+    answers::BudgetLine {
+        chain_id,
+        token: token.to_string(),
+        spent: spent.spent.to_string(),
+        left: spent.left.to_string(),
+        limit: spent.limit.to_string(),
+        period_start: spent.period_start,
+        period_seconds: period.as_secs(),
+    }
+}
 
 /// What `payment` paid, as an offer's candidate.
 fn candidate_of(payment: &Payment) -> Candidate {
