@@ -132,20 +132,10 @@ impl X402Mcp {
                 .filter_map(|e| e.cumulative.as_deref().and_then(x402_protocol::parse_amount))
                 .max()
                 .unwrap_or_default();
-            match channels::for_client(provider, chain_id, payment_channel, id, self.address()).await {
-                Ok(channel) => {
-                    let taken = channel.owed().max(reported);
-                    let channel = Channel::new(
-                        chain_id,
-                        payment_channel,
-                        id,
-                        channel.recipient,
-                        channel.token,
-                        channel.deposit,
-                        taken,
-                    );
-                    self.channels().push(Arc::new(channel));
-                }
+            match channels::for_client(provider, chain_id, payment_channel, id, self.address(), reported)
+                .await
+            {
+                Ok(channel) => self.channels().push(Arc::new(channel)),
                 Err(err) => tracing::warn!(%id, "a channel of the ledger is not used: {err}"),
             }
         }
@@ -913,45 +903,32 @@ impl X402Mcp {
             salt: B256::random(),
         };
         let channel_id = x402_bindings::voucher::channel_id(self.address(), opening.salt);
+        let entry = |outcome: &str, amount: String, transaction: B256, detail: Option<String>| Entry {
+            time: unix_now(),
+            tool: "x402_channel_open".to_owned(),
+            kind: "channel_open".to_owned(),
+            outcome: outcome.to_owned(),
+            network: caip2(terms.chain_id),
+            asset: Some(terms.token.to_string()),
+            pay_to: Some(terms.recipient.to_string()),
+            amount,
+            url: Some(args.url.clone()),
+            transaction: Some(transaction.to_string()),
+            channel_id: Some(channel_id.to_string()),
+            payment_channel: Some(terms.extra.payment_channel.to_string()),
+            detail,
+            ..Entry::default()
+        };
         let opened = match channels::open(&network.wallet, &terms, &opening).await {
             Ok(opened) => opened,
             Err(err) => {
                 if let Some(transaction) = err.unconfirmed() {
-                    self.log(&Entry {
-                        time: unix_now(),
-                        tool: "x402_channel_open".to_owned(),
-                        kind: "channel_open".to_owned(),
-                        outcome: "unanswered".to_owned(),
-                        network: caip2(terms.chain_id),
-                        asset: Some(terms.token.to_string()),
-                        pay_to: Some(terms.recipient.to_string()),
-                        amount: args.deposit.clone(),
-                        url: Some(args.url.clone()),
-                        transaction: Some(transaction.to_string()),
-                        channel_id: Some(channel_id.to_string()),
-                        payment_channel: Some(terms.extra.payment_channel.to_string()),
-                        detail: Some(err.to_string()),
-                        ..Entry::default()
-                    })?;
+                    self.log(&entry("unanswered", args.deposit.clone(), transaction, Some(err.to_string())))?;
                 }
                 return Err(chain_error(err));
             }
         };
-        self.log(&Entry {
-            time: unix_now(),
-            tool: "x402_channel_open".to_owned(),
-            kind: "channel_open".to_owned(),
-            outcome: "opened".to_owned(),
-            network: caip2(terms.chain_id),
-            asset: Some(opened.token.to_string()),
-            pay_to: Some(opened.recipient.to_string()),
-            amount: opened.deposit.to_string(),
-            url: Some(args.url.clone()),
-            transaction: Some(opened.transaction.to_string()),
-            channel_id: Some(opened.channel_id.to_string()),
-            payment_channel: Some(opened.payment_channel.to_string()),
-            ..Entry::default()
-        })?;
+        self.log(&entry("opened", opened.deposit.to_string(), opened.transaction, None))?;
         let channel = Channel::new(
             terms.chain_id,
             opened.payment_channel,

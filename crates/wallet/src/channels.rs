@@ -348,13 +348,15 @@ pub async fn close(wallet: &Wallet, payment_channel: Address, id: B256) -> Resul
 }
 
 /// Channel `id` of `payment_channel` on `chain_id`, open and paid by `payer`, as the client pays from it. What
-/// the server took is at least what was claimed; a refused voucher tells the client the rest.
+/// the server took is at least what was claimed and at least `reported` (the last running total the server
+/// reported, if the caller kept it); a refused voucher tells the client the rest.
 pub async fn for_client(
     provider: &DynProvider,
     chain_id: u64,
     payment_channel: Address,
     id: B256,
     payer: Address,
+    reported: U256,
 ) -> Result<Channel, WalletError> {
     let on = provider.get_chain_id().await.map_err(WalletError::rpc("cannot reach the RPC endpoint"))?;
     if on != chain_id {
@@ -382,6 +384,6 @@ pub async fn for_client(
         channel.recipient,
         channel.token,
         channel.deposit,
-        channel.claimed,
+        channel.claimed.max(reported),
     ))
 }

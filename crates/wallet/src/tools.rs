@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use schemars::JsonSchema;
 use serde::Serialize;
-use x402_bindings::{CreditSystem, TestStablecoin, ToolRegistry};
+use x402_bindings::{CreditSystem, IToolRegistry, TestStablecoin, ToolRegistry};
 
 use crate::{Wallet, WalletError};
 
@@ -58,15 +58,7 @@ pub async fn list(
         .ids
         .into_iter()
         .zip(page.tools)
-        .map(|(id, tool)| ToolInfo {
-            id: id.saturating_to(),
-            name: tool.name,
-            developer: tool.developer,
-            payout: tool.payout,
-            token: tool.token,
-            price: U256::from(tool.price),
-            active: tool.active,
-        })
+        .map(|(id, tool)| ToolInfo::new(id.saturating_to(), tool))
         .collect())
 }
 
@@ -77,15 +69,21 @@ pub async fn get(provider: &DynProvider, registry: Address, id: u64) -> Result<T
         .call()
         .await
         .map_err(WalletError::chain(format!("cannot read tool {id} (is it registered?)")))?;
-    Ok(ToolInfo {
-        id,
-        name: tool.name,
-        developer: tool.developer,
-        payout: tool.payout,
-        token: tool.token,
-        price: U256::from(tool.price),
-        active: tool.active,
-    })
+    Ok(ToolInfo::new(id, tool))
+}
+
+impl ToolInfo {
+    fn new(id: u64, tool: IToolRegistry::Tool) -> Self {
+        Self {
+            id,
+            name: tool.name,
+            developer: tool.developer,
+            payout: tool.payout,
+            token: tool.token,
+            price: U256::from(tool.price),
+            active: tool.active,
+        }
+    }
 }
 
 /// Whether the wallet can pay one call of `tool`: the tool takes payments, and the wallet holds its price (in

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use eyre::{WrapErr, bail};
 use reqwest::Method;
 use x402_client::client::{Outcome, Payment};
@@ -188,6 +188,7 @@ impl PayArgs {
             offer.extra.payment_channel,
             id,
             client.address(),
+            U256::ZERO,
         )
         .await?;
         Ok(channel)
