@@ -2,8 +2,10 @@
 //! flight with the items they carry, subscription execution outcomes, registered channel vouchers and watched
 //! channels. Every change that must be atomic (a transaction and the items it carries; a receipt's outcomes and
 //! the transaction's removal) goes through one [`Store::commit`]. [`RedbStore`] keeps it in an embedded
-//! database file; a server database backing several keepers would implement the same trait.
+//! database file for one process; [`PgStore`] in a PostgreSQL database that several processes share, one of them
+//! sending transactions at a time ([`Store::sender_lease`]).
 
+mod pg_store;
 mod redb_store;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Job;
 
+pub use pg_store::{PgOptions, PgStore, migrate_schema};
 pub use redb_store::RedbStore;
 
 /// Why the store failed. Every variant means the state could not be read or written; none is recoverable by
@@ -33,6 +36,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(String),
+    /// This process no longer holds the sender lease: another one sends now, and nothing was written.
+    #[error("another process holds the sender lease now; nothing was written")]
+    LeaseLost,
     /// A stored value is not what this version writes.
     #[error("corrupt record in {table}: {message}")]
     Corrupt {
@@ -397,4 +403,16 @@ pub trait Store: Send + Sync {
     fn genesis(&self) -> Result<Option<B256>, StoreError>;
     /// Records the chain's genesis block hash (on first start).
     fn set_genesis(&self, genesis: B256) -> Result<(), StoreError>;
+    /// Takes or renews the right to send transactions for this store's signer, and keeps renewing it from now on:
+    /// the lease's fencing token while this process holds it (a new token means another process held it
+    /// meanwhile: what it left in flight must be resolved first), `None` while another one does. Every
+    /// [`Self::commit`] of a store that others share is refused ([`StoreError::LeaseLost`]) unless the lease is
+    /// still held with the token last returned. A store only one process opens is always held.
+    fn sender_lease(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(1))
+    }
+    /// Whether other processes write to this store too (then what they write is seen only by reading it again).
+    fn shared(&self) -> bool {
+        false
+    }
 }
