@@ -179,6 +179,21 @@ pub struct PayerTotals {
     pub settled: U256,
 }
 
+/// What writing `record` over `previous` does to its payer's totals: (added to outstanding, taken from it, newly
+/// settled), or `None` when it changes nothing. Both stores keep [`PayerTotals`] with it.
+fn totals_delta(previous: Option<&PaymentRecord>, record: &PaymentRecord) -> Option<(U256, U256, U256)> {
+    let outstanding =
+        |p: &PaymentRecord| matches!(p.status, PaymentStatus::Queued | PaymentStatus::Submitted);
+    let was = previous.filter(|p| outstanding(p)).map(|p| p.value);
+    let is = outstanding(record).then_some(record.value);
+    let newly_settled = record.status == PaymentStatus::Settled
+        && previous.is_some_and(|p| p.status != PaymentStatus::Settled);
+    (was != is || newly_settled).then(|| {
+        let settled = if newly_settled { record.value } else { U256::ZERO };
+        (is.unwrap_or_default(), was.unwrap_or_default(), settled)
+    })
+}
+
 /// A payer's balance as the intake read it, with the store's settled total read just before: payments that settle
 /// between the two reads lower the balance the check allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     Accepted, BalanceSeen, Change, Durability, ExecutionRecord, IdBinding, PayerTotals, PaymentKey,
-    PaymentRecord, PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
+    PaymentRecord, PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord, totals_delta,
 };
 
 /// The migrations, in order: (version, SQL).
@@ -122,10 +122,6 @@ fn status_name(status: PaymentStatus) -> &'static str {
         PaymentStatus::Settled => "settled",
         PaymentStatus::Failed => "failed",
     }
-}
-
-fn is_outstanding(status: PaymentStatus) -> bool {
-    matches!(status, PaymentStatus::Queued | PaymentStatus::Submitted)
 }
 
 fn payer_key(key: &PaymentKey) -> Vec<u8> {
@@ -485,20 +481,11 @@ async fn commit_change(tx: &Transaction<'_>, change: Change, lease: (&str, u64))
             .map_err(pg_err)?
             .map(|row| decode("payments", &row, 0))
             .transpose()?;
-        let was = previous.as_ref().filter(|p| is_outstanding(p.status)).map(|p| p.value);
-        let is = is_outstanding(record.status).then_some(record.value);
-        let newly_settled = record.status == PaymentStatus::Settled
-            && previous.as_ref().is_some_and(|p| p.status != PaymentStatus::Settled);
-        if was != is || newly_settled {
+        if let Some((add, sub, settled)) = totals_delta(previous.as_ref(), record) {
             let payer = payer_key(&record.key);
             let mut totals = totals_locked(tx, &payer).await?;
-            totals.outstanding = totals
-                .outstanding
-                .saturating_add(is.unwrap_or_default())
-                .saturating_sub(was.unwrap_or_default());
-            if newly_settled {
-                totals.settled = totals.settled.saturating_add(record.value);
-            }
+            totals.outstanding = totals.outstanding.saturating_add(add).saturating_sub(sub);
+            totals.settled = totals.settled.saturating_add(settled);
             set_totals(tx, &payer, totals).await?;
         }
         put_payment(tx, record).await?;

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Accepted, BalanceSeen, Change, Durability, ExecutionRecord, IdBinding, PayerTotals, PaymentKey,
-    PaymentRecord, PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord,
+    PaymentRecord, PaymentStatus, PendingTx, Store, StoreError, VoucherPut, VoucherRecord, totals_delta,
 };
 
 /// Payment key (token, payer, nonce) -> [`PaymentRecord`] JSON.
@@ -441,13 +441,7 @@ impl Store for RedbStore {
                         .map_err(db_err)?
                         .map(|v| decode("payments", v.value()))
                         .transpose()?;
-                    let was = previous.as_ref().filter(|p| is_outstanding(p.status)).map(|p| p.value);
-                    let is = is_outstanding(record.status).then_some(record.value);
-                    let newly_settled = record.status == PaymentStatus::Settled
-                        && previous.as_ref().is_some_and(|p| p.status != PaymentStatus::Settled);
-                    if was != is || newly_settled {
-                        let (add, sub) = (is.unwrap_or_default(), was.unwrap_or_default());
-                        let settled = if newly_settled { record.value } else { U256::ZERO };
+                    if let Some((add, sub, settled)) = totals_delta(previous.as_ref(), record) {
                         adjust_totals(&mut outstanding, &payer_key(&record.key), add, sub, settled)?;
                     }
                     if let Some(previous) = previous.filter(|p| p.status == PaymentStatus::Queued) {
